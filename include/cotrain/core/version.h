@@ -1,0 +1,7 @@
+#pragma once
+
+namespace cotrain {
+
+const char* version();
+
+}  // namespace cotrain

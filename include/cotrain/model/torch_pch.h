@@ -1,0 +1,6 @@
+// The libtorch headers that torch targets precompile once (see src/CMakeLists.txt).
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/nn.h>
+#include <torch/optim.h>
+#include <torch/serialize.h>

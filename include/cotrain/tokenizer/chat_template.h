@@ -1,0 +1,48 @@
+// Conversations -> text and ids with a per-token loss mask, byte-identical to transformers'
+// apply_chat_template for the supported families.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cotrain/tokenizer/tokenizer.h"
+
+namespace cotrain {
+
+struct ChatMessage {
+  std::string role;  // system, user or assistant
+  std::string content;
+};
+
+struct RenderedChat {
+  std::string text;                 // the rendered template text
+  std::vector<TokenId> ids;
+  std::vector<std::uint8_t> mask;   // 1 where the token is a training target
+};
+
+struct RenderOptions {
+  bool add_generation_prompt = false;  // append the assistant header (for generation/eval)
+  bool train_on_prompt = false;        // mask = 1 on every token, not only assistant turns
+};
+
+class ChatTemplate {
+ public:
+  // Names: qwen2.5, qwen3, llama3, deepseek-r1, none. Unknown -> InputError listing the known ones.
+  static ChatTemplate by_name(const std::string& name);
+  // From tokenizer_config.json's chat_template (or a model directory holding it).
+  static ChatTemplate detect(const std::filesystem::path& path);
+  static std::vector<std::string> known_names();
+
+  const std::string& name() const { return name_; }
+  std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+  // A conversation whose mask would be all zeros (no assistant content) throws InputError.
+  RenderedChat render(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
+                      const RenderOptions& options = {}) const;
+
+ private:
+  explicit ChatTemplate(std::string name) : name_(std::move(name)) {}
+  std::string name_;
+};
+
+}  // namespace cotrain

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything cotrain needs on a fresh Debian machine (idempotent), then configures and
+# builds Release into build/ (binary: build/cotrain).
+#   COTRAIN_TORCH_PREFIX=/path/to/libtorch  use that libtorch (e.g. a CUDA build) instead of the wheel
+#   COTRAIN_JOBS=N                           parallel build jobs (default 2)
+#   COTRAIN_SKIP_INSTALL=1                   only configure and build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev)
+
+if [ "${COTRAIN_SKIP_INSTALL:-0}" != 1 ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ -z "${COTRAIN_TORCH_PREFIX:-}" ] && ! python3 -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
+    echo "setup: installing torch==2.13.0"
+    python3 -m pip install -q torch==2.13.0
+  fi
+  # Reference packages for the parity tests; pip does nothing when they are already there.
+  python3 -m pip install -q -r scripts/reference/requirements.txt
+fi
+
+prefix="${COTRAIN_TORCH_PREFIX:-$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')}"
+if [ ! -f build/CMakeCache.txt ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+fi
+cmake --build build -j "${COTRAIN_JOBS:-2}"
+echo "setup: built $(pwd)/build/cotrain"

@@ -1,0 +1,34 @@
+#include "cotrain/core/signals.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+
+namespace cotrain {
+namespace {
+
+std::atomic<int> g_signals{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_signals.fetch_add(1) >= 1) _exit(128 + sig);  // second signal: the user really means it
+  const char msg[] = "\ncotrain: stopping at the next safe point (signal again to abort)\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  (void)ignored;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() { return g_signals.load(std::memory_order_relaxed) > 0; }
+
+void reset_stop_request() { g_signals = 0; }
+
+}  // namespace cotrain
