@@ -1,0 +1,36 @@
+// A Hugging Face model directory's weights: model.safetensors, or shards listed in
+// model.safetensors.index.json. Gives every tensor by name across the shards.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cotrain/io/safetensors.h"
+
+namespace cotrain {
+
+struct CheckpointTensor {
+  const TensorInfo* info;
+  const SafetensorsFile* file;
+};
+
+class CheckpointFiles {
+ public:
+  // DIR holds model.safetensors or model.safetensors.index.json (+ shards); DIR may also be a
+  // single .safetensors file. Every shard is opened and validated; a name in the index that is
+  // missing from its shard (or present in two shards) is an InputError.
+  explicit CheckpointFiles(const std::filesystem::path& dir);
+
+  const std::unordered_map<std::string, CheckpointTensor>& tensors() const { return tensors_; }
+  const CheckpointTensor* find(const std::string& name) const;
+  std::vector<std::string> names() const;  // sorted
+  std::uint64_t total_bytes() const;
+
+ private:
+  std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+  std::unordered_map<std::string, CheckpointTensor> tensors_;
+};
+
+}  // namespace cotrain

@@ -1,0 +1,188 @@
+#include "cotrain/io/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "cotrain/core/atomic_file.h"
+#include "cotrain/core/error.h"
+
+namespace cotrain {
+namespace {
+
+// The reference implementation refuses larger headers; so do we (it also bounds allocation).
+constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+
+std::vector<std::int64_t> parse_shape(const nlohmann::json& shape, const std::string& file, const std::string& name) {
+  if (!shape.is_array()) fail_input("{}: tensor '{}': shape is not a list", file, name);
+  std::vector<std::int64_t> dims;
+  for (const auto& d : shape) {
+    if (!d.is_number_unsigned()) fail_input("{}: tensor '{}': shape entry {} is not a non-negative integer", file, name, d.dump());
+    std::uint64_t v = d.get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) fail_input("{}: tensor '{}': shape entry too large", file, name);
+    dims.push_back(static_cast<std::int64_t>(v));
+  }
+  return dims;
+}
+
+// numel * element size, or an error when it overflows 64 bits.
+std::uint64_t byte_count(const std::vector<std::int64_t>& shape, std::size_t elem, const std::string& file, const std::string& name) {
+  std::uint64_t n = elem;
+  for (auto d : shape) {
+    if (d != 0 && n > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(d)) {
+      fail_input("{}: tensor '{}': shape overflows", file, name);
+    }
+    n *= static_cast<std::uint64_t>(d);
+  }
+  return n;
+}
+
+}  // namespace
+
+std::int64_t TensorInfo::numel() const {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+SafetensorsHeader parse_safetensors_header(std::string_view header_json, std::uint64_t buffer_size, const std::string& file) {
+  // nlohmann's object keeps one value per key, so a duplicated name would vanish silently:
+  // count the top-level keys as they are parsed and compare with the object's size.
+  std::size_t top_level_keys = 0;
+  nlohmann::json::parser_callback_t count_keys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key) ++top_level_keys;
+    return true;
+  };
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(header_json, count_keys);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail_input("{}: bad safetensors header JSON (byte {})", file, e.byte);
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for 64 bits
+    fail_input("{}: bad safetensors header JSON ({})", file, e.what());
+  }
+  if (!root.is_object()) fail_input("{}: safetensors header is not a JSON object", file);
+
+  SafetensorsHeader header;
+  for (auto& [name, value] : root.items()) {
+    if (name == "__metadata__") {
+      if (!value.is_object()) fail_input("{}: __metadata__ is not an object", file);
+      for (auto& [k, v] : value.items()) {
+        if (!v.is_string()) fail_input("{}: __metadata__ value for '{}' is not a string", file, k);
+        header.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    if (!value.is_object()) fail_input("{}: tensor '{}': entry is not an object", file, name);
+    auto dtype_it = value.find("dtype"), shape_it = value.find("shape"), off_it = value.find("data_offsets");
+    if (dtype_it == value.end() || shape_it == value.end() || off_it == value.end()) {
+      fail_input("{}: tensor '{}': needs dtype, shape and data_offsets", file, name);
+    }
+    if (!dtype_it->is_string()) fail_input("{}: tensor '{}': dtype is not a string", file, name);
+    auto dtype = parse_dtype(dtype_it->get<std::string>());
+    if (!dtype) fail_input("{}: tensor '{}': unsupported dtype '{}'", file, name, dtype_it->get<std::string>());
+    if (!off_it->is_array() || off_it->size() != 2 || !(*off_it)[0].is_number_unsigned() || !(*off_it)[1].is_number_unsigned()) {
+      fail_input("{}: tensor '{}': data_offsets must be two non-negative integers", file, name);
+    }
+    TensorInfo info{name, *dtype, parse_shape(*shape_it, file, name), (*off_it)[0].get<std::uint64_t>(), (*off_it)[1].get<std::uint64_t>()};
+    if (info.end < info.begin) fail_input("{}: tensor '{}': data_offsets end before begin", file, name);
+    std::uint64_t expected = byte_count(info.shape, dtype_size(info.dtype), file, name);
+    if (info.end - info.begin != expected) {
+      fail_input("{}: tensor '{}': {} bytes in data_offsets but shape and dtype need {}", file, name, info.end - info.begin, expected);
+    }
+    header.tensors.push_back(std::move(info));
+  }
+  if (root.is_object() && top_level_keys != root.size()) fail_input("{}: duplicate tensor names in header", file);
+
+  std::sort(header.tensors.begin(), header.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t cursor = 0;
+  for (const auto& t : header.tensors) {
+    if (t.begin != cursor) {
+      fail_input("{}: tensor '{}': data_offsets [{}, {}) {} (expected to start at {})", file, t.name, t.begin, t.end,
+                 t.begin < cursor ? "overlap the previous tensor" : "leave a gap", cursor);
+    }
+    cursor = t.end;
+  }
+  if (cursor != buffer_size) {
+    fail_input("{}: tensors cover {} bytes but the data buffer has {}{}", file, cursor, buffer_size,
+               cursor > buffer_size ? " (file truncated?)" : "");
+  }
+  return header;
+}
+
+std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail_input("cannot open {}: {}", file, std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail_input("{}: not a regular file", file);
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::shared_ptr<SafetensorsFile> result(new SafetensorsFile());
+  result->path_ = path;
+  if (size < 8) {
+    ::close(fd);
+    fail_input("{}: {} bytes, too short for a safetensors header", file, size);
+  }
+  // MAP_PRIVATE: copy-on-write, so a tensor viewing the mapping can be trained in place.
+  void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) fail_runtime("cannot map {}: {}", file, std::strerror(errno));
+  result->mapping_ = map;
+  result->mapping_size_ = size;
+
+  std::uint64_t header_len = 0;
+  std::memcpy(&header_len, map, 8);  // little-endian on every platform we build for
+  if (header_len > kMaxHeaderBytes) fail_input("{}: header length {} exceeds the 100 MB limit", file, header_len);
+  if (header_len > size - 8) fail_input("{}: header length {} is longer than the file ({} bytes)", file, header_len, size);
+  auto* bytes = static_cast<std::byte*>(map);
+  std::string_view json(reinterpret_cast<const char*>(bytes + 8), header_len);
+  result->header_ = parse_safetensors_header(json, size - 8 - header_len, file);
+  result->buffer_ = bytes + 8 + header_len;
+  for (std::size_t i = 0; i < result->header_.tensors.size(); ++i) result->index_[result->header_.tensors[i].name] = i;
+  return result;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (mapping_) munmap(mapping_, mapping_size_);
+}
+
+const TensorInfo* SafetensorsFile::find(std::string_view name) const {
+  auto it = index_.find(std::string(name));
+  return it == index_.end() ? nullptr : &header_.tensors[it->second];
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::uint64_t offset = 0;
+  for (const auto& t : tensors) {
+    std::uint64_t expected = byte_count(t.shape, dtype_size(t.dtype), path.string(), t.name);
+    if (expected != t.nbytes) fail_input("{}: tensor '{}': {} bytes given, shape needs {}", path.string(), t.name, t.nbytes, expected);
+    if (header.contains(t.name)) fail_input("{}: tensor '{}' written twice", path.string(), t.name);
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
+    offset += t.nbytes;
+  }
+  std::string json = header.dump();
+  json.append((8 - (8 + json.size()) % 8) % 8, ' ');  // data starts 8-byte aligned
+  AtomicFile out(path, /*binary=*/true);
+  std::uint64_t len = json.size();
+  out.stream().write(reinterpret_cast<const char*>(&len), 8);
+  out.stream().write(json.data(), static_cast<std::streamsize>(json.size()));
+  for (const auto& t : tensors) out.stream().write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes));
+  out.commit();
+}
+
+}  // namespace cotrain
