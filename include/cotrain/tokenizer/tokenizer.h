@@ -32,6 +32,15 @@ class Tokenizer {
   std::vector<std::vector<TokenId>> encode_batch(const std::vector<std::string>& texts, int threads,
                                                  bool parse_special = true) const;
 
+  // What HF's post-processor adds around one encoded sequence (Llama-3's <|begin_of_text|>,
+  // Llama-2's <s>); Qwen adds nothing. encode() followed by this equals HF's encode(text) with
+  // add_special_tokens=True.
+  virtual std::vector<TokenId> add_special_tokens(std::vector<TokenId> ids) const { return ids; }
+
+  // The exact bytes a token stands for in decoded text (no U+FFFD repair; may be part of a
+  // UTF-8 character). Used to find where tokens fall in rendered text.
+  virtual std::string token_bytes(TokenId id) const = 0;
+
   virtual std::size_t vocab_size() const = 0;  // including added tokens
   virtual TokenId token_to_id(std::string_view token) const = 0;  // -1 when absent
   virtual std::string id_to_token(TokenId id) const = 0;          // "" when absent

@@ -1,0 +1,200 @@
+// Encoding and decoding. Loading (reading tokenizer.json) is in bpe_load.cpp.
+#include "cotrain/tokenizer/bpe_tokenizer.h"
+
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+
+#include "cotrain/core/error.h"
+#include "cotrain/tokenizer/unicode.h"
+
+namespace cotrain {
+
+// Words seen before (the same words recur throughout a corpus), shared by all threads.
+// Sharded so that threads rarely wait on each other; a full shard stops growing.
+struct BpeTokenizer::WordCache {
+  static constexpr std::size_t kShards = 64, kShardCapacity = 8192, kMaxWordBytes = 256;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::shared_mutex mutex;
+    std::unordered_map<std::string, std::vector<TokenId>, Hash, std::equal_to<>> words;
+  };
+  std::array<Shard, kShards> shards;
+
+  bool lookup(std::string_view word, std::size_t hash, std::vector<TokenId>& out) {
+    Shard& shard = shards[hash % kShards];
+    std::shared_lock lock(shard.mutex);
+    auto it = shard.words.find(word);
+    if (it == shard.words.end()) return false;
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  void store(std::string_view word, std::size_t hash, std::span<const TokenId> ids) {
+    Shard& shard = shards[hash % kShards];
+    std::unique_lock lock(shard.mutex);
+    if (shard.words.size() < kShardCapacity) shard.words.emplace(word, std::vector<TokenId>(ids.begin(), ids.end()));
+  }
+};
+
+BpeTokenizer::BpeTokenizer(const std::filesystem::path& tokenizer_json) : cache_(std::make_unique<WordCache>()) {
+  load(tokenizer_json);
+}
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+const BpeTokenizer::Merge* BpeTokenizer::find_merge(TokenId left, TokenId right) const {
+  auto it = merges_.find(static_cast<std::uint64_t>(left) << 32 | static_cast<std::uint32_t>(right));
+  return it == merges_.end() ? nullptr : &it->second;
+}
+
+std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool parse_special) const {
+  std::string repaired;
+  if (!unicode::is_valid_utf8(text)) {
+    repaired = unicode::repair_utf8(text);
+    text = repaired;
+  }
+  std::vector<TokenId> out;
+  out.reserve(text.size() / 3 + 4);
+  const AddedTokenMatcher& matcher = raw_matchers_[parse_special ? 0 : 1];
+  if (matcher.empty()) {
+    encode_plain(text, parse_special, out);
+    return out;
+  }
+  for (const auto& piece : matcher.split(text)) {
+    if (piece.id >= 0) {
+      out.push_back(piece.id);
+    } else {
+      encode_plain(piece.text, parse_special, out);
+    }
+  }
+  return out;
+}
+
+void BpeTokenizer::encode_plain(std::string_view text, bool parse_special, std::vector<TokenId>& out) const {
+  std::string normalized;
+  if (nfc_) {
+    normalized = unicode::nfc(text);
+    text = normalized;
+  }
+  std::vector<std::string_view> pieces, next;
+  const AddedTokenMatcher& matcher = normalized_matchers_[parse_special ? 0 : 1];
+  for (const auto& part : matcher.empty() ? std::vector<AddedTokenMatcher::Piece>{{text, -1}} : matcher.split(text)) {
+    if (part.id >= 0) {
+      out.push_back(part.id);
+      continue;
+    }
+    pieces.assign(1, part.text);
+    for (const auto& split : splits_) {
+      next.clear();
+      for (auto piece : pieces) split.split(piece, next);
+      pieces.swap(next);
+    }
+    for (auto word : pieces) encode_word(word, out);
+  }
+}
+
+void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (word.size() == 1) {
+    out.push_back(byte_ids_[static_cast<unsigned char>(word[0])]);
+    return;
+  }
+  bool cacheable = word.size() <= WordCache::kMaxWordBytes;
+  std::size_t hash = cacheable ? WordCache::Hash{}(word) : 0;
+  if (cacheable && cache_->lookup(word, hash, out)) return;
+  std::size_t first = out.size();
+  merge_word(word, out);
+  if (cacheable) cache_->store(word, hash, std::span<const TokenId>(out).subspan(first));
+}
+
+// HF's BPE: start from one symbol per byte and repeatedly apply the lowest-ranked merge among
+// adjacent pairs (leftmost on ties), with a heap of candidate merges that are re-checked when popped.
+void BpeTokenizer::merge_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (ignore_merges_) {  // a word that is itself in the vocabulary is one token
+    std::string chars;
+    for (unsigned char b : word) chars += unicode::byte_to_char()[b];
+    if (auto it = vocab_.find(chars); it != vocab_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  struct Symbol {
+    TokenId id;
+    int prev, next;
+    bool alive;
+  };
+  struct Candidate {
+    std::int32_t rank;
+    int pos;
+    TokenId id;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  const int n = static_cast<int>(word.size());
+  std::vector<Symbol> symbols(n);
+  for (int i = 0; i < n; ++i) symbols[i] = {byte_ids_[static_cast<unsigned char>(word[i])], i - 1, i + 1 < n ? i + 1 : -1, true};
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  for (int i = 0; i + 1 < n; ++i) {
+    if (const Merge* m = find_merge(symbols[i].id, symbols[i + 1].id)) heap.push({m->rank, i, m->id});
+  }
+  while (!heap.empty()) {
+    Candidate top = heap.top();
+    heap.pop();
+    Symbol& left = symbols[top.pos];
+    if (!left.alive || left.next < 0) continue;
+    Symbol& right = symbols[left.next];
+    const Merge* m = find_merge(left.id, right.id);
+    if (!m || m->id != top.id) continue;  // stale: a neighbour changed since this was pushed
+    left.id = m->id;
+    right.alive = false;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0) {
+      if (const Merge* p = find_merge(symbols[left.prev].id, left.id)) heap.push({p->rank, left.prev, p->id});
+    }
+    if (left.next >= 0) {
+      if (const Merge* p = find_merge(left.id, symbols[left.next].id)) heap.push({p->rank, top.pos, p->id});
+    }
+  }
+  for (int i = 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+}
+
+std::string BpeTokenizer::decode(std::span<const TokenId> ids, bool skip_special) const {
+  std::string bytes;
+  for (TokenId id : ids) {
+    if (id < 0 || static_cast<std::size_t>(id) >= token_bytes_.size()) {
+      fail_input("token id {} out of range (vocabulary size {})", id, token_bytes_.size());
+    }
+    if (skip_special && special_[id]) continue;
+    bytes += token_bytes_[id];
+  }
+  return unicode::is_valid_utf8(bytes) ? bytes : unicode::repair_utf8(bytes);
+}
+
+std::vector<TokenId> BpeTokenizer::add_special_tokens(std::vector<TokenId> ids) const {
+  ids.insert(ids.begin(), prefix_ids_.begin(), prefix_ids_.end());
+  ids.insert(ids.end(), suffix_ids_.begin(), suffix_ids_.end());
+  return ids;
+}
+
+std::string BpeTokenizer::token_bytes(TokenId id) const {
+  return id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size() ? token_bytes_[id] : std::string();
+}
+
+TokenId BpeTokenizer::token_to_id(std::string_view token) const {
+  std::string key(token);
+  if (auto it = added_.find(key); it != added_.end()) return it->second;
+  if (auto it = vocab_.find(key); it != vocab_.end()) return it->second;
+  return -1;
+}
+
+std::string BpeTokenizer::id_to_token(TokenId id) const {
+  return id >= 0 && static_cast<std::size_t>(id) < token_text_.size() ? token_text_[id] : std::string();
+}
+
+bool BpeTokenizer::is_special(TokenId id) const {
+  return id >= 0 && static_cast<std::size_t>(id) < special_.size() && special_[id];
+}
+
+}  // namespace cotrain

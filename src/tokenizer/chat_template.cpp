@@ -1,0 +1,1 @@
+#include "cotrain/tokenizer/chat_template.h"
