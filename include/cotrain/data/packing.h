@@ -1,0 +1,58 @@
+// Packing documents into fixed-capacity sequences for training: best-fit decreasing bins of up to
+// `capacity` tokens, no padding, deterministic for a seed and reshuffled every epoch. Each packed
+// sequence keeps its document boundaries (cu_seqlens) and restarts positions at 0 per document,
+// so a packed-attention model sees every document on its own.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cotrain/tokenizer/tokenizer.h"
+
+namespace cotrain::data {
+
+struct PackingPlan {
+  std::int64_t capacity = 0;
+  std::vector<std::vector<std::size_t>> bins;  // document indices per bin, in training order
+  std::vector<std::int64_t> bin_tokens;        // tokens in each bin (<= capacity)
+  std::int64_t tokens = 0;                     // all documents' tokens
+
+  // tokens / (bins * capacity): the share of the bins' slots that hold tokens (1.0 = no waste).
+  double efficiency() const;
+};
+
+// Packs documents of the given LENGTHS into bins of at most CAPACITY tokens, best fit decreasing:
+// longest first, each into the fullest bin that still has room. Ties between equal lengths, and
+// the order of the bins, are drawn from Rng(seed, epoch), so every epoch trains on a new order
+// while the same (seed, epoch) always gives the same plan. A document longer than CAPACITY, or
+// an empty one, throws InputError (apply the cutoff when preparing the data).
+PackingPlan pack_documents(std::span<const std::int64_t> lengths, std::int64_t capacity, std::uint64_t seed,
+                           std::uint64_t epoch);
+
+// One document's tokens and loss mask (1 = a training target).
+struct DocumentView {
+  std::span<const TokenId> ids;
+  std::span<const std::uint8_t> mask;
+};
+
+inline constexpr std::int32_t kIgnoreLabel = -100;
+
+// One packed sequence, ready for a packed-attention forward pass (no padding: its length is the
+// sum of its documents' lengths).
+//  - labels use Hugging Face's convention: labels[t] = ids[t] where token t is a target, else
+//    -100, NOT shifted; the loss compares logits[t] with labels[t + 1] (the trainer shifts).
+//    The first token of every document is -100 whatever its mask says, so that the shifted loss
+//    never asks the last token of one document to predict the first token of the next.
+//  - position_ids restart at 0 at the start of each document.
+//  - cu_seqlens are the document boundaries, flash-attention style: 0, len0, len0+len1, ..., total.
+struct PackedSequence {
+  std::vector<TokenId> input_ids;
+  std::vector<std::int32_t> labels;
+  std::vector<std::int32_t> position_ids;
+  std::vector<std::int32_t> cu_seqlens;
+};
+
+PackedSequence pack_sequence(std::span<const DocumentView> documents);
+
+}  // namespace cotrain::data

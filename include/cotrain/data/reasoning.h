@@ -1,0 +1,44 @@
+// The parts of a long-CoT response that stats and perturbations look at: the thought section,
+// its blank-line-separated steps, reflection keywords and the final \boxed{} answer.
+#pragma once
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cotrain::data {
+
+// Byte range of the text between <|begin_of_thought|> and <|end_of_thought|> (Sky-T1), or
+// between <think> and </think> (R1). A missing end marker means the section runs to the end.
+struct TextRange {
+  std::size_t begin = 0, end = 0;
+};
+std::optional<TextRange> find_thought(std::string_view response);
+
+// A thought split into steps: text == lead + steps[0] + separators[0] + steps[1] + ... + trail.
+// A separator is a run of whitespace holding at least two newlines (a blank line); lead and
+// trail are the whitespace before the first and after the last step.
+struct Steps {
+  std::string lead, trail;
+  std::vector<std::string> steps;
+  std::vector<std::string> separators;  // steps.size() - 1 of them (none when there are no steps)
+  std::string join() const;
+};
+Steps split_steps(std::string_view thought);
+
+// wait, alternatively, however, but, hmm, let me, double-check, verify
+const std::vector<std::string>& default_reflection_keywords();
+
+// Occurrences of the keywords: ASCII case-insensitive, whole words (no ASCII letter, digit or
+// '_' right before or after), left to right without overlaps, longer keywords tried first.
+struct KeywordMatch {
+  std::size_t begin = 0, end = 0;
+  std::size_t keyword = 0;  // index into the keyword list
+};
+std::vector<KeywordMatch> find_keywords(std::string_view text, const std::vector<std::string>& keywords);
+
+// The content of the last \boxed{...} in TEXT (nested braces balanced), if any.
+std::optional<TextRange> last_boxed(std::string_view text);
+
+}  // namespace cotrain::data
