@@ -1,0 +1,75 @@
+// Runs an untrusted Python program in its own process tree, contained with whatever this kernel
+// allows (detected once, at construction): pid, network, mount, ipc, uts and user namespaces; a
+// new root that holds only the interpreter, the system libraries and the files given to the run
+// (read-only) plus a fresh size-limited /work (the only writable place); an unprivileged uid;
+// rlimits; a seccomp filter; a scrubbed environment; everything killed at the wall-clock limit.
+// See docs/sandbox.md for the threat model and what each layer stops.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace cotrain {
+
+struct SandboxLimits {
+  double wall_s = 10;                         // then the whole process tree is killed
+  int cpu_s = 10;                             // RLIMIT_CPU
+  std::uint64_t memory_bytes = 4ull << 30;    // RLIMIT_AS
+  int processes = 64;                         // RLIMIT_NPROC (per run: each worker slot has its own uid)
+  std::uint64_t file_bytes = 64ull << 20;     // RLIMIT_FSIZE and the size of /work
+  int open_files = 64;                        // RLIMIT_NOFILE
+  std::size_t output_bytes = 4u << 20;        // stdout kept; the rest is read and dropped
+};
+
+struct SandboxFeatures {
+  bool pid_ns = false, net_ns = false, mount_ns = false, ipc_ns = false, uts_ns = false, user_ns = false;
+  bool seccomp = false;
+  int uid = -1;  // the uid the program runs as on the host (-1: the caller's own)
+  nlohmann::json to_json() const;
+  std::string describe() const;  // one line for the summary
+};
+
+struct SandboxRun {
+  int exit_code = -1;    // the program's exit status, or -1 when killed by a signal
+  int signal = 0;        // the signal that ended it
+  bool timed_out = false;
+  std::string output;    // stdout, at most SandboxLimits::output_bytes
+  bool output_truncated = false;
+  double seconds = 0;    // wall time
+};
+
+class Sandbox {
+ public:
+  // python: interpreter name (looked up in PATH) or path. Resolving it runs the interpreter once,
+  // outside the sandbox, to learn its real executable and prefix; no untrusted code is involved.
+  explicit Sandbox(const std::string& python);
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  const SandboxFeatures& features() const { return features_; }
+
+  struct Plan;  // what one run's child does, prepared before it starts (sandbox.cpp)
+
+  // Runs `python -s /judge/<script> args...` with files (name, content) placed read-only in
+  // /judge. slot (0 .. 63) picks the run's uid, so parallel runs never share a process count.
+  // Throws RuntimeFailure when the sandbox itself cannot be set up.
+  SandboxRun run(const std::vector<std::pair<std::string, std::string>>& files, const std::string& script,
+                 const std::vector<std::string>& args, const SandboxLimits& limits, int slot) const;
+
+ private:
+  SandboxRun run_once(const Plan& plan, const SandboxLimits& limits) const;
+  void probe();
+
+  std::string python_;                        // real executable
+  std::vector<std::string> python_dirs_;      // prefix directories outside the system dirs
+  std::vector<unsigned char> seccomp_program_;  // exported BPF (struct sock_filter array)
+  int namespace_flags_ = 0;
+  bool userns_after_drop_ = false;
+  SandboxFeatures features_;
+};
+
+}  // namespace cotrain

@@ -1,0 +1,222 @@
+#include "cotrain/eval/code/livecodebench_eval.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "cotrain/core/atomic_file.h"
+#include "cotrain/core/error.h"
+#include "cotrain/core/jsonl.h"
+#include "cotrain/core/progress.h"
+#include "cotrain/core/signals.h"
+#include "cotrain/eval/code/extract_code.h"
+#include "cotrain/eval/code/judge.h"
+#include "cotrain/eval/code/pass_at_k.h"
+#include "cotrain/eval/code/problems.h"
+#include "cotrain/eval/code/sandbox.h"
+
+namespace cotrain {
+namespace {
+
+using nlohmann::json;
+
+struct Sample {
+  std::size_t problem;
+  int index;
+  std::string code;
+};
+
+struct Predictions {
+  std::map<std::string, std::vector<std::string>> responses;  // by question_id
+  std::size_t skipped = 0;  // for problems outside the data or the filter
+};
+
+std::string question_id_of(const json& row, const std::string& at) {
+  auto it = row.find("question_id");
+  if (it == row.end()) fail_input("{}: missing field \"question_id\"", at);
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<long long>());
+  fail_input("{}: field \"question_id\" is not a string", at);
+}
+
+Predictions read_predictions(const std::string& path, const std::set<std::string>& known) {
+  Predictions p;
+  for_each_jsonl(path, [&](json& row, std::size_t line) {
+    std::string at = where(path, line);
+    if (!row.is_object()) fail_input("{}: expected a JSON object", at);
+    std::string id = question_id_of(row, at);
+    std::vector<std::string> responses;
+    if (row.contains("responses")) {
+      if (!row["responses"].is_array()) fail_input("{}: field \"responses\" is not a list", at);
+      for (const json& r : row["responses"]) {
+        if (!r.is_string()) fail_input("{}: field \"responses\" holds a non-string", at);
+        responses.push_back(r.get<std::string>());
+      }
+      if (responses.empty()) fail_input("{}: field \"responses\" is empty", at);
+    } else if (row.contains("response") && row["response"].is_string()) {
+      responses.push_back(row["response"].get<std::string>());
+    } else {
+      fail_input("{}: needs a string \"response\" or a list \"responses\"", at);
+    }
+    if (!known.count(id)) {
+      ++p.skipped;
+      return;
+    }
+    if (p.responses.count(id)) fail_input("{}: second prediction for question_id \"{}\"", at, id);
+    p.responses[id] = std::move(responses);
+  });
+  return p;
+}
+
+std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeProblem>& problems,
+                                 const std::vector<Sample>& samples, const LiveCodeBenchEvalOptions& o) {
+  std::vector<Judgement> results(samples.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex progress_mutex;
+  Progress progress("judging", static_cast<std::int64_t>(samples.size()), "samples");
+  std::exception_ptr error;
+  auto worker = [&](int slot) {
+    try {
+      for (std::size_t i; !stop_requested() && (i = next++) < samples.size();) {
+        results[i] = judge_program(sandbox, problems[samples[i].problem], samples[i].code, o.timeout_s, slot);
+        std::lock_guard lock(progress_mutex);
+        progress.advance();
+      }
+    } catch (...) {
+      std::lock_guard lock(progress_mutex);
+      if (!error) error = std::current_exception();
+      next = samples.size();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int slot = 0; slot < o.jobs; ++slot) threads.emplace_back(worker, slot);
+  for (auto& t : threads) t.join();
+  progress.finish();
+  if (error) std::rethrow_exception(error);
+  if (stop_requested()) fail_runtime("interrupted; nothing written");
+  return results;
+}
+
+// pass@k averaged over problems, for every k that all problems have enough samples for.
+json pass_rates(const std::vector<std::pair<int, int>>& n_and_c) {
+  json rates = json::object();
+  if (n_and_c.empty()) return rates;
+  int min_n = n_and_c.front().first;
+  for (auto [n, c] : n_and_c) min_n = std::min(min_n, n);
+  for (int k : {1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100}) {
+    if (k > min_n) break;
+    double sum = 0;
+    for (auto [n, c] : n_and_c) sum += pass_at_k(n, c, k);
+    rates[fmt::format("pass@{}", k)] = sum / static_cast<double>(n_and_c.size());
+  }
+  return rates;
+}
+
+}  // namespace
+
+void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
+  if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs must be between 1 and 64, got {}", o.jobs);
+  if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout must be in (0, 3600] seconds, got {}", o.timeout_s);
+  ProblemFilter filter{o.release, o.since, o.until, {}, {}};
+  std::vector<CodeProblem> problems = load_problems(o.data, filter);
+  std::set<std::string> ids;
+  for (const CodeProblem& p : problems)
+    if (!ids.insert(p.question_id).second) fail_input("{}: question_id \"{}\" appears twice", o.data, p.question_id);
+  Predictions predictions = read_predictions(o.predictions, ids);
+
+  std::vector<Sample> samples;
+  std::size_t without_predictions = 0;
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    auto it = predictions.responses.find(problems[i].question_id);
+    if (it == predictions.responses.end()) {
+      ++without_predictions;
+      continue;
+    }
+    for (std::size_t s = 0; s < it->second.size(); ++s)
+      samples.push_back({i, static_cast<int>(s), extract_last_code_block(it->second[s])});
+  }
+  if (samples.empty()) fail_input("{}: no prediction matches a problem of {}", o.predictions, o.data);
+
+  Sandbox sandbox(o.python);
+  std::vector<Judgement> results = judge_all(sandbox, problems, samples, o);
+
+  // Per problem: samples and passes, in data order.
+  std::map<std::size_t, std::pair<int, int>> per_problem;
+  std::map<std::string, int> verdicts;
+  for (const std::string& v : all_verdicts()) verdicts[v] = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    auto& [n, c] = per_problem[samples[i].problem];
+    ++n;
+    c += results[i].verdict == "passed";
+    ++verdicts[results[i].verdict];
+  }
+  std::vector<std::pair<int, int>> everything;
+  std::map<std::string, std::vector<std::pair<int, int>>> by_difficulty;
+  for (auto& [problem, nc] : per_problem) {
+    everything.push_back(nc);
+    by_difficulty[problems[problem].difficulty].push_back(nc);
+  }
+  json report = {{"bench", "livecodebench"},
+                 {"data", o.data},
+                 {"predictions", o.predictions},
+                 {"release", o.release},
+                 {"since", o.since},
+                 {"until", o.until},
+                 {"timeout_s", o.timeout_s},
+                 {"problems", everything.size()},
+                 {"problems_without_predictions", without_predictions},
+                 {"predictions_skipped", predictions.skipped},
+                 {"samples", samples.size()},
+                 {"verdicts", verdicts},
+                 {"sandbox", sandbox.features().to_json()}};
+  report.update(pass_rates(everything));
+  json difficulty = json::object();
+  for (auto& [name, list] : by_difficulty) {
+    difficulty[name] = pass_rates(list);
+    difficulty[name]["problems"] = list.size();
+  }
+  report["by_difficulty"] = difficulty;
+
+  if (!o.out_dir.empty()) {
+    AtomicDir dir(o.out_dir);
+    AtomicFile results_file(dir.path() / "results.jsonl");
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const Judgement& j = results[i];
+      json row = {{"question_id", problems[samples[i].problem].question_id},
+                  {"sample", samples[i].index},
+                  {"passed", j.verdict == "passed"},
+                  {"verdict", j.verdict},
+                  {"failed_test", j.failed_test},
+                  {"time", j.seconds}};
+      if (!j.message.empty()) row["message"] = j.message;
+      results_file.stream() << row.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+    }
+    results_file.commit();
+    AtomicFile report_file(dir.path() / "report.json");
+    report_file.stream() << report.dump(2) << '\n';
+    report_file.commit();
+    dir.commit();
+  }
+
+  std::cout << fmt::format("LiveCodeBench: {} problems, {} samples", everything.size(), samples.size());
+  if (without_predictions || predictions.skipped)
+    std::cout << fmt::format(" ({} problems without predictions, {} predictions skipped)", without_predictions,
+                             predictions.skipped);
+  std::cout << "\n";
+  for (auto& [key, value] : report.items())
+    if (key.rfind("pass@", 0) == 0) std::cout << fmt::format("  {:<8} {:.4f}\n", key, value.get<double>());
+  for (auto& [name, rates] : difficulty.items())
+    std::cout << fmt::format("  {:<8} pass@1 {:.4f} ({} problems)\n", name, rates["pass@1"].get<double>(),
+                             rates["problems"].get<std::size_t>());
+  std::cout << "  verdicts:";
+  for (auto& [v, count] : verdicts) std::cout << fmt::format(" {} {};", v, count);
+  std::cout << "\n  sandbox: " << sandbox.features().describe() << "\n";
+}
+
+}  // namespace cotrain

@@ -1,0 +1,546 @@
+#include "cotrain/eval/code/sandbox.h"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/securebits.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <grp.h>
+
+#include "cotrain/core/error.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace cotrain {
+
+// Everything the child needs, computed before clone(): between clone() and execve() the child of
+// this multi-threaded process may only make system calls (no allocation, no locks).
+struct Sandbox::Plan {
+  struct Bind {
+    std::string source, target;
+    bool device = false;
+  };
+  std::string host_dir, root, work, work_options;
+  std::vector<std::string> mkdirs, mount_files;
+  std::vector<std::pair<std::string, std::string>> symlinks;  // (link text, path)
+  std::vector<Bind> binds;
+  std::string workdir;  // chdir target as the program sees it
+  std::vector<std::string> argv_storage, env_storage;
+  std::vector<char*> argv, envp;
+  int flags = 0;             // clone namespace flags
+  bool drop_uid = false;     // running as root: become `uid`
+  bool userns_after_drop = false;
+  bool userns_at_clone = false;
+  int uid = -1, outer_uid = 0, outer_gid = 0;
+  const SandboxLimits* limits = nullptr;
+  sock_fprog seccomp{};
+  int stdout_fd = -1, devnull_fd = -1, report_fd = -1;
+};
+
+namespace {
+
+// Messages from the child on the report pipe.
+struct Report {
+  int kind;   // 1: setup failed at `step` with `err`; 2: the program's wait status in `step`
+  int step;
+  int err;
+};
+
+enum Step { kMountPrivate = 1, kRootTmpfs, kMkdir, kMountFile, kSymlink, kBind, kRemountBind, kWorkTmpfs,
+            kRemountRoot, kPivot, kUserMap, kFork, kDropUid, kUserNs, kRlimit, kFds, kChdir, kNoNewPrivs,
+            kSeccomp, kExec, kSecurebits };
+
+const char* step_name(int step) {
+  static const char* names[] = {"?", "mount private", "root tmpfs", "mkdir", "mount point", "symlink",
+                                "bind mount", "read-only remount", "work tmpfs", "root remount",
+                                "pivot_root", "uid map", "fork", "drop uid", "user namespace", "rlimit",
+                                "file descriptors", "chdir", "no_new_privs", "seccomp", "execve",
+                                "securebits"};
+  return step > 0 && step < static_cast<int>(sizeof(names) / sizeof(*names)) ? names[step] : "?";
+}
+
+[[noreturn]] void child_fail(const Sandbox::Plan& p, int step) {
+  Report r{1, step, errno};
+  [[maybe_unused]] ssize_t n = write(p.report_fd, &r, sizeof r);
+  _exit(127);
+}
+
+void write_file(const Sandbox::Plan& p, const char* path, const char* text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) < 0) child_fail(p, kUserMap);
+  close(fd);
+}
+
+void setup_filesystem(const Sandbox::Plan& p) {
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) child_fail(p, kMountPrivate);
+  if (mount("tmpfs", p.root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
+    child_fail(p, kRootTmpfs);
+  for (const std::string& dir : p.mkdirs)
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) child_fail(p, kMkdir);
+  for (const std::string& file : p.mount_files) {
+    int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) child_fail(p, kMountFile);
+    close(fd);
+  }
+  for (const auto& [text, path] : p.symlinks)
+    if (symlink(text.c_str(), path.c_str()) != 0) child_fail(p, kSymlink);
+  for (const Sandbox::Plan::Bind& b : p.binds) {
+    if (mount(b.source.c_str(), b.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) child_fail(p, kBind);
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | (b.device ? 0 : MS_NODEV);
+    if (mount(nullptr, b.target.c_str(), nullptr, flags, nullptr) != 0) child_fail(p, kRemountBind);
+  }
+  if (mount("tmpfs", p.work.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, p.work_options.c_str()) != 0)
+    child_fail(p, kWorkTmpfs);
+  if (mount(nullptr, p.root.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
+    child_fail(p, kRemountRoot);
+  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the new.
+  if (chdir(p.root.c_str()) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0)
+    child_fail(p, kPivot);
+}
+
+[[noreturn]] void become_program(const Sandbox::Plan& p) {
+  if (p.drop_uid) {
+    gid_t gid = static_cast<gid_t>(p.uid);
+    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(p.uid, p.uid, p.uid) != 0)
+      child_fail(p, kDropUid);
+  }
+  if (p.userns_after_drop && unshare(CLONE_NEWUSER) != 0) child_fail(p, kUserNs);
+  if (p.userns_at_clone && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED) != 0)
+    child_fail(p, kSecurebits);  // uid 0 inside must not regain capabilities at execve
+  const SandboxLimits& l = *p.limits;
+  auto limit = [&](int resource, rlim_t value) {
+    rlimit r{value, value};
+    if (setrlimit(resource, &r) != 0) child_fail(p, kRlimit);
+  };
+  limit(RLIMIT_CPU, static_cast<rlim_t>(l.cpu_s));
+  limit(RLIMIT_AS, l.memory_bytes);
+  limit(RLIMIT_FSIZE, l.file_bytes);
+  limit(RLIMIT_NOFILE, static_cast<rlim_t>(l.open_files));
+  limit(RLIMIT_CORE, 0);
+  if (p.drop_uid || p.userns_at_clone) limit(RLIMIT_NPROC, static_cast<rlim_t>(l.processes));
+  if (dup2(p.devnull_fd, 0) < 0 || dup2(p.stdout_fd, 1) < 0 || dup2(p.devnull_fd, 2) < 0 ||
+      dup2(p.report_fd, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) != 0)
+    child_fail(p, kFds);
+  Sandbox::Plan& q = const_cast<Sandbox::Plan&>(p);
+  q.report_fd = 3;
+  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) child_fail(p, kFds);
+  if (chdir(p.workdir.c_str()) != 0) child_fail(p, kChdir);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(p, kNoNewPrivs);
+  if (p.seccomp.len && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp) != 0) child_fail(p, kSeccomp);
+  execve(p.argv[0], p.argv.data(), p.envp.data());
+  child_fail(p, kExec);
+}
+
+// The first process of the run. With a pid namespace it is that namespace's init: it forks the
+// program, waits for it and exits, and its exit takes every other process of the namespace with it.
+int sandbox_main(void* arg) {
+  const Sandbox::Plan& p = *static_cast<const Sandbox::Plan*>(arg);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);  // cotrain gone: so is the run
+  if (p.userns_at_clone) {
+    char map[64];
+    write_file(p, "/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "0 %d 1", p.outer_uid);
+    write_file(p, "/proc/self/uid_map", map);
+    snprintf(map, sizeof map, "0 %d 1", p.outer_gid);
+    write_file(p, "/proc/self/gid_map", map);
+  }
+  if (p.flags & CLONE_NEWNS) setup_filesystem(p);
+  if (p.flags & CLONE_NEWUTS) sethostname("sandbox", 7);
+  if (!(p.flags & CLONE_NEWPID)) become_program(p);
+  pid_t child = fork();
+  if (child < 0) child_fail(p, kFork);
+  if (child == 0) become_program(p);
+  close(p.stdout_fd);
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  Report r{2, status, 0};
+  [[maybe_unused]] ssize_t n = write(p.report_fd, &r, sizeof r);
+  _exit(0);
+}
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  void reset() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+};
+
+std::vector<unsigned char> build_seccomp_program() {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) fail_runtime("seccomp_init failed");
+  // Kernel attack surface and ways out of the sandbox that a contest solution never needs.
+  const char* denied[] = {"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+                          "pidfd_open", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
+                          "move_mount", "open_tree", "fsopen", "fsmount", "fspick", "mount_setattr",
+                          "kexec_load", "kexec_file_load", "reboot", "bpf", "perf_event_open", "userfaultfd",
+                          "keyctl", "add_key", "request_key", "init_module", "finit_module", "delete_module",
+                          "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday", "clock_settime",
+                          "clock_adjtime", "adjtimex", "iopl", "ioperm", "open_by_handle_at",
+                          "name_to_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register",
+                          "lookup_dcookie", "vhangup", "personality", "sethostname", "setdomainname",
+                          "fanotify_init", "nfsservctl", "uselib"};
+  int rc = 0;
+  for (const char* name : denied) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr != __NR_SCMP_ERROR) rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+  }
+  // Sockets: only AF_UNIX (Python's multiprocessing uses socketpairs); no network family at all.
+  rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+  // clone with namespace flags would make namespaces of its own; clone3 hides its flags in memory,
+  // so it is refused with ENOSYS and libc falls back to clone.
+  for (unsigned long flag : std::initializer_list<unsigned long>{CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
+                             CLONE_NEWCGROUP, 0x80ul /* CLONE_NEWTIME */})
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+  rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  if (rc != 0) {
+    seccomp_release(ctx);
+    fail_runtime("cannot build the seccomp filter");
+  }
+  Fd memfd(static_cast<int>(syscall(SYS_memfd_create, "seccomp", 0)));
+  if (memfd.fd < 0 || seccomp_export_bpf(ctx, memfd.fd) != 0) {
+    seccomp_release(ctx);
+    fail_runtime("cannot export the seccomp filter");
+  }
+  seccomp_release(ctx);
+  off_t size = lseek(memfd.fd, 0, SEEK_END);
+  std::vector<unsigned char> program(static_cast<std::size_t>(size));
+  if (pread(memfd.fd, program.data(), program.size(), 0) != size) fail_runtime("cannot read the seccomp filter");
+  return program;
+}
+
+// Runs `python -c CODE` outside the sandbox (the interpreter itself is trusted) and returns stdout.
+std::string ask_python(const std::string& python, const std::string& code) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) fail_runtime("pipe: {}", strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  std::vector<std::string> args = {python, "-s", "-c", code};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(pipe_fds[1]);
+  Fd out(pipe_fds[0]);
+  if (rc != 0) fail_input("cannot run the Python interpreter \"{}\": {}", python, strerror(rc));
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out.fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail_input("the Python interpreter \"{}\" does not work (exit status {})", python, status);
+  return text;
+}
+
+bool under(const fs::path& path, const fs::path& dir) {
+  auto rel = path.lexically_relative(dir);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+nlohmann::json SandboxFeatures::to_json() const {
+  return {{"pid_namespace", pid_ns}, {"network_namespace", net_ns}, {"mount_namespace", mount_ns},
+          {"ipc_namespace", ipc_ns}, {"uts_namespace", uts_ns},     {"user_namespace", user_ns},
+          {"seccomp", seccomp},      {"uid", uid},                  {"rlimits", true}};
+}
+
+std::string SandboxFeatures::describe() const {
+  std::string s;
+  auto add = [&](bool on, const char* name) {
+    if (on) s += s.empty() ? name : std::string(", ") + name;
+  };
+  add(user_ns, "user");
+  add(pid_ns, "pid");
+  add(net_ns, "net");
+  add(mount_ns, "mount");
+  add(ipc_ns, "ipc");
+  add(uts_ns, "uts");
+  s = "namespaces: " + (s.empty() ? std::string("none") : s);
+  s += seccomp ? "; seccomp" : "; no seccomp";
+  s += uid >= 0 ? fmt::format("; uid {}+slot", uid) : std::string("; own uid");
+  return s + "; rlimits";
+}
+
+Sandbox::Sandbox(const std::string& python) {
+  std::string answer = ask_python(python, "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)");
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0, end; (end = answer.find('\n', pos)) != std::string::npos; pos = end + 1)
+    lines.push_back(answer.substr(pos, end - pos));
+  if (lines.size() != 3 || lines[0].empty()) fail_input("cannot learn where the Python interpreter \"{}\" lives", python);
+  python_ = fs::canonical(lines[0]).string();
+  std::vector<fs::path> wanted = {fs::path(python_).parent_path(), lines[1], lines[2]};
+  for (const fs::path& dir : wanted) {
+    fs::path real = fs::canonical(dir);
+    bool covered = under(real, "/usr");
+    for (const std::string& d : python_dirs_) covered = covered || real == d || under(real, d);
+    if (!covered) python_dirs_.push_back(real.string());
+  }
+  seccomp_program_ = build_seccomp_program();
+  probe();
+}
+
+Sandbox::~Sandbox() = default;
+
+// Finds the strongest setup that works here: all namespaces, then all but the late user
+// namespace, then none (uid drop, rlimits and seccomp only).
+void Sandbox::probe() {
+  const int all = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+  bool root = geteuid() == 0;
+  struct Attempt {
+    int flags;
+    bool userns;
+  };
+  std::vector<Attempt> attempts = {{all, true}, {all, false}, {0, false}};
+  SandboxLimits limits;
+  limits.wall_s = 20;
+  std::string why;
+  for (const Attempt& a : attempts) {
+    namespace_flags_ = a.flags;
+    userns_after_drop_ = a.userns && root;
+    if (!root && a.userns) namespace_flags_ |= CLONE_NEWUSER;
+    try {
+      SandboxRun r = run({{"probe.py", "import sys\nsys.stdout.write('ok')\n"}}, "probe.py", {}, limits, 0);
+      if (r.exit_code == 0 && r.output == "ok") {
+        features_.pid_ns = namespace_flags_ & CLONE_NEWPID;
+        features_.net_ns = namespace_flags_ & CLONE_NEWNET;
+        features_.mount_ns = namespace_flags_ & CLONE_NEWNS;
+        features_.ipc_ns = namespace_flags_ & CLONE_NEWIPC;
+        features_.uts_ns = namespace_flags_ & CLONE_NEWUTS;
+        features_.user_ns = userns_after_drop_ || (namespace_flags_ & CLONE_NEWUSER);
+        features_.seccomp = true;
+        features_.uid = root ? 61000 : -1;
+        return;
+      }
+      why = fmt::format("probe exited {} (signal {}), output \"{}\"", r.exit_code, r.signal, r.output.substr(0, 200));
+    } catch (const RuntimeFailure& e) {
+      why = e.what();
+    }
+  }
+  fail_runtime("the sandbox cannot run {} on this machine: {}", python_, why);
+}
+
+SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& files, const std::string& script,
+                        const std::vector<std::string>& args, const SandboxLimits& limits, int slot) const {
+  Plan p;
+  char host_template[] = "/tmp/cotrain-sandbox-XXXXXX";
+  if (!mkdtemp(host_template)) fail_runtime("cannot create a sandbox directory in /tmp: {}", strerror(errno));
+  p.host_dir = host_template;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{p.host_dir};
+  chmod(p.host_dir.c_str(), 0755);
+
+  bool root = geteuid() == 0;
+  p.flags = namespace_flags_;
+  p.userns_at_clone = namespace_flags_ & CLONE_NEWUSER;
+  p.userns_after_drop = userns_after_drop_;
+  p.drop_uid = root;
+  p.uid = 61000 + slot;
+  p.outer_uid = static_cast<int>(geteuid());
+  p.outer_gid = static_cast<int>(getegid());
+  p.limits = &limits;
+
+  fs::path judge = fs::path(p.host_dir) / "judge";
+  fs::create_directory(judge);
+  for (const auto& [name, content] : files) {
+    std::ofstream out(judge / name, std::ios::binary);
+    out << content;
+    if (!out) fail_runtime("cannot write {}", (judge / name).string());
+  }
+  bool mount_ns = namespace_flags_ & CLONE_NEWNS;
+  std::string judge_seen = mount_ns ? "/judge" : judge.string();
+  if (mount_ns) {
+    p.root = p.host_dir + "/root";
+    fs::create_directory(p.root);
+    auto mkdirs_for = [&](const fs::path& inside) {
+      fs::path at = p.root;
+      for (const fs::path& part : inside.relative_path()) {
+        at /= part;
+        if (std::find(p.mkdirs.begin(), p.mkdirs.end(), at.string()) == p.mkdirs.end()) p.mkdirs.push_back(at.string());
+      }
+    };
+    auto bind_dir = [&](const std::string& source, const std::string& inside) {
+      mkdirs_for(inside);
+      p.binds.push_back({source, p.root + inside, false});
+    };
+    bind_dir("/usr", "/usr");
+    for (const char* top : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+      std::error_code ec;
+      auto status = fs::symlink_status(top, ec);
+      if (ec) continue;
+      if (fs::is_symlink(status)) {
+        p.symlinks.emplace_back(fs::read_symlink(top).string(), p.root + top);
+      } else if (fs::is_directory(status)) {
+        bind_dir(top, top);
+      }
+    }
+    for (const std::string& dir : python_dirs_) bind_dir(dir, dir);
+    bind_dir(judge.string(), "/judge");
+    mkdirs_for("/etc");
+    if (fs::exists("/etc/ld.so.cache")) {
+      p.mount_files.push_back(p.root + "/etc/ld.so.cache");
+      p.binds.push_back({"/etc/ld.so.cache", p.root + "/etc/ld.so.cache", false});
+    }
+    mkdirs_for("/dev");
+    for (const char* dev : {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"}) {
+      p.mount_files.push_back(p.root + dev);
+      p.binds.push_back({dev, p.root + dev, true});
+    }
+    mkdirs_for("/work");
+    mkdirs_for("/tmp");  // read-only; TMPDIR points at /work
+    p.work = p.root + "/work";
+    int owner = root ? p.uid : 0;
+    p.work_options = fmt::format("size={},nr_inodes=4096,mode=0700,uid={},gid={}", limits.file_bytes, owner, owner);
+    p.workdir = "/work";
+  } else {
+    fs::path work = fs::path(p.host_dir) / "work";
+    fs::create_directory(work);
+    if (root && chown(work.c_str(), p.uid, p.uid) != 0) fail_runtime("cannot chown {}", work.string());
+    chmod(work.c_str(), 0700);
+    p.workdir = work.string();
+  }
+  p.argv_storage = {python_, "-s", judge_seen + "/" + script};
+  p.argv_storage.insert(p.argv_storage.end(), args.begin(), args.end());
+  for (auto& a : p.argv_storage) p.argv.push_back(a.data());
+  p.argv.push_back(nullptr);
+  p.env_storage = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + p.workdir, "TMPDIR=" + p.workdir,
+                   "LANG=C.UTF-8", "PYTHONHASHSEED=0", "PYTHONDONTWRITEBYTECODE=1", "OMP_NUM_THREADS=1"};
+  for (auto& e : p.env_storage) p.envp.push_back(e.data());
+  p.envp.push_back(nullptr);
+  p.seccomp.len = static_cast<unsigned short>(seccomp_program_.size() / sizeof(sock_filter));
+  p.seccomp.filter = reinterpret_cast<sock_filter*>(const_cast<unsigned char*>(seccomp_program_.data()));
+  return run_once(p, limits);
+}
+
+SandboxRun Sandbox::run_once(const Plan& plan, const SandboxLimits& limits) const {
+  Plan& p = const_cast<Plan&>(plan);
+  int out_pipe[2], report_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) fail_runtime("pipe: {}", strerror(errno));
+  Fd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) fail_runtime("pipe: {}", strerror(errno));
+  Fd report_read(report_pipe[0]), report_write(report_pipe[1]);
+  Fd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  p.stdout_fd = out_write.fd;
+  p.report_fd = report_write.fd;
+  p.devnull_fd = devnull.fd;
+
+  const std::size_t stack_size = 256 * 1024;
+  void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) fail_runtime("cannot allocate a stack for the sandbox");
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = clone(sandbox_main, static_cast<char*>(stack) + stack_size, p.flags | SIGCHLD, &p);
+  int clone_errno = errno;
+  out_write.reset();
+  report_write.reset();
+  if (pid < 0) {
+    munmap(stack, stack_size);
+    fail_runtime("cannot start the sandbox: clone: {}", strerror(clone_errno));
+  }
+
+  SandboxRun run;
+  bool killed = false;
+  std::array<char, 65536> buf;
+  while (true) {
+    double left = limits.wall_s - since(start);
+    if (left <= 0) {
+      kill(pid, SIGKILL);  // init of the pid namespace: the kernel kills the rest
+      killed = run.timed_out = true;
+      break;
+    }
+    pollfd pfd{out_read.fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, static_cast<int>(left * 1000) + 1);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    ssize_t n = read(out_read.fd, buf.data(), buf.size());
+    if (n <= 0) break;  // every writer is gone
+    std::size_t room = limits.output_bytes - std::min(limits.output_bytes, run.output.size());
+    run.output.append(buf.data(), std::min(room, static_cast<std::size_t>(n)));
+    if (static_cast<std::size_t>(n) > room) run.output_truncated = true;
+  }
+  // Stdout closed: the program is done or has closed it; it still gets until the deadline to exit.
+  int status = 0;
+  while (true) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) break;
+    if (!killed && since(start) >= limits.wall_s) {
+      kill(pid, SIGKILL);
+      killed = run.timed_out = true;
+    }
+    usleep(1000);
+  }
+  run.seconds = since(start);
+  munmap(stack, stack_size);
+  if (!(p.flags & CLONE_NEWPID) && p.drop_uid) {
+    // No pid namespace: sweep every process left under the run's uid (it is this run's alone).
+    pid_t sweeper = fork();
+    if (sweeper == 0) {
+      if (setresuid(p.uid, p.uid, p.uid) == 0) kill(-1, SIGKILL);
+      _exit(0);
+    }
+    if (sweeper > 0) waitpid(sweeper, nullptr, 0);
+  }
+
+  Report report{};
+  bool have_status = false;
+  while (read(report_read.fd, &report, sizeof report) == sizeof report) {
+    if (report.kind == 1)
+      fail_runtime("sandbox setup failed at {}: {}", step_name(report.step), strerror(report.err));
+    if (report.kind == 2) {
+      status = report.step;
+      have_status = true;
+    }
+  }
+  if (!have_status && (p.flags & CLONE_NEWPID) && !killed) fail_runtime("the sandbox's init ended without a report");
+  if (run.timed_out) {
+    run.signal = SIGKILL;
+  } else if (WIFEXITED(status)) {
+    run.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    run.signal = WTERMSIG(status);
+  }
+  return run;
+}
+
+}  // namespace cotrain
