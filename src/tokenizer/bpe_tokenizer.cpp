@@ -178,6 +178,14 @@ std::vector<TokenId> BpeTokenizer::add_special_tokens(std::vector<TokenId> ids) 
   return ids;
 }
 
+std::string BpeTokenizer::normalize(std::string_view text) const {
+  std::string repaired = unicode::is_valid_utf8(text) ? std::string(text) : unicode::repair_utf8(text);
+  if (!nfc_) return repaired;
+  std::string out;
+  for (const auto& piece : raw_matchers_[0].split(repaired)) out += piece.id >= 0 ? std::string(piece.text) : unicode::nfc(piece.text);
+  return out;
+}
+
 std::string BpeTokenizer::token_bytes(TokenId id) const {
   return id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size() ? token_bytes_[id] : std::string();
 }

@@ -24,6 +24,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<TokenId> encode(std::string_view text, bool parse_special = true) const override;
   std::string decode(std::span<const TokenId> ids, bool skip_special = false) const override;
   std::vector<TokenId> add_special_tokens(std::vector<TokenId> ids) const override;
+  std::string normalize(std::string_view text) const override;
   std::string token_bytes(TokenId id) const override;
   std::size_t vocab_size() const override { return token_text_.size(); }
   TokenId token_to_id(std::string_view token) const override;

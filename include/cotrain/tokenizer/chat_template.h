@@ -16,7 +16,7 @@ struct ChatMessage {
 };
 
 struct RenderedChat {
-  std::string text;                 // the rendered template text
+  std::string text;                 // the rendered template text (what apply_chat_template gives)
   std::vector<TokenId> ids;
   std::vector<std::uint8_t> mask;   // 1 where the token is a training target
 };
@@ -36,7 +36,9 @@ class ChatTemplate {
 
   const std::string& name() const { return name_; }
   std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
-  // A conversation whose mask would be all zeros (no assistant content) throws InputError.
+  // A conversation whose mask would be all zeros (no assistant content) throws InputError, unless
+  // options.add_generation_prompt is set (a prompt for generation is not a training sample).
+  // Roles other than system, user and assistant throw InputError.
   RenderedChat render(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
                       const RenderOptions& options = {}) const;
 

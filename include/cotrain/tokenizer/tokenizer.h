@@ -37,6 +37,10 @@ class Tokenizer {
   // add_special_tokens=True.
   virtual std::vector<TokenId> add_special_tokens(std::vector<TokenId> ids) const { return ids; }
 
+  // TEXT as the model sees it before splitting (NFC for Qwen; unchanged when the tokenizer has no
+  // normaliser). encode(normalize(x)) == encode(x).
+  virtual std::string normalize(std::string_view text) const { return std::string(text); }
+
   // The exact bytes a token stands for in decoded text (no U+FFFD repair; may be part of a
   // UTF-8 character). Used to find where tokens fall in rendered text.
   virtual std::string token_bytes(TokenId id) const = 0;
