@@ -55,7 +55,7 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
 
   // model
   const json& model = f.need(root, "model", "model");
-  if (f.type_of(model, "model") != "BPE") f.fail("model.type", "\"" + f.type_of(model, "model") + "\" is not supported (only BPE)");
+  if (f.type_of(model, "model") != "BPE") f.fail("model.type", fmt::format("\"{}\" is not supported (only BPE)", f.type_of(model, "model")));
   f.require(model, "byte_fallback", false, "model");
   f.require(model, "continuing_subword_prefix", "", "model");
   f.require(model, "end_of_word_suffix", "", "model");
@@ -166,13 +166,20 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     }
     for (const auto& [step, field] : steps) {
       std::string type = f.type_of(*step, field);
-      if (type != "NFC") f.fail(field + ".type", "\"" + type + "\" is not supported (only NFC)");
+      if (type != "NFC") f.fail(field + ".type", fmt::format("\"{}\" is not supported (only NFC)", type));
       nfc_ = true;
     }
   }
 
   // pre_tokenizer: Split (Isolated) steps and one ByteLevel
   bool byte_level = false;
+  auto add_split = [&](const std::string& pattern, bool literal, const std::string& field) {
+    try {
+      splits_.emplace_back(pattern, literal, field);
+    } catch (const InputError& e) {
+      fail_input("{}, {}", e.what(), f.file);
+    }
+  };
   std::function<void(const json&, const std::string&)> add_pre_tokenizer = [&](const json& node, const std::string& field) {
     std::string type = f.type_of(node, field);
     if (type == "Sequence") {
@@ -184,19 +191,19 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
       f.require(node, "invert", false, field);
       const json& pattern = f.need(node, "pattern", field + ".pattern");
       if (pattern.contains("Regex") && pattern["Regex"].is_string()) {
-        splits_.emplace_back(pattern["Regex"].get<std::string>(), false, field + ".pattern.Regex");
+        add_split(pattern["Regex"].get<std::string>(), false, field + ".pattern.Regex");
       } else if (pattern.contains("String") && pattern["String"].is_string()) {
-        splits_.emplace_back(pattern["String"].get<std::string>(), true, field + ".pattern.String");
+        add_split(pattern["String"].get<std::string>(), true, field + ".pattern.String");
       } else {
         f.fail(field + ".pattern", "is neither {\"Regex\": ...} nor {\"String\": ...}");
       }
     } else if (type == "ByteLevel") {
       if (byte_level) f.fail(field, "is a second ByteLevel step");
       f.require(node, "add_prefix_space", false, field);
-      if (f.flag(node, "use_regex", field)) splits_.emplace_back(kGpt2Pattern, false, field);
+      if (f.flag(node, "use_regex", field)) add_split(kGpt2Pattern, false, field);
       byte_level = true;
     } else {
-      f.fail(field + ".type", "\"" + type + "\" is not supported (known: Sequence, Split, ByteLevel)");
+      f.fail(field + ".type", fmt::format("\"{}\" is not supported (known: Sequence, Split, ByteLevel)", type));
     }
   };
   const json& pre_tokenizer = f.need(root, "pre_tokenizer", "pre_tokenizer");
@@ -220,7 +227,7 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
       for (std::size_t i = 0; i < list.size(); ++i) add_post_processor(list[i], fmt::format("{}.processors[{}]", field, i));
       return;
     }
-    if (type != "TemplateProcessing") f.fail(field + ".type", "\"" + type + "\" is not supported (known: ByteLevel, TemplateProcessing, Sequence)");
+    if (type != "TemplateProcessing") f.fail(field + ".type", fmt::format("\"{}\" is not supported (known: ByteLevel, TemplateProcessing, Sequence)", type));
     const json& single = f.need(node, "single", field + ".single");
     const json& special_tokens = f.need(node, "special_tokens", field + ".special_tokens");
     bool seen_sequence = false;

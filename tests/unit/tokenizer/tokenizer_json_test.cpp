@@ -1,0 +1,141 @@
+// Reading tokenizer.json: a tiny hand-made byte-level BPE (both merge formats), and refusals of
+// malformed or unsupported settings, each naming its field.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/shared_data.h"
+#include "cotrain/core/error.h"
+#include "cotrain/tokenizer/tokenizer.h"
+#include "cotrain/tokenizer/unicode.h"
+
+namespace cotrain {
+namespace {
+
+using nlohmann::json;
+
+// Bytes 0-255 as ids 0-255, then "ab" = 256, "abc" = 257, "Ġab" = 258; merges a+b, ab+c, Ġ+ab.
+json tiny_tokenizer(bool pair_merges) {
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[unicode::byte_to_char()[b]] = b;
+  vocab["ab"] = 256;
+  vocab["abc"] = 257;
+  vocab["\u0120ab"] = 258;
+  json merges = pair_merges ? json::array({json::array({"a", "b"}), json::array({"ab", "c"}), json::array({"\u0120", "ab"})})
+                            : json::array({"a b", "ab c", "\u0120 ab"});
+  return {
+      {"version", "1.0"},
+      {"truncation", nullptr},
+      {"padding", nullptr},
+      {"added_tokens", json::array({{{"id", 259}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}},
+                                    {{"id", 260}, {"content", "<tool>"}, {"special", false}, {"normalized", false}}})},
+      {"normalizer", {{"type", "NFC"}}},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}|\s+|[^\s\p{L}\p{N}]+)"}}},
+                                        {"behavior", "Isolated"}, {"invert", false}},
+                                       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
+      {"post_processor", {{"type", "ByteLevel"}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"byte_fallback", false}}},
+  };
+}
+
+std::filesystem::path write(const json& tokenizer) {
+  auto path = test::scratch_dir() / "tokenizer.json";
+  std::ofstream(path) << tokenizer.dump();
+  return path;
+}
+
+// The InputError message of loading TOKENIZER ("" when it loads).
+std::string load_error(const json& tokenizer) {
+  try {
+    Tokenizer::load(write(tokenizer));
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TokenizerJson, TinyBpeInBothMergeFormats) {
+  for (bool pairs : {false, true}) {
+    auto tokenizer = Tokenizer::load(write(tiny_tokenizer(pairs)));
+    EXPECT_EQ(tokenizer->encode("abc ab<|end|>x<tool>"), (std::vector<TokenId>{257, 258, 259, 'x', 260}));
+    EXPECT_EQ(tokenizer->encode("ab<|end|>", /*parse_special=*/false), (std::vector<TokenId>{256, '<', '|', 'e', 'n', 'd', '|', '>'}));
+    EXPECT_EQ(tokenizer->encode("<tool>", /*parse_special=*/false), (std::vector<TokenId>{260}));  // not special: still matched
+    EXPECT_EQ(tokenizer->decode({{257, 259, 258}}), "abc<|end|> ab");
+    EXPECT_EQ(tokenizer->decode({{257, 259, 258}}, /*skip_special=*/true), "abc ab");
+    EXPECT_EQ(tokenizer->vocab_size(), 261u);
+    EXPECT_EQ(tokenizer->token_to_id("<|end|>"), 259);
+    EXPECT_EQ(tokenizer->token_to_id("nope"), -1);
+    EXPECT_TRUE(tokenizer->is_special(259));
+    EXPECT_FALSE(tokenizer->is_special(260));
+  }
+}
+
+TEST(TokenizerJson, InvalidUtf8BecomesReplacementCharacter) {
+  auto tokenizer = Tokenizer::load(write(tiny_tokenizer(false)));
+  // "é" is bytes C3 A9; alone, C3 is an incomplete character.
+  EXPECT_EQ(tokenizer->decode({{0xC3, 'a'}}), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(tokenizer->decode({{0xC3, 0xA9}}), "é");
+  EXPECT_EQ(tokenizer->encode("\xFF"), tokenizer->encode("\xEF\xBF\xBD"));
+  EXPECT_THROW(tokenizer->decode({{999}}), InputError);
+}
+
+struct BadCase {
+  std::string name, field;
+  std::function<void(json&)> change;
+};
+
+TEST(TokenizerJson, RefusesMalformedOrUnsupportedSettingsNamingTheField) {
+  const std::vector<BadCase> cases = {
+      {"missing model", "model missing", [](json& t) { t.erase("model"); }},
+      {"model type", "model.type", [](json& t) { t["model"]["type"] = "WordPiece"; }},
+      {"missing vocab", "model.vocab missing", [](json& t) { t["model"].erase("vocab"); }},
+      {"merge not two tokens", "model.merges[1]", [](json& t) { t["model"]["merges"][1] = "a b c"; }},
+      {"merge of unknown token", "model.merges[0]", [](json& t) { t["model"]["merges"][0] = "zz b"; }},
+      {"merge wrong shape", "model.merges[2]", [](json& t) { t["model"]["merges"][2] = 7; }},
+      {"byte fallback", "model.byte_fallback", [](json& t) { t["model"]["byte_fallback"] = true; }},
+      {"unknown pre-tokenizer", "pre_tokenizer.pretokenizers[0].type", [](json& t) { t["pre_tokenizer"]["pretokenizers"][0]["type"] = "Whitespace"; }},
+      {"split behaviour", "pre_tokenizer.pretokenizers[0].behavior", [](json& t) { t["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed"; }},
+      {"bad regex", "pre_tokenizer.pretokenizers[0].pattern.Regex", [](json& t) { t["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(unclosed"; }},
+      {"no byte level", "pre_tokenizer has no ByteLevel", [](json& t) { t["pre_tokenizer"]["pretokenizers"].erase(1); }},
+      {"unknown normalizer", "normalizer.type", [](json& t) { t["normalizer"]["type"] = "Lowercase"; }},
+      {"decoder", "decoder.type", [](json& t) { t["decoder"]["type"] = "WordPiece"; }},
+      {"added token lstrip", "added_tokens[0].lstrip", [](json& t) { t["added_tokens"][0]["lstrip"] = true; }},
+      {"truncation", "truncation", [](json& t) { t["truncation"] = json{{"max_length", 5}}; }},
+      {"post-processor", "post_processor.type", [](json& t) { t["post_processor"]["type"] = "BertProcessing"; }},
+  };
+  for (const auto& c : cases) {
+    json tokenizer = tiny_tokenizer(false);
+    c.change(tokenizer);
+    std::string error = load_error(tokenizer);
+    EXPECT_NE(error.find(c.field), std::string::npos) << c.name << ": \"" << error << "\"";
+    EXPECT_NE(error.find("tokenizer.json"), std::string::npos) << c.name << ": " << error;
+  }
+  EXPECT_EQ(load_error(tiny_tokenizer(false)), "");
+}
+
+TEST(TokenizerJson, TemplateProcessingAddsBos) {
+  json tokenizer = tiny_tokenizer(false);
+  tokenizer["post_processor"] = {{"type", "TemplateProcessing"},
+                                 {"single", json::array({{{"SpecialToken", {{"id", "<|end|>"}, {"type_id", 0}}}},
+                                                         {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                                 {"special_tokens", {{"<|end|>", {{"id", "<|end|>"}, {"ids", {259}}, {"tokens", {"<|end|>"}}}}}}};
+  auto loaded = Tokenizer::load(write(tokenizer));
+  EXPECT_EQ(loaded->add_special_tokens(loaded->encode("ab")), (std::vector<TokenId>{259, 256}));
+}
+
+TEST(TokenizerJson, LoadsFromModelDirectoryAndRejectsOtherPaths) {
+  auto path = write(tiny_tokenizer(false));
+  EXPECT_EQ(Tokenizer::load(path.parent_path())->encode("ab"), (std::vector<TokenId>{256}));
+  EXPECT_THROW(Tokenizer::load(path.parent_path() / "absent.json"), InputError);
+  EXPECT_THROW(Tokenizer::load(test::scratch_dir()), InputError);  // empty directory
+  auto bad = test::scratch_dir() / "tokenizer.json";
+  std::ofstream(bad) << "{not json";
+  EXPECT_THROW(Tokenizer::load(bad), InputError);
+}
+
+}  // namespace
+}  // namespace cotrain
