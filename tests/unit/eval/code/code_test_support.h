@@ -43,8 +43,8 @@ inline const Sandbox& test_sandbox() {
   return *sandbox;
 }
 
-// Processes on this machine running as one of the sandbox uids (61000 + slot).
-inline std::vector<int> sandbox_processes() {
+// Processes on this machine running as a sandbox uid (61000 + slot; any slot when slot < 0).
+inline std::vector<int> sandbox_processes(int slot = -1) {
   std::vector<int> found;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename().string();
@@ -54,7 +54,7 @@ inline std::vector<int> sandbox_processes() {
     while (std::getline(status, line)) {
       if (line.rfind("Uid:", 0) != 0) continue;
       int uid = std::atoi(line.c_str() + 4);
-      if (uid >= 61000 && uid < 61064) found.push_back(std::stoi(name));
+      if (slot < 0 ? uid >= 61000 && uid < 61064 : uid == 61000 + slot) found.push_back(std::stoi(name));
       break;
     }
   }
@@ -63,7 +63,7 @@ inline std::vector<int> sandbox_processes() {
 
 inline Judgement judge(const CodeProblem& p, const std::string& code, double timeout_s = 2.0, int slot = 0) {
   Judgement j = judge_program(test_sandbox(), p, code, timeout_s, slot);
-  EXPECT_TRUE(sandbox_processes().empty()) << "a sandboxed process outlived its run";
+  EXPECT_TRUE(sandbox_processes(slot).empty()) << "a sandboxed process outlived its run";
   return j;
 }
 
