@@ -21,3 +21,13 @@ if(COTRAIN_WITH_TORCH)
   find_package(Torch REQUIRED)
   set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
 endif()
+
+# libtorch's include directory carries its own, newer {fmt}, which would shadow the system
+# {fmt} that spdlog is built against. A directory holding only a link to the system's fmt/
+# headers is searched before libtorch's (see src/CMakeLists.txt).
+if(COTRAIN_WITH_TORCH)
+  find_path(COTRAIN_SYSTEM_FMT_INCLUDE fmt/format.h PATHS /usr/include /usr/local/include NO_CACHE REQUIRED)
+  set(COTRAIN_FMT_SHIM ${CMAKE_BINARY_DIR}/fmt-shim)
+  file(MAKE_DIRECTORY ${COTRAIN_FMT_SHIM})
+  file(CREATE_LINK ${COTRAIN_SYSTEM_FMT_INCLUDE}/fmt ${COTRAIN_FMT_SHIM}/fmt SYMBOLIC)
+endif()

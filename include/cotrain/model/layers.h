@@ -1,0 +1,80 @@
+// The decoder's building blocks. Parameters are created uninitialised on the target device and
+// dtype (loading fills them; init-model initialises them), and are named exactly like
+// transformers' so a checkpoint maps onto named_parameters() one to one.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cotrain/model/config.h"
+
+namespace cotrain {
+
+// y = x W^T + b, W: [out, in].
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(std::int64_t in, std::int64_t out, bool bias, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+// Token id -> row of the embedding matrix [vocab, hidden].
+struct EmbeddingImpl : torch::nn::Module {
+  EmbeddingImpl(std::int64_t vocab, std::int64_t dim, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+// x * rsqrt(mean(x^2) + eps) computed in fp32, cast back, then scaled (transformers' order).
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(std::int64_t dim, double eps, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Rotary position embedding tables for one forward pass: cos/sin of [1, 1, T, head_dim].
+struct RopeTables {
+  torch::Tensor cos, sin;
+};
+
+// inv_freq for the config's rope settings (default, linear, llama3), fp32, [head_dim / 2].
+torch::Tensor rope_inv_freq(const ModelConfig& config, const torch::Device& device);
+RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& position_ids, torch::ScalarType dtype);
+// x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) (half split, not interleaved).
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
+
+// Grouped-query attention over one packed row: tokens attend causally within their own
+// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])).
+struct AttentionImpl : torch::nn::Module {
+  AttentionImpl(const ModelConfig& config, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  std::int64_t num_heads, num_kv_heads, head_dim;
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+};
+TORCH_MODULE(Attention);
+
+// down(silu(gate(x)) * up(x))
+struct MLPImpl : torch::nn::Module {
+  MLPImpl(const ModelConfig& config, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(MLP);
+
+// Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)).
+struct DecoderLayerImpl : torch::nn::Module {
+  DecoderLayerImpl(const ModelConfig& config, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  Attention self_attn{nullptr};
+  MLP mlp{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace cotrain

@@ -1,0 +1,21 @@
+// Per-token log-probabilities from final hidden states without materialising [T, vocab]
+// logits at once: the LM head and log-softmax run over chunks of positions (in fp32).
+#pragma once
+#include <torch/types.h>
+
+#include "cotrain/model/causal_lm.h"
+
+namespace cotrain {
+
+// targets[t] = the next token of the same document, or -1 at each document's last position.
+torch::Tensor next_token_targets(const PackedRow& row);
+
+// out[t] = log p(targets[t] | hidden[t]) for hidden [T, H] and head [vocab, H]; 0 where target < 0.
+// Differentiable (autograd keeps one chunk's softmax per chunk for the backward pass).
+torch::Tensor token_logprobs(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
+                             std::int64_t chunk = 1024);
+
+// Convenience: the model's log-probs for one packed row, [T] fp32 (0 at documents' last tokens).
+torch::Tensor row_logprobs(CausalLM& model, const PackedRow& row, std::int64_t chunk = 1024);
+
+}  // namespace cotrain

@@ -1,0 +1,64 @@
+#include "cotrain/model/causal_lm.h"
+
+#include <torch/torch.h>
+
+#include "cotrain/core/error.h"
+
+namespace cotrain {
+
+PackedRow pack_documents(const std::vector<std::vector<std::int64_t>>& documents) {
+  std::vector<std::int64_t> ids, positions, cu{0};
+  for (const auto& doc : documents) {
+    if (doc.empty()) fail_input("cannot pack an empty document");
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+      ids.push_back(doc[i]);
+      positions.push_back(static_cast<std::int64_t>(i));
+    }
+    cu.push_back(static_cast<std::int64_t>(ids.size()));
+  }
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  return {torch::tensor(ids, i64), torch::tensor(positions, i64), std::move(cu)};
+}
+
+DecoderModelImpl::DecoderModelImpl(const ModelConfig& c, const torch::TensorOptions& options) {
+  embed_tokens = register_module("embed_tokens", Embedding(c.vocab_size, c.hidden_size, options));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < c.num_layers; ++i) layers->push_back(DecoderLayer(c, options));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+}
+
+CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& options) : config(c) {
+  model = register_module("model", DecoderModel(c, options));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, options));
+  inv_freq = rope_inv_freq(c, options.device());
+}
+
+torch::Tensor CausalLMImpl::hidden_states(const PackedRow& row) {
+  const auto dev = device();
+  auto ids = row.input_ids.to(dev).reshape({1, -1});
+  auto rope = rope_tables(inv_freq, row.position_ids.to(dev), dtype());
+  auto x = model->embed_tokens(ids);
+  for (const auto& layer : *model->layers) x = layer->as<DecoderLayer>()->forward(x, rope, row.cu_seqlens);
+  return model->norm(x);
+}
+
+torch::Tensor CausalLMImpl::head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
+
+void init_weights(CausalLM& model, double std, std::uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& item : model->named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    auto ends_with = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
+    if (ends_with("norm.weight")) {
+      param.fill_(1.0);
+    } else if (ends_with(".bias")) {
+      param.zero_();
+    } else {  // drawn on the CPU in fp32 so the values do not depend on device or dtype
+      param.copy_(at::normal(0.0, std, param.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)));
+    }
+  }
+}
+
+}  // namespace cotrain
