@@ -7,6 +7,7 @@
 namespace cotrain::cli {
 
 // Torch-free commands.
+void add_data_command(CLI::App& app);
 
 #ifdef COTRAIN_WITH_TORCH
 void add_init_model_command(CLI::App& app);

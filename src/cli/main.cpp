@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", version_text());
   app.parse_complete_callback([&] { cotrain::init_logging(log_level); });
 
+  cotrain::cli::add_data_command(app);
 #ifdef COTRAIN_WITH_TORCH
   cotrain::cli::add_init_model_command(app);
   cotrain::cli::add_inspect_command(app);

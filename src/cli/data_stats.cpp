@@ -1,0 +1,78 @@
+// cotrain data stats: what a trace file or a token cache holds.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "cotrain/core/error.h"
+#include "cotrain/data/reasoning.h"
+#include "cotrain/data/stats.h"
+#include "cotrain/data/token_cache.h"
+#include "data_commands.h"
+
+namespace fs = std::filesystem;
+
+namespace cotrain::cli {
+namespace {
+
+struct StatsArgs {
+  std::string path, tokenizer, template_name, format = "auto";
+  std::vector<std::string> keywords = data::default_reflection_keywords();
+  std::int64_t cutoff = 16384;
+  bool json = false;
+  int threads = 0;
+};
+
+data::DataStats cache_stats(const StatsArgs& args) {
+  data::TokenCache cache = data::TokenCache::open(args.path);
+  // Responses are decoded, so the tokenizer the cache was made with is needed.
+  std::string tokenizer_path = args.tokenizer;
+  if (tokenizer_path.empty()) tokenizer_path = cache.manifest()["tokenizer"].value("path", "");
+  if (tokenizer_path.empty() || !fs::exists(tokenizer_path)) {
+    fail_input("the cache's tokenizer '{}' is not there; pass --tokenizer", tokenizer_path);
+  }
+  auto tokenizer = Tokenizer::load(tokenizer_path);
+  return data::token_cache_stats(cache, *tokenizer, args.keywords, args.cutoff);
+}
+
+data::DataStats file_stats(const StatsArgs& args) {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<ChatTemplate> chat_template;
+  if (!args.tokenizer.empty()) {
+    tokenizer = Tokenizer::load(args.tokenizer);
+    fs::path dir = fs::is_directory(args.tokenizer) ? fs::path(args.tokenizer) : fs::path(args.tokenizer).parent_path();
+    chat_template = std::make_unique<ChatTemplate>(args.template_name.empty() ? ChatTemplate::detect(dir)
+                                                                              : ChatTemplate::by_name(args.template_name));
+  }
+  return data::trace_file_stats(args.path, data::trace_format_from_name(args.format), args.keywords, args.cutoff,
+                                {tokenizer.get(), chat_template.get(), args.threads});
+}
+
+void run_stats(const StatsArgs& args) {
+  bool is_cache = fs::is_directory(args.path);
+  data::DataStats stats = is_cache ? cache_stats(args) : file_stats(args);
+  if (args.json) {
+    std::cout << data::stats_json(stats).dump(2) << '\n';
+  } else {
+    std::cout << data::stats_text(stats);
+  }
+}
+
+}  // namespace
+
+void add_data_stats_command(CLI::App& data) {
+  auto args = std::make_shared<StatsArgs>();
+  CLI::App* cmd = data.add_subcommand("stats", "Statistics of a trace file or a token cache");
+  cmd->add_option("path", args->path, "trace file (JSONL or JSON array) or token cache directory")->required();
+  cmd->add_flag("--json", args->json, "print one JSON object");
+  cmd->add_option("--keywords", args->keywords, "reflection keywords to count (comma-separated)")
+      ->delimiter(',')
+      ->default_str("wait,alternatively,however,but,hmm,let me,double-check,verify");
+  cmd->add_option("--tokenizer", args->tokenizer, "count tokens of a trace file with this tokenizer (a cache knows its own)");
+  cmd->add_option("--template", args->template_name, "chat template for token counts (default: from the tokenizer's config)");
+  cmd->add_option("--cutoff", args->cutoff, "count samples longer than this many tokens")->capture_default_str();
+  cmd->add_option("--format", args->format, "auto, sharegpt, openai or prompt-response")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->capture_default_str();
+  cmd->callback([args] { run_stats(*args); });
+}
+
+}  // namespace cotrain::cli

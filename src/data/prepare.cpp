@@ -1,0 +1,210 @@
+#include "cotrain/data/prepare.h"
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+
+#include "cotrain/core/atomic_file.h"
+#include "cotrain/core/error.h"
+#include "cotrain/core/jsonl.h"
+#include "cotrain/core/progress.h"
+#include "cotrain/core/signals.h"
+#include "cotrain/core/version.h"
+#include "cotrain/data/token_cache.h"
+#include "parallel_for.h"
+
+namespace fs = std::filesystem;
+
+namespace cotrain::data {
+namespace {
+
+constexpr std::size_t kBatchRecords = 256;
+
+// The file whose bytes decide the token ids: the tokenizer file itself, or the one inside a
+// model directory.
+fs::path tokenizer_file(const fs::path& path) {
+  if (!fs::is_directory(path)) return path;
+  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+    if (fs::exists(path / name)) return path / name;
+  }
+  fail_input("{} holds no tokenizer.json or tokenizer.model", path.string());
+}
+
+ChatTemplate resolve_template(const PrepareSettings& settings) {
+  if (!settings.template_name.empty()) return ChatTemplate::by_name(settings.template_name);
+  fs::path where = fs::is_directory(settings.tokenizer) ? settings.tokenizer : settings.tokenizer.parent_path();
+  return ChatTemplate::detect(where);
+}
+
+nlohmann::ordered_json file_entry(const fs::path& path) {
+  if (!fs::is_regular_file(path)) fail_input("cannot open {}", path.string());
+  return {{"path", fs::absolute(path).lexically_normal().string()},
+          {"size", fs::file_size(path)},
+          {"fnv1a64", file_hash(path)}};
+}
+
+}  // namespace
+
+OnError on_error_from_name(std::string_view name) {
+  if (name == "fail") return OnError::fail;
+  if (name == "skip") return OnError::skip;
+  fail_input("unknown --on-error value '{}' (fail, skip)", name);
+}
+
+std::string file_hash(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input("cannot open {}", path.string());
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      hash = (hash ^ static_cast<unsigned char>(buffer[static_cast<std::size_t>(i)])) * 0x100000001b3ull;
+    }
+  }
+  if (in.bad()) fail_runtime("read error in {}", path.string());
+  return fmt::format("{:016x}", hash);
+}
+
+nlohmann::ordered_json cache_key(const PrepareSettings& settings) {
+  nlohmann::ordered_json key;
+  key["format"] = kTokenCacheFormat;
+  key["version"] = kTokenCacheVersion;
+  key["cotrain_version"] = cotrain::version();
+  key["inputs"] = nlohmann::ordered_json::array();
+  for (const auto& input : settings.inputs) key["inputs"].push_back(file_entry(input));
+  key["tokenizer"] = file_entry(tokenizer_file(settings.tokenizer));
+  key["template"] = resolve_template(settings).name();
+  key["trace_format"] = trace_format_name(settings.format);
+  key["cutoff"] = settings.render.cutoff;
+  key["cutoff_policy"] = cutoff_policy_name(settings.render.cutoff_policy);
+  key["train_on_prompt"] = settings.render.train_on_prompt;
+  key["system_prompt"] = settings.render.system_prompt ? nlohmann::ordered_json(*settings.render.system_prompt) : nullptr;
+  key["on_error"] = settings.on_error == OnError::fail ? "fail" : "skip";
+  return key;
+}
+
+bool cache_matches(const fs::path& dir, const PrepareSettings& settings, std::string* why) {
+  auto say = [&](std::string reason) {
+    if (why) *why = std::move(reason);
+    return false;
+  };
+  nlohmann::ordered_json manifest;
+  try {
+    manifest = TokenCache::open(dir).manifest();
+  } catch (const InputError& e) {
+    return say(e.what());
+  }
+  nlohmann::ordered_json key = cache_key(settings);
+  for (const auto& [name, value] : key.items()) {
+    if (!manifest.contains(name) || manifest[name] != value) {
+      if (name == "inputs" && manifest.contains(name) && manifest[name].size() == value.size()) {
+        for (std::size_t i = 0; i < value.size(); ++i) {
+          if (manifest[name][i] != value[i]) return say(fmt::format("input {} changed", value[i]["path"].get<std::string>()));
+        }
+      }
+      return say(fmt::format("'{}' differs (cache: {}, now: {})", name, manifest.value(name, nlohmann::ordered_json()).dump(),
+                             value.dump()));
+    }
+  }
+  return true;
+}
+
+PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::path& out) {
+  auto start = std::chrono::steady_clock::now();
+  if (settings.inputs.empty()) fail_input("no input files (--data)");
+  std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(settings.tokenizer);
+  ChatTemplate chat_template = resolve_template(settings);
+  nlohmann::ordered_json manifest = cache_key(settings);
+
+  AtomicDir dir(out);
+  TokenCacheWriter writer(dir.path());
+  std::ofstream rejects;
+  PrepareReport report;
+  Progress progress("prepare", 0, "samples");
+
+  const fs::path* file = nullptr;
+  auto reject = [&](std::size_t line, const std::string& reason, const std::string& text) {
+    if (settings.on_error == OnError::fail) fail_input("{}: {}", where(*file, line), reason);
+    if (!rejects.is_open()) rejects.open(dir.path() / "rejects.jsonl", std::ios::binary);
+    nlohmann::ordered_json row = {{"file", file->string()}, {"line", line}, {"reason", reason}, {"text", text}};
+    rejects << row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    ++report.skipped;
+  };
+
+  std::vector<TraceRecord> batch;
+  auto render_batch = [&] {
+    std::vector<RenderedSample> rendered(batch.size());
+    std::vector<std::string> errors(batch.size());
+    parallel_for(batch.size(), settings.threads, [&](std::size_t i) {
+      try {
+        rendered[i] = render_sample(*tokenizer, chat_template, batch[i].conversation, settings.render);
+      } catch (const InputError& e) {
+        errors[i] = e.what();
+      }
+    });
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!errors[i].empty()) {
+        reject(batch[i].line, errors[i], batch[i].json.dump());
+        continue;
+      }
+      ++report.records;
+      if (rendered[i].outcome == RenderOutcome::dropped) {
+        ++report.dropped;
+        continue;
+      }
+      if (rendered[i].outcome == RenderOutcome::truncated) ++report.truncated;
+      writer.add(rendered[i].ids, rendered[i].mask);
+    }
+    progress.advance(static_cast<std::int64_t>(batch.size()));
+    batch.clear();
+    if (stop_requested()) fail_runtime("interrupted; no token cache written");
+  };
+
+  for (const fs::path& input : settings.inputs) {
+    file = &input;
+    report.input_bytes += static_cast<std::int64_t>(fs::file_size(input));
+    for_each_trace(
+        input, settings.format,
+        [&](TraceRecord& record) {
+          batch.push_back(std::move(record));
+          if (batch.size() >= kBatchRecords) render_batch();
+        },
+        [&](const BadRecord& bad) {
+          render_batch();  // earlier lines first, so the error (or rejects order) follows the file
+          reject(bad.line, bad.reason, bad.text);
+        });
+    render_batch();
+  }
+  writer.finish();
+  progress.finish();
+
+  report.documents = writer.documents();
+  report.tokens = writer.tokens();
+  report.target_tokens = writer.target_tokens();
+  manifest["counts"] = {{"records", report.records + report.skipped},
+                        {"documents", report.documents},
+                        {"tokens", report.tokens},
+                        {"target_tokens", report.target_tokens},
+                        {"dropped_over_cutoff", report.dropped},
+                        {"truncated", report.truncated},
+                        {"skipped", report.skipped}};
+  manifest["length_histogram"] = length_histogram(writer.offsets());
+  manifest["files"] = {{"ids", "ids.bin: int32 little-endian token ids"},
+                       {"mask", "mask.bin: uint8 per token, 1 = training target"},
+                       {"offsets", "offsets.bin: int64 little-endian, documents + 1 entries"}};
+  if (rejects.is_open()) {
+    rejects.close();
+    if (!rejects) fail_runtime("write error on {}", (dir.path() / "rejects.jsonl").string());
+  }
+  {
+    std::ofstream manifest_file(dir.path() / "manifest.json", std::ios::binary);
+    manifest_file << manifest.dump(2) << '\n';
+    if (!manifest_file.flush()) fail_runtime("write error on the manifest in {}", out.string());
+  }
+  dir.commit();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace cotrain::data
