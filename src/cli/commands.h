@@ -8,6 +8,8 @@ namespace cotrain::cli {
 
 // Torch-free commands.
 void add_data_command(CLI::App& app);
+void add_grade_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 #ifdef COTRAIN_WITH_TORCH
 void add_init_model_command(CLI::App& app);

@@ -1,0 +1,31 @@
+// `cotrain eval --bench math500|aime24|amc23|olympiadbench|minerva_math --predictions FILE`:
+// grade generations made elsewhere against a benchmark and write results.jsonl + report.json.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cotrain::math {
+
+struct MathEvalOptions {
+  std::string bench;
+  std::string predictions;  // JSONL: {"idx": i, "response": "..."} or {"idx": i, "responses": [...]}
+  std::string data_file, data_dir;
+  std::string out_dir;      // empty: print the table only
+  bool strict = false;      // boxed answers only
+  // Tokens in a response, for the mean response length; unset: length in characters only.
+  std::function<std::size_t(std::string_view)> count_tokens;
+  // Reflection keywords ("wait", "alternatively", ...; the Sky-T1 paper's counts) and how often
+  // each occurs in a response; unset: not reported. The CLI passes the data area's matcher.
+  std::vector<std::string> reflection_keywords;
+  std::function<std::vector<std::size_t>(std::string_view)> count_keywords;
+};
+
+// Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory), prints a
+// table to stdout and returns the report. Throws InputError for bad input.
+nlohmann::json run_math_eval(const MathEvalOptions& options);
+
+}  // namespace cotrain::math
