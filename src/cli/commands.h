@@ -7,6 +7,7 @@
 namespace cotrain::cli {
 
 // Torch-free commands.
+void add_tokenize_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_grade_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { cotrain::init_logging(log_level); });
 
   cotrain::cli::add_data_command(app);
+  cotrain::cli::add_tokenize_command(app);
   cotrain::cli::add_grade_command(app);
   cotrain::cli::add_eval_command(app);
 #ifdef COTRAIN_WITH_TORCH

@@ -1,12 +1,8 @@
 #include "cotrain/tokenizer/tokenizer.h"
 
-#include <algorithm>
-#include <atomic>
-#include <exception>
-#include <thread>
-
 #include "cotrain/core/error.h"
 #include "cotrain/tokenizer/bpe_tokenizer.h"
+#include "cotrain/tokenizer/parallel.h"
 #include "cotrain/tokenizer/sentencepiece_tokenizer.h"
 
 namespace cotrain {
@@ -27,30 +23,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& path) {
 std::vector<std::vector<TokenId>> Tokenizer::encode_batch(const std::vector<std::string>& texts, int threads,
                                                           bool parse_special) const {
   std::vector<std::vector<TokenId>> results(texts.size());
-  unsigned workers = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-  workers = std::min<std::size_t>(workers, texts.size());
-  if (workers <= 1) {
-    for (std::size_t i = 0; i < texts.size(); ++i) results[i] = encode(texts[i], parse_special);
-    return results;
-  }
-  // Texts are handed out one at a time so long and short ones balance across threads.
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  std::vector<std::jthread> pool;
-  for (unsigned w = 0; w < workers; ++w) {
-    pool.emplace_back([&] {
-      try {
-        for (std::size_t i; (i = next++) < texts.size();) results[i] = encode(texts[i], parse_special);
-      } catch (...) {
-        std::lock_guard lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = texts.size();
-      }
-    });
-  }
-  pool.clear();  // joins
-  if (failure) std::rethrow_exception(failure);
+  parallel_for(texts.size(), threads, [&](std::size_t i) { results[i] = encode(texts[i], parse_special); });
   return results;
 }
 

@@ -1,0 +1,110 @@
+// cotrain tokenize: JSONL text -> ids (as HF's tokenizer(text)), conversations -> ids + loss mask,
+// or ids -> text with --decode. Rows are read first, then tokenised on --threads threads.
+#include <optional>
+
+#include "commands.h"
+#include "cotrain/core/atomic_file.h"
+#include "cotrain/core/error.h"
+#include "cotrain/core/jsonl.h"
+#include "cotrain/tokenizer/chat_template.h"
+#include "cotrain/tokenizer/parallel.h"
+#include "cotrain/tokenizer/tokenizer.h"
+
+namespace cotrain::cli {
+namespace {
+
+using nlohmann::json;
+
+struct TokenizeArgs {
+  std::string tokenizer, input, out, template_name;
+  int threads = 0;
+  bool chat = false, decode = false, skip_special = false;
+};
+
+// One input row turned into the value to write; a bad row throws InputError (without its place).
+using RowFn = std::function<json(const json& row)>;
+
+std::vector<ChatMessage> read_messages(const json& row) {
+  if (!row.is_object() || !row.contains("messages") || !row["messages"].is_array()) fail_input("missing array field \"messages\"");
+  std::vector<ChatMessage> messages;
+  for (const auto& m : row["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") || !m["content"].is_string()) {
+      fail_input("message {} needs string fields \"role\" and \"content\"", messages.size());
+    }
+    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return messages;
+}
+
+RowFn row_function(const TokenizeArgs& args, const Tokenizer& tokenizer, const std::optional<ChatTemplate>& chat) {
+  if (args.decode) {
+    return [&](const json& row) {
+      if (!row.is_object() || !row.contains("ids") || !row["ids"].is_array()) fail_input("missing array field \"ids\"");
+      std::vector<TokenId> ids;
+      for (const auto& id : row["ids"]) {
+        if (!id.is_number_integer()) fail_input("\"ids\" holds a value that is not an integer");
+        ids.push_back(id.get<TokenId>());
+      }
+      return json{{"text", tokenizer.decode(ids, args.skip_special)}};
+    };
+  }
+  if (chat) {
+    return [&](const json& row) {
+      RenderedChat rendered = chat->render(tokenizer, read_messages(row));
+      return json{{"ids", rendered.ids}, {"mask", rendered.mask}};
+    };
+  }
+  return [&](const json& row) {
+    if (!row.is_object() || !row.contains("text") || !row["text"].is_string()) fail_input("missing string field \"text\"");
+    return json{{"ids", tokenizer.add_special_tokens(tokenizer.encode(row["text"].get_ref<const std::string&>()))}};
+  };
+}
+
+void run_tokenize(const TokenizeArgs& args) {
+  if (args.chat && args.decode) fail_input("--chat and --decode cannot be combined");
+  if (!args.template_name.empty() && !args.chat) fail_input("--template needs --chat");
+  auto tokenizer = Tokenizer::load(args.tokenizer);
+  std::optional<ChatTemplate> chat;
+  if (args.chat) chat = args.template_name.empty() ? ChatTemplate::detect(args.tokenizer) : ChatTemplate::by_name(args.template_name);
+
+  std::vector<json> rows;
+  std::vector<std::size_t> lines;
+  for_each_jsonl(args.input, [&](json& row, std::size_t line) {
+    rows.push_back(std::move(row));
+    lines.push_back(line);
+  });
+  RowFn fn = row_function(args, *tokenizer, chat);
+  std::vector<json> results(rows.size());
+  std::vector<std::string> errors(rows.size());
+  parallel_for(rows.size(), args.threads, [&](std::size_t i) {
+    try {
+      results[i] = fn(rows[i]);
+    } catch (const InputError& e) {
+      errors[i] = e.what();
+    }
+  });
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!errors[i].empty()) fail_input("{}, {}", errors[i], where(args.input, lines[i]));
+  }
+  OutputSink sink(args.out);
+  for (const auto& result : results) sink.stream() << result.dump() << '\n';
+  sink.commit();
+}
+
+}  // namespace
+
+void add_tokenize_command(CLI::App& app) {
+  auto args = std::make_shared<TokenizeArgs>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "JSONL {\"text\"} -> {\"ids\"}; --chat {\"messages\"} -> {\"ids\", \"mask\"}; --decode {\"ids\"} -> {\"text\"}");
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, sentencepiece .model, or a model directory")->required();
+  cmd->add_option("--input", args->input, "JSONL file (- for stdin)")->required();
+  cmd->add_option("--out", args->out, "output JSONL (written only when complete; default stdout)");
+  cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--chat", args->chat, "rows are conversations {\"messages\": [{\"role\", \"content\"}]}: render a chat template");
+  cmd->add_option("--template", args->template_name, "chat template: qwen2.5, qwen3, llama3, deepseek-r1, none (default: from tokenizer_config.json)");
+  cmd->add_flag("--decode", args->decode, "rows are {\"ids\": [...]}: write {\"text\"}");
+  cmd->add_flag("--skip-special", args->skip_special, "with --decode: leave special tokens out of the text");
+  cmd->callback([args] { run_tokenize(*args); });
+}
+
+}  // namespace cotrain::cli

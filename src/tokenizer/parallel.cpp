@@ -1,0 +1,39 @@
+#include "cotrain/tokenizer/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cotrain {
+
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& fn) {
+  std::size_t workers = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  workers = std::min(workers, n);
+  if (workers <= 1) {
+    for (std::size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  {
+    std::vector<std::jthread> pool;
+    for (std::size_t w = 0; w < workers; ++w) {
+      pool.emplace_back([&] {
+        try {
+          for (std::size_t i; (i = next++) < n;) fn(i);
+        } catch (...) {
+          std::lock_guard lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
+          next = n;
+        }
+      });
+    }
+  }  // joins
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace cotrain

@@ -1,0 +1,66 @@
+# cotrain tokenize: text -> ids, ids -> text, conversations -> ids + mask, and bad input.
+source "$(dirname "$0")/lib.sh"
+require_shared tokenizers/qwen2.5/tokenizer.json
+require_shared tokenizers/qwen3/tokenizer_config.json
+QWEN25="$SHARED/tokenizers/qwen2.5"
+QWEN3="$SHARED/tokenizers/qwen3"
+
+# Text -> ids (ids from llama.cpp's Qwen2 vectors; <|im_end|> is 151645), to stdout and to --out.
+printf '{"text": "Hello world"}\n\n{"text": " Hello World!"}\n{"text": "a<|im_end|>"}\n' >text.jsonl
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25/tokenizer.json" --input text.jsonl --threads 2
+[ "$(cat out)" = '{"ids":[9707,1879]}
+{"ids":[21927,4337,0]}
+{"ids":[64,151645]}' ] || fail "unexpected ids: $(cat out)"
+pass
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input text.jsonl --out ids.jsonl
+[ "$(wc -l <ids.jsonl)" = 3 ] || fail "ids.jsonl has $(wc -l <ids.jsonl) lines"
+pass
+
+# ids -> text gives the text back; --skip-special drops <|im_end|>.
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input ids.jsonl --decode
+expect_contains out '^\{"text":" Hello World!"\}$'
+expect_contains out '^\{"text":"a<\|im_end\|>"\}$'
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input ids.jsonl --decode --skip-special
+expect_contains out '^\{"text":"a"\}$'
+
+# Conversations: the template is detected from tokenizer_config.json (Qwen3) or named.
+printf '{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}\n' >chat.jsonl
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input chat.jsonl --chat
+# <|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n4<|im_end|>\n
+expect_contains out '"ids":\[151644,872,198,17,10,17,30,151645,198,151644,77091,198,151667,271,151668,271,19,151645,198\]'
+expect_contains out '"mask":\[0,0,0,0,0,0,0,0,0,0,0,0,1,1,1,1,1,1,0\]'
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input chat.jsonl --chat --template qwen2.5
+expect_contains out '"ids":\[151644,8948,198'  # Qwen2.5's default system turn
+
+# Bad rows and options: one line naming the file and line, exit 2, no output file.
+printf '{"text": "ok"}\n{"txt": "no"}\n' >badrow.jsonl
+expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input badrow.jsonl --out never.jsonl
+expect_one_line_error 'missing string field "text", .*badrow.jsonl:2'
+[ ! -e never.jsonl ] || fail "a partial output was left behind"
+pass
+printf '{"messages": [{"role": "user", "content": "only a question"}]}\n' >noanswer.jsonl
+expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input noanswer.jsonl --chat
+expect_one_line_error 'nothing to train on.*noanswer.jsonl:1'
+expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input chat.jsonl --chat --template chatml
+expect_one_line_error 'unknown chat template "chatml" \(known: qwen2.5, qwen3, llama3, deepseek-r1, none\)'
+printf '{"ids": [1, 99999999]}\n' >badids.jsonl
+expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input badids.jsonl --decode
+expect_one_line_error 'token id 99999999 out of range.*badids.jsonl:1'
+
+# Malformed tokenizer.json: exit 2 naming the field.
+mkdir -p broken
+sed 's/"model": {/"renamed": {/' "$QWEN25/tokenizer.json" >broken/tokenizer.json
+expect_exit 2 "$COTRAIN" tokenize --tokenizer broken/tokenizer.json --input text.jsonl
+expect_one_line_error 'model missing, .*broken/tokenizer.json'
+sed '0,/"Ġ Ġ"/s//"ĠĠ"/' "$QWEN25/tokenizer.json" >broken/tokenizer.json  # the first merge loses its space
+expect_exit 2 "$COTRAIN" tokenize --tokenizer broken/tokenizer.json --input text.jsonl
+expect_one_line_error 'model.merges\[0\] is not two tokens'
+sed 's/"type": "Split"/"type": "Punctuation"/' "$QWEN25/tokenizer.json" >broken/tokenizer.json
+expect_exit 2 "$COTRAIN" tokenize --tokenizer broken/tokenizer.json --input text.jsonl
+expect_one_line_error 'pre_tokenizer.pretokenizers\[0\].type "Punctuation" is not supported'
+printf '{"model": ' >broken/tokenizer.json
+expect_exit 2 "$COTRAIN" tokenize --tokenizer broken/tokenizer.json --input text.jsonl
+expect_one_line_error 'bad JSON in .*broken/tokenizer.json'
+expect_exit 2 "$COTRAIN" tokenize --tokenizer broken/absent.json --input text.jsonl
+expect_one_line_error 'not found'
+finish
