@@ -121,6 +121,8 @@ json pass_rates(const std::vector<std::pair<int, int>>& n_and_c) {
 }  // namespace
 
 void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
+  if (o.data.empty()) fail_input("--data (the code_generation_lite JSONL file) is required for livecodebench");
+  if (o.predictions.empty()) fail_input("--predictions is required");
   if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs must be between 1 and 64, got {}", o.jobs);
   if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout must be in (0, 3600] seconds, got {}", o.timeout_s);
   ProblemFilter filter{o.release, o.since, o.until, {}, {}};
