@@ -102,8 +102,8 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     }
     auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
     if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end()) f.fail(field, "names a token missing from model.vocab");
-    merges_.emplace(static_cast<std::uint64_t>(l->second) << 32 | static_cast<std::uint32_t>(r->second),
-                    Merge{static_cast<std::int32_t>(rank), m->second});
+    // A repeated pair takes its last rank, as in HF (its merge map is collected into a HashMap).
+    merges_.set(l->second, r->second, Merge{static_cast<std::int32_t>(rank), m->second});
   }
 
   // added tokens

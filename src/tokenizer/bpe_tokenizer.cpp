@@ -45,9 +45,33 @@ BpeTokenizer::BpeTokenizer(const std::filesystem::path& tokenizer_json) : cache_
 
 BpeTokenizer::~BpeTokenizer() = default;
 
+void BpeTokenizer::MergeTable::reserve(std::size_t n) {
+  int bits = 4;
+  while ((std::size_t{1} << bits) < 2 * n) ++bits;  // at most half full
+  slots_.assign(std::size_t{1} << bits, Slot{});
+  shift_ = 64 - bits;
+}
+
+void BpeTokenizer::MergeTable::set(TokenId left, TokenId right, Merge merge) {
+  std::uint64_t key = static_cast<std::uint64_t>(left) << 32 | static_cast<std::uint32_t>(right);
+  for (std::size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+    if (slots_[i].key == key || slots_[i].key == kEmpty) {
+      slots_[i] = {key, merge};
+      return;
+    }
+  }
+}
+
+const BpeTokenizer::Merge* BpeTokenizer::MergeTable::find(TokenId left, TokenId right) const {
+  std::uint64_t key = static_cast<std::uint64_t>(left) << 32 | static_cast<std::uint32_t>(right);
+  for (std::size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+    if (slots_[i].key == key) return &slots_[i].merge;
+    if (slots_[i].key == kEmpty) return nullptr;
+  }
+}
+
 const BpeTokenizer::Merge* BpeTokenizer::find_merge(TokenId left, TokenId right) const {
-  auto it = merges_.find(static_cast<std::uint64_t>(left) << 32 | static_cast<std::uint32_t>(right));
-  return it == merges_.end() ? nullptr : &it->second;
+  return merges_.find(left, right);
 }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool parse_special) const {

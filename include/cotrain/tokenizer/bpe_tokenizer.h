@@ -36,6 +36,23 @@ class BpeTokenizer final : public Tokenizer {
     std::int32_t rank;
     TokenId id;
   };
+  // (left, right) -> Merge in one flat open-addressing table: the lookup in BPE's inner loop.
+  class MergeTable {
+   public:
+    void reserve(std::size_t n);
+    void set(TokenId left, TokenId right, Merge merge);  // replaces an earlier entry for the pair
+    const Merge* find(TokenId left, TokenId right) const;
+
+   private:
+    struct Slot {
+      std::uint64_t key = kEmpty;
+      Merge merge{};
+    };
+    static constexpr std::uint64_t kEmpty = ~0ull;
+    std::size_t slot_of(std::uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
+    std::vector<Slot> slots_;
+    int shift_ = 64;
+  };
   struct WordCache;
   struct Config;
 
@@ -47,7 +64,7 @@ class BpeTokenizer final : public Tokenizer {
 
   std::unordered_map<std::string, TokenId> vocab_;  // model vocabulary, byte-level strings
   std::unordered_map<std::string, TokenId> added_;  // added tokens by content
-  std::unordered_map<std::uint64_t, Merge> merges_;  // (left << 32 | right) -> rank and result
+  MergeTable merges_;
   std::array<TokenId, 256> byte_ids_{};
   std::vector<std::string> token_text_;   // id -> vocabulary string ("" for unused ids)
   std::vector<std::string> token_bytes_;  // id -> decoded bytes
