@@ -169,6 +169,12 @@ Complex value(const Node& n, const Env& env, int depth = 0) {
       if (a.empty()) return {nan, 0};
       const std::string& f = n.text;
       Complex x = a[0];
+      if (f.rfind("apply:", 0) == 0) {  // an unknown function: a fixed smooth function of its name and arguments
+        std::uint64_t h = std::hash<std::string>{}(f);
+        Complex v = static_cast<double>(h % 1000) / 1000.0 + 0.5;
+        for (std::size_t k = 0; k < a.size(); ++k) v = std::sin(v * 1.7 + a[k] * (1.3 + 0.1 * static_cast<double>(k))) + 1.1;
+        return v;
+      }
       if (f == "root") {
         double k = a.size() > 1 ? a[1].real() : 2;
         if (x.imag() == 0 && x.real() < 0 && std::fmod(k, 2) == 1) return {-std::pow(-x.real(), 1 / k), 0};
@@ -231,9 +237,11 @@ int literal_decimals(const Node& n) {
   return n.kind == Kind::Number ? n.decimals : -1;
 }
 
-bool close(Complex a, Complex b, double tol) {
+// Relative closeness. Floating-point noise around zero (cos(pi/2) against 0) is forgiven only for
+// exact answers: a written decimal such as 2.88e-19 is compared relatively, never absolutely.
+bool close(Complex a, Complex b, double tol, bool approx = false) {
   double scale = std::max(std::abs(a), std::abs(b));
-  return std::abs(a - b) <= tol * scale || std::abs(a - b) <= 1e-12;
+  return std::abs(a - b) <= tol * scale || (!approx && std::abs(a - b) <= 1e-13);
 }
 
 bool finite(Complex v) { return std::isfinite(v.real()) && std::isfinite(v.imag()); }
@@ -266,7 +274,7 @@ Verdict scalar(const Node& a, const Node& b) {
       bool same_inf = std::isinf(va.real()) && std::isinf(vb.real()) && (va.real() > 0) == (vb.real() > 0);
       return {same_inf, same_inf ? "infinity" : "not a finite value"};
     }
-    if (close(va, vb, tol)) return {true, approx ? "numeric within 1e-4" : "numeric value"};
+    if (close(va, vb, tol, approx)) return {true, approx ? "numeric within 1e-4" : "numeric value"};
     // A decimal written with d >= 2 places that is the rounding of the exact other side.
     for (auto [lit, other, vl, vo] : {std::tuple{&a, &b, va, vb}, std::tuple{&b, &a, vb, va}}) {
       int d = literal_decimals(*lit);
@@ -279,10 +287,10 @@ Verdict scalar(const Node& a, const Node& b) {
   int agreed = 0;
   for (int point = 0; point < kPoints * 3 && agreed < kPoints; ++point) {
     Env env;
-    for (const auto& s : symbols) env[s] = Complex(0.3 + 2.0 * rng.next(), 0);
+    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.next(), 0);
     Complex va = value(a, env), vb = value(b, env);
     if (!finite(va) || !finite(vb)) continue;
-    if (!close(va, vb, approx ? kDecimalTol : 1e-7)) return {false, "differ at a random point"};
+    if (!close(va, vb, approx ? kDecimalTol : 1e-7, approx)) return {false, "differ at a random point"};
     ++agreed;
   }
   if (agreed < 3) return {false, "undecidable (too few valid points)"};
@@ -312,7 +320,7 @@ bool proportional(const Node& a, const Node& b, bool positive_only) {
   int agreed = 0;
   for (int point = 0; point < kPoints * 3 && agreed < kPoints; ++point) {
     Env env;
-    for (const auto& s : symbols) env[s] = Complex(0.3 + 2.0 * rng.next(), 0);
+    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.next(), 0);
     Complex va = value(a, env), vb = value(b, env);
     if (!finite(va) || !finite(vb) || std::abs(vb) < 1e-9 || std::abs(va) < 1e-9) continue;
     Complex ratio = va / vb;
@@ -716,6 +724,12 @@ bool decimal_comma_match(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+std::optional<Node> prepare_answer(std::string_view normalized) {
+  auto node = parse_answer(normalized);
+  if (node) assignments_to_tuples(*node);
+  return node;
+}
+
 Verdict equivalent(const Node& gold, const Node& pred) { return equal(gold, pred, 0); }
 
 Verdict equivalent_answers(std::string_view gold, std::string_view pred, bool percent) {
@@ -723,13 +737,11 @@ Verdict equivalent_answers(std::string_view gold, std::string_view pred, bool pe
   if (gold == pred) return {true, "same normalised text"};
   auto ca = choice_letter(gold), cb = choice_letter(pred);
   if (ca && cb) return {*ca == *cb, *ca == *cb ? "same choice letter" : "different choice letters"};
-  auto a = parse_answer(gold), b = parse_answer(pred);
+  auto a = prepare_answer(gold), b = prepare_answer(pred);
   if (!a || !b) {
     bool same = simple_text(gold) == simple_text(pred);
     return {same, same ? "same text" : (a || b ? "text against math" : "text differs")};
   }
-  assignments_to_tuples(*a);
-  assignments_to_tuples(*b);
   Verdict v = equivalent(*a, *b);
   if (v.equal || !percent || is_collection(*b) || b->kind == Kind::Relation) return v;
   for (const auto& factor : {Rational(100), *div(Rational(1), Rational(100))}) {

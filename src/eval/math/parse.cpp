@@ -8,7 +8,9 @@
 //   unary    := - unary | + unary | power
 //   power    := postfix (^ exponent)?
 //   postfix  := primary !*
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <unordered_set>
 
 #include "cotrain/eval/math/expr.h"
@@ -22,6 +24,7 @@ struct Token {
   T type;
   std::string text;
   int decimals = -1;
+  bool spaced = false;  // whitespace right before it
 };
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -40,7 +43,11 @@ struct Lexer {
   std::vector<Token> out;
   bool ok = true;
 
-  void push(T t, std::string text, int decimals = -1) { out.push_back({t, std::move(text), decimals}); }
+  std::size_t token_start = 0;
+  void push(T t, std::string text, int decimals = -1) {
+    bool spaced = token_start > 0 && (s[token_start - 1] == ' ' || s[token_start - 1] == '\t');
+    out.push_back({t, std::move(text), decimals, spaced});
+  }
 
   // `{...}` or one character, as written after _ or ^ or in \begin{...}.
   std::string read_group() {
@@ -135,9 +142,12 @@ struct Lexer {
     // scientific notation 4.5e33, 1e-3
     if (i + 1 < s.size() && (s[i] == 'e' || s[i] == 'E') &&
         (is_digit(s[i + 1]) || ((s[i + 1] == '-' || s[i + 1] == '+') && i + 2 < s.size() && is_digit(s[i + 2])))) {
+      std::size_t e = i + 1;
       i += 2;
       while (i < s.size() && is_digit(s[i])) ++i;
-      if (decimals < 0) decimals = 0;
+      // places after the point of the value written out: 2.7778e-6 has 10
+      long exponent = std::strtol(std::string(s.substr(e, std::min<std::size_t>(i - e, 6))).c_str(), nullptr, 10);
+      decimals = static_cast<int>(std::clamp<long>(std::max(decimals, 0) - exponent, 0, 400));
     }
     if (i < s.size() && s[i] == '_') { ok = false; return; }  // 204_5: a numeral in another base
     push(T::Num, std::string(s.substr(start, i - start)), decimals);
@@ -163,6 +173,7 @@ struct Lexer {
       if (out.size() > kMaxTokens) return false;
       char c = s[i];
       if (c == ' ' || c == '\t') { ++i; continue; }
+      token_start = i;
       if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) { number(); continue; }
       if (is_letter(c)) { word(); continue; }
       if (c == '\\') { command(); continue; }
@@ -382,6 +393,15 @@ class Parser {
     return make(Kind::Mul, std::move(factors));
   }
 
+  // f(x), g(2), P(A), I(0): a function applied, not a product. Other letters before "(" multiply:
+  // x(x+1).
+  static bool is_function_name(const std::string& name) {
+    if (name.empty()) return false;
+    char c = name[0];
+    bool plain = name.size() == 1 || name[1] == '_' || name[1] == '\'';
+    return plain && (c == 'f' || c == 'g' || c == 'h' || (c >= 'A' && c <= 'Z'));
+  }
+
   static bool is_integer_literal(const Node& n) { return n.kind == Kind::Number && n.decimals < 0 && n.value.is_integer(); }
 
   bool is_mixed_number(const Node& whole, const Node& frac) const {
@@ -572,6 +592,15 @@ class Parser {
       return n;
     }
     if (k.type == T::Ident) {
+      if (is_function_name(k.text) && is_op("(") && !peek().spaced) {
+        ++p_;
+        Node inner = list(peek());
+        expect(")");
+        Node apply = make(Kind::Func, {}, "apply:" + k.text);
+        if (inner.kind == Kind::List) apply.kids = std::move(inner.kids);
+        else apply.kids.push_back(std::move(inner));
+        return apply;
+      }
       if (k.text == "\\pi") return make(Kind::Const, {}, "pi");
       if (k.text == "\\infty") return make(Kind::Const, {}, "inf");
       if (k.text == "e" || k.text == "i") return make(Kind::Const, {}, k.text);

@@ -3,6 +3,7 @@
 // sets and answer lists in any order, intervals by endpoints and brackets, matrices cell by cell,
 // "x = 3" against "3", ± as two answers. Deterministic and bounded: no input throws or hangs.
 #pragma once
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,7 +17,11 @@ struct Verdict {
   std::string reason;  // which check decided, e.g. "exact value", "numeric 1e-4", "text differs"
 };
 
-// Structural comparison of two parsed answers.
+// A normalised answer parsed for comparison (named assignments "p=5, q=2" become one tuple);
+// nullopt when it is not math.
+std::optional<Node> prepare_answer(std::string_view normalized);
+
+// Structural comparison of two prepared answers.
 Verdict equivalent(const Node& gold, const Node& pred);
 
 // Compares two normalised answer strings (normalize.h), parsing them where possible.
