@@ -9,7 +9,8 @@ The corpus is the parity corpus of tokenizer_ids.py (~5.5 MB; invalid UTF-8 deco
   1 thread   load + encode of the whole corpus on one thread
   N threads  the same on all cores
 cotrain is timed as a whole process (reading JSONL, writing ids); HF as load + encode_batch inside
-an already started Python (so HF's numbers leave out interpreter start and file I/O). The ids are
+an already started Python (so HF's numbers leave out interpreter start and file I/O). CPU seconds
+(user + system) are printed too: on a busy machine they are steadier than wall time. The ids are
 compared, so a fast wrong answer cannot pass. Prints a Markdown table for docs/performance.md.
 """
 import argparse
@@ -26,15 +27,16 @@ from tokenizer_ids import NAMES, SHARED, corpus  # noqa: E402
 
 HF_WORKER = r"""
 import json, sys, time
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 import tokenizers
 tok = tokenizers.Tokenizer.from_file(sys.argv[1])
-loaded = time.perf_counter()
+loaded, cpu_loaded = time.perf_counter(), time.process_time()
 texts = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
-encode_start = time.perf_counter()
+encode_start, cpu_encode_start = time.perf_counter(), time.process_time()
 ids = [e.ids for e in tok.encode_batch(texts)]
-end = time.perf_counter()
-json.dump({"load": loaded - start, "encode": end - encode_start, "ids": ids}, open(sys.argv[3], "w"))
+end, cpu_end = time.perf_counter(), time.process_time()
+json.dump({"load": loaded - start, "encode": end - encode_start,
+           "cpu": cpu_loaded - cpu_start + cpu_end - cpu_encode_start, "ids": ids}, open(sys.argv[3], "w"))
 """
 
 
@@ -48,10 +50,13 @@ def hf_run(tokenizer_json, corpus_file, threads, work):
 def cotrain_run(binary, tokenizer_json, corpus_file, threads, work):
     out = work / "cotrain.jsonl"
     start = time.perf_counter()
-    subprocess.run([binary, "tokenize", "--tokenizer", str(tokenizer_json), "--input", str(corpus_file), "--out", str(out),
-                    "--threads", str(threads)], check=True)
+    process = subprocess.Popen([binary, "tokenize", "--tokenizer", str(tokenizer_json), "--input", str(corpus_file),
+                                "--out", str(out), "--threads", str(threads)])
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
-    return seconds, [json.loads(line)["ids"] for line in out.read_text().splitlines()]
+    if status != 0:
+        sys.exit(f"cotrain tokenize failed ({status})")
+    return seconds, usage.ru_utime + usage.ru_stime, [json.loads(line)["ids"] for line in out.read_text().splitlines()]
 
 
 def main():
@@ -78,21 +83,23 @@ def main():
         for threads in (1, cores):
             hf = [hf_run(tokenizer_json, corpus_file, threads, work) for _ in range(args.repeat)]
             ours = [cotrain_run(args.cotrain, tokenizer_json, corpus_file, threads, work) for _ in range(args.repeat)]
-            if ours[0][1] != hf[0]["ids"]:
+            if ours[0][2] != hf[0]["ids"]:
                 sys.exit("cotrain ids differ from HF ids: benchmark invalid")
-            hf_best = min(r["load"] + r["encode"] for r in hf)
-            hf_load = min(r["load"] for r in hf)
-            rows[threads] = (hf_best, min(s for s, _ in ours), hf_load)
+            rows[threads] = dict(hf=min(r["load"] + r["encode"] for r in hf), hf_cpu=min(r["cpu"] for r in hf),
+                                 hf_load=min(r["load"] for r in hf), ours=min(o[0] for o in ours),
+                                 ours_cpu=min(o[1] for o in ours))
         ours_load = min(cotrain_run(args.cotrain, tokenizer_json, one_line, 1, work)[0] for _ in range(args.repeat))
 
     print(f"corpus: {len(docs)} documents, {mb:.1f} MB JSONL; tokenizer {args.tokenizer}; {cores} cores; best of {args.repeat}\n")
-    print("| measurement | HF tokenizers (s) | cotrain (s) | speed-up (HF / cotrain) |")
+    print("| measurement | HF tokenizers wall s (CPU s) | cotrain wall s (CPU s) | speed-up, wall (HF / cotrain) |")
     print("|---|---|---|---|")
-    print(f"| load tokenizer.json | {rows[1][2]:.2f} (incl. import) | {ours_load:.2f} (whole process) | {rows[1][2] / ours_load:.2f}x |")
+    print(f"| load tokenizer.json | {rows[1]['hf_load']:.2f} (incl. import) | {ours_load:.2f} (whole process) | "
+          f"{rows[1]['hf_load'] / ours_load:.2f}x |")
     for threads in (1, cores):
-        hf_s, ours_s, _ = rows[threads]
+        r = rows[threads]
         label = "1 thread" if threads == 1 else f"{threads} threads"
-        print(f"| load + encode, {label} | {hf_s:.2f} ({mb / hf_s:.1f} MB/s) | {ours_s:.2f} ({mb / ours_s:.1f} MB/s) | {hf_s / ours_s:.2f}x |")
+        print(f"| load + encode, {label} | {r['hf']:.2f} ({r['hf_cpu']:.2f}) | {r['ours']:.2f} ({r['ours_cpu']:.2f}) | "
+              f"{r['hf'] / r['ours']:.2f}x ({mb / r['hf']:.1f} vs {mb / r['ours']:.1f} MB/s) |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 // Reading tokenizer.json into a BpeTokenizer. Each section is checked against what encode()
 // implements; any other setting is refused, naming its field, rather than approximated.
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
-#include "cotrain/core/jsonl.h"
 #include "cotrain/tokenizer/bpe_tokenizer.h"
 #include "cotrain/tokenizer/unicode.h"
 
@@ -43,11 +43,24 @@ struct Fields {
   }
 };
 
+// The whole file parsed from memory: several times faster than parsing from a stream, which
+// matters for a 7-11 MB tokenizer.json.
+json read_json_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail_input("cannot open {}", file.string());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail_input("bad JSON in {} (byte {})", file.string(), e.byte);
+  }
+}
+
 }  // namespace
 
 void BpeTokenizer::load(const std::filesystem::path& file) {
   const Fields f{file.string()};
-  const json root = read_json_file(file);
+  const json root = read_json_text(file);
   if (!root.is_object()) f.fail("top level", "is not a JSON object");
   for (const char* key : {"truncation", "padding"}) {
     if (root.contains(key) && !root[key].is_null()) f.fail(key, "is set (not supported; must be null)");
