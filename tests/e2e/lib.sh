@@ -1,7 +1,7 @@
 # Assertions for the end-to-end tests. Source it; $1 of the test script is the cotrain binary.
 # Each test runs in a fresh scratch directory ($WORK) and stops at the first failed check.
 set -euo pipefail
-COTRAIN="$1"
+COTRAIN="$(realpath "$1")"
 SHARED="${COTRAIN_SHARED:-$COTRAIN_SOURCE_DIR/../shared}"
 WORK="$COTRAIN_BINARY_DIR/test-scratch/e2e/$(basename "$0" .sh)"
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"

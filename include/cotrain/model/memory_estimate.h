@@ -1,0 +1,23 @@
+// What full SFT and LoRA training of a model need in accelerator memory at a sequence length,
+// for cotrain's recipe: bf16 weights, AdamW with fp32 moments and fp32 master weights,
+// activation checkpointing at every layer, chunked linear + cross-entropy. One device, no
+// sharding: divide the weight/optimizer part by the number of GPUs for ZeRO-3/FSDP.
+#pragma once
+#include <cstdint>
+
+#include "cotrain/model/config.h"
+
+namespace cotrain {
+
+struct MemoryEstimate {
+  std::int64_t trainable_parameters = 0;
+  double weights_bytes = 0;     // all weights in bf16
+  double training_state_bytes = 0;  // grads + optimizer moments + master copies of trainables
+  double activation_bytes = 0;  // checkpoints + one layer recomputed + one loss chunk
+  double total() const { return weights_bytes + training_state_bytes + activation_bytes; }
+};
+
+// lora_rank 0: full fine-tuning; otherwise LoRA on q, k, v, o, gate, up and down projections.
+MemoryEstimate estimate_training_memory(const ModelConfig& config, std::int64_t seq_len, std::int64_t lora_rank);
+
+}  // namespace cotrain

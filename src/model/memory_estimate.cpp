@@ -1,0 +1,34 @@
+#include "cotrain/model/memory_estimate.h"
+
+#include <algorithm>
+
+namespace cotrain {
+
+MemoryEstimate estimate_training_memory(const ModelConfig& c, std::int64_t seq_len, std::int64_t lora_rank) {
+  constexpr double kBf16 = 2, kFp32 = 4;
+  constexpr std::int64_t kLossChunk = 1024;  // positions per chunk of the chunked cross-entropy
+  MemoryEstimate m;
+  const std::int64_t params = c.num_parameters();
+  const std::int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim, h = c.hidden_size, inter = c.intermediate_size;
+  m.weights_bytes = kBf16 * static_cast<double>(params);
+  if (lora_rank == 0) {
+    m.trainable_parameters = params;
+    // bf16 gradient + fp32 master weight + two fp32 AdamW moments
+    m.training_state_bytes = (kBf16 + 3 * kFp32) * static_cast<double>(params);
+  } else {
+    const std::int64_t per_layer = lora_rank * ((h + q) + (h + kv) * 2 + (q + h) + (h + inter) * 2 + (inter + h));
+    m.trainable_parameters = per_layer * c.num_layers;
+    // LoRA matrices train in fp32: weight, gradient and two moments
+    m.training_state_bytes = 4 * kFp32 * static_cast<double>(m.trainable_parameters);
+  }
+  const double t = static_cast<double>(seq_len);
+  const double checkpoints = kBf16 * t * static_cast<double>(h * c.num_layers);
+  // One layer recomputed during backward: norms, q/k/v, attention output, MLP gate/up/product,
+  // plus their gradients (about twice the forward tensors).
+  const double layer = 2 * kBf16 * t * static_cast<double>(4 * h + 2 * q + 2 * kv + 3 * inter);
+  const double loss = 2 * kFp32 * static_cast<double>(std::min<std::int64_t>(seq_len, kLossChunk) * c.vocab_size);
+  m.activation_bytes = checkpoints + layer + loss;
+  return m;
+}
+
+}  // namespace cotrain
