@@ -755,9 +755,13 @@ Grade grade(std::string_view gold, std::string_view prediction, bool extract_gol
   Extraction pred = extract_answer(prediction, options);
   g.pred_answer = pred.answer;
   g.extraction = pred.method;
-  ExtractOptions gold_options = options;
-  gold_options.strict = false;
-  g.gold_answer = extract_gold ? extract_answer(gold, gold_options).answer : std::string(gold);
+  g.gold_answer = std::string(gold);
+  if (extract_gold) {  // a gold solution gives its boxed or stated answer; anything else is the answer itself
+    ExtractOptions gold_options;
+    gold_options.last_number = false;
+    Extraction e = extract_answer(gold, gold_options);
+    if (e.method == "boxed" || e.method == "minerva" || e.method == "answer_is" || e.method == "whole") g.gold_answer = e.answer;
+  }
   g.gold_normalized = normalize_answer(g.gold_answer);
   g.pred_normalized = normalize_answer(g.pred_answer);
   Verdict v = equivalent_answers(g.gold_normalized, g.pred_normalized, has_percent(g.gold_answer) || has_percent(g.pred_answer));

@@ -16,6 +16,16 @@ BigInt::BigInt(std::int64_t v) {
   }
 }
 
+BigInt BigInt::from_magnitude(std::uint64_t m, bool negative) {
+  BigInt r;
+  while (m) {
+    r.mag_.push_back(static_cast<std::uint32_t>(m));
+    m >>= 32;
+  }
+  r.neg_ = negative && !r.mag_.empty();
+  return r;
+}
+
 void BigInt::trim() {
   while (!mag_.empty() && mag_.back() == 0) mag_.pop_back();
   if (mag_.empty()) neg_ = false;
@@ -108,6 +118,12 @@ std::optional<BigInt> mul(const BigInt& a, const BigInt& b) {
 // Shift-and-subtract long division: simple, and fast enough for numbers under the size cap.
 std::optional<std::pair<BigInt, BigInt>> divmod(const BigInt& a, const BigInt& b) {
   if (b.is_zero()) return std::nullopt;
+  if (a.mag_.size() <= 2 && b.mag_.size() <= 2) {  // the common case: native 64-bit division
+    auto mag = [](const BigInt& x) { return x.mag_.empty() ? 0 : x.mag_[0] | (x.mag_.size() > 1 ? std::uint64_t(x.mag_[1]) << 32 : 0); };
+    std::uint64_t x = mag(a), y = mag(b);
+    BigInt q = BigInt::from_magnitude(x / y, a.neg_ != b.neg_), r = BigInt::from_magnitude(x % y, a.neg_);
+    return std::make_pair(q, r);
+  }
   BigInt q, r;
   std::size_t n = a.bits();
   q.mag_.assign(a.mag_.size(), 0);

@@ -42,6 +42,7 @@ class BigInt {
   static int compare_mag(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b);
   static std::vector<std::uint32_t> add_mag(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b);
   static std::vector<std::uint32_t> sub_mag(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b);
+  static BigInt from_magnitude(std::uint64_t m, bool negative);
   void trim();
 
   std::vector<std::uint32_t> mag_;  // little-endian base 2^32 magnitude, no leading zero limbs
