@@ -55,6 +55,19 @@ PY
 expect_exit 0 "$COTRAIN" eval --bench aime24 --predictions aime_preds.jsonl --data-dir "$SHARED/benchmarks"
 expect_contains "$WORK/out" 'accuracy \(avg over samples\) +1\.0000'
 
+# --tokenizer adds the mean response length in tokens (real Qwen2.5 tokenizer)
+if [ -e "$SHARED/tokenizers/qwen2.5/tokenizer.json" ]; then
+  expect_exit 0 "$COTRAIN" eval --bench math500 --predictions preds.jsonl --data-dir data --out tok \
+    --tokenizer "$SHARED/tokenizers/qwen2.5/tokenizer.json"
+  expect_contains tok/report.json '"mean_response_tokens": [0-9]'
+  expect_contains "$WORK/out" 'tokens'
+fi
+
+# --bench livecodebench goes to the code judge (its own errors)
+printf '{"question_id": "x", "response": "print(1)"}\n' >lcb_preds.jsonl
+expect_exit 2 "$COTRAIN" eval --bench livecodebench --predictions lcb_preds.jsonl --data nowhere_lcb.jsonl
+expect_one_line_error 'nowhere_lcb.jsonl'
+
 # bad input: exit 2, one line naming the file and line; the output directory is not created
 printf '{"idx": 0, "response": 5}\n' >bad.jsonl
 expect_exit 2 "$COTRAIN" eval --bench math500 --predictions bad.jsonl --data-dir data --out never
