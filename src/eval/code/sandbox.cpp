@@ -151,8 +151,21 @@ void setup_filesystem(const Sandbox::Plan& p) {
   child_fail(p, kExec);
 }
 
-// The first process of the run. With a pid namespace it is that namespace's init: it forks the
-// program, waits for it and exits, and its exit takes every other process of the namespace with it.
+// Kills every process running as uid: a helper takes that uid and signals all it may (kill -1).
+void sweep_uid(int uid) {
+  pid_t sweeper = fork();
+  if (sweeper == 0) {
+    if (setresuid(uid, uid, uid) == 0) kill(-1, SIGKILL);
+    _exit(0);
+  }
+  if (sweeper > 0) waitpid(sweeper, nullptr, 0);
+}
+
+// The first process of the run: it forks the program, waits for it and reports its status. With a
+// pid namespace it is the namespace's init, and its exit takes every other process of the
+// namespace with it. Without one it is a subreaper: the program's orphans come to it, and once
+// the program is gone it kills its process group and every process of the run's uid and reaps
+// them, so nothing of the run outlives it.
 int sandbox_main(void* arg) {
   const Sandbox::Plan& p = *static_cast<const Sandbox::Plan*>(arg);
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // cotrain gone: so is the run
@@ -166,13 +179,24 @@ int sandbox_main(void* arg) {
   }
   if (p.flags & CLONE_NEWNS) setup_filesystem(p);
   if (p.flags & CLONE_NEWUTS) sethostname("sandbox", 7);
-  if (!(p.flags & CLONE_NEWPID)) become_program(p);
+  bool pid_ns = p.flags & CLONE_NEWPID;
+  if (!pid_ns) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    setpgid(0, 0);
+  }
   pid_t child = fork();
   if (child < 0) child_fail(p, kFork);
   if (child == 0) become_program(p);
   close(p.stdout_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!pid_ns) {
+    if (p.drop_uid) sweep_uid(p.uid);
+    // Reap what is ours; without a uid of its own the run's strays may still live: don't wait.
+    int options = p.drop_uid ? 0 : WNOHANG;
+    while (waitpid(-1, nullptr, options) > 0 || errno == EINTR) {
+    }
   }
   Report r{2, status, 0};
   [[maybe_unused]] ssize_t n = write(p.report_fd, &r, sizeof r);
@@ -270,6 +294,38 @@ bool under(const fs::path& path, const fs::path& dir) {
   return !rel.empty() && *rel.begin() != "..";
 }
 
+// With a pid namespace, killing its init makes the kernel kill the rest. Without one, the first
+// process leads the run's process group: the group goes with it (and the uid sweep afterwards
+// catches whatever left the group).
+void kill_run(pid_t pid, const Sandbox::Plan& p) {
+  kill(pid, SIGKILL);
+  if (!(p.flags & CLONE_NEWPID)) kill(-pid, SIGKILL);
+}
+
+bool uid_has_processes(int uid) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream status(entry.path() / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("Uid:", 0) == 0) {
+        if (std::atoi(line.c_str() + 4) == uid) return true;
+        break;
+      }
+  }
+  return false;
+}
+
+// Killed orphans are reaped by the system's init, not by us; until then they still count against
+// the next run's process limit in this slot, so wait for them (bounded).
+void wait_until_uid_gone(int uid, double seconds) {
+  for (auto start = std::chrono::steady_clock::now();
+       uid_has_processes(uid) &&
+       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds;)
+    usleep(5000);
+}
+
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -299,7 +355,7 @@ std::string SandboxFeatures::describe() const {
   return s + "; rlimits";
 }
 
-Sandbox::Sandbox(const std::string& python) {
+Sandbox::Sandbox(const std::string& python, bool namespaces) {
   std::string answer = ask_python(python, "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)");
   std::vector<std::string> lines;
   for (std::size_t pos = 0, end; (end = answer.find('\n', pos)) != std::string::npos; pos = end + 1)
@@ -314,14 +370,14 @@ Sandbox::Sandbox(const std::string& python) {
     if (!covered) python_dirs_.push_back(real.string());
   }
   seccomp_program_ = build_seccomp_program();
-  probe();
+  probe(namespaces);
 }
 
 Sandbox::~Sandbox() = default;
 
 // Finds the strongest setup that works here: all namespaces, then all but the late user
 // namespace, then none (uid drop, rlimits and seccomp only).
-void Sandbox::probe() {
+void Sandbox::probe(bool namespaces) {
   const int all = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
   bool root = geteuid() == 0;
   struct Attempt {
@@ -329,6 +385,7 @@ void Sandbox::probe() {
     bool userns;
   };
   std::vector<Attempt> attempts = {{all, true}, {all, false}, {0, false}};
+  if (!namespaces) attempts.erase(attempts.begin(), attempts.end() - 1);
   SandboxLimits limits;
   limits.wall_s = 20;
   std::string why;
@@ -354,7 +411,9 @@ void Sandbox::probe() {
       why = e.what();
     }
   }
-  fail_runtime("the sandbox cannot run {} on this machine: {}", python_, why);
+  fail_runtime("the sandbox cannot run {} on this machine: {} (without namespaces the interpreter must be "
+               "reachable by an unprivileged uid; try --python /usr/bin/python3)",
+               python_, why);
 }
 
 SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& files, const std::string& script,
@@ -480,19 +539,31 @@ SandboxRun Sandbox::run_once(const Plan& plan, const SandboxLimits& limits) cons
   }
 
   SandboxRun run;
-  bool killed = false;
+  bool killed = false, exited = false;
+  int status = 0;
+  // Wake on output or on the first process's exit (a pidfd); without pidfds, check every 20 ms.
+  Fd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   std::array<char, 65536> buf;
   while (true) {
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid) exited = true;
     double left = limits.wall_s - since(start);
     if (left <= 0) {
-      kill(pid, SIGKILL);  // init of the pid namespace: the kernel kills the rest
-      killed = run.timed_out = true;
+      if (!exited) {
+        kill_run(pid, p);
+        killed = run.timed_out = true;
+      }
       break;
     }
-    pollfd pfd{out_read.fd, POLLIN, 0};
-    int ready = poll(&pfd, 1, static_cast<int>(left * 1000) + 1);
+    // Once the first process is gone, take what is already in the pipe and stop: a stray writer
+    // (only possible without a pid namespace) cannot hold the sample open.
+    pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {exited ? -1 : pidfd.fd, POLLIN, 0}};
+    int wait_ms = exited ? 0 : pidfd.fd >= 0 ? static_cast<int>(left * 1000) + 1 : 20;
+    int ready = poll(fds, 2, wait_ms);
     if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
+    if (ready <= 0 || !(fds[0].revents & (POLLIN | POLLHUP))) {
+      if (exited && ready == 0) break;
+      continue;
+    }
     ssize_t n = read(out_read.fd, buf.data(), buf.size());
     if (n <= 0) break;  // every writer is gone
     std::size_t room = limits.output_bytes - std::min(limits.output_bytes, run.output.size());
@@ -500,26 +571,23 @@ SandboxRun Sandbox::run_once(const Plan& plan, const SandboxLimits& limits) cons
     if (static_cast<std::size_t>(n) > room) run.output_truncated = true;
   }
   // Stdout closed: the program is done or has closed it; it still gets until the deadline to exit.
-  int status = 0;
-  while (true) {
+  while (!exited) {
     pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid || (done < 0 && errno != EINTR)) break;
     if (!killed && since(start) >= limits.wall_s) {
-      kill(pid, SIGKILL);
+      kill_run(pid, p);
       killed = run.timed_out = true;
     }
     usleep(1000);
   }
   run.seconds = since(start);
   munmap(stack, stack_size);
-  if (!(p.flags & CLONE_NEWPID) && p.drop_uid) {
-    // No pid namespace: sweep every process left under the run's uid (it is this run's alone).
-    pid_t sweeper = fork();
-    if (sweeper == 0) {
-      if (setresuid(p.uid, p.uid, p.uid) == 0) kill(-1, SIGKILL);
-      _exit(0);
+  if (!(p.flags & CLONE_NEWPID)) {
+    kill(-pid, SIGKILL);  // the group members the first process did not kill
+    if (p.drop_uid && killed) {  // it was killed before it could clean up: do it here
+      sweep_uid(p.uid);
+      wait_until_uid_gone(p.uid, 2.0);
     }
-    if (sweeper > 0) waitpid(sweeper, nullptr, 0);
   }
 
   Report report{};

@@ -45,7 +45,9 @@ class Sandbox {
  public:
   // python: interpreter name (looked up in PATH) or path. Resolving it runs the interpreter once,
   // outside the sandbox, to learn its real executable and prefix; no untrusted code is involved.
-  explicit Sandbox(const std::string& python);
+  // namespaces = false skips straight to the last fallback (uid, rlimits, seccomp only): what a
+  // host without namespaces gets, so that path can be tested where namespaces work.
+  explicit Sandbox(const std::string& python, bool namespaces = true);
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
@@ -62,7 +64,7 @@ class Sandbox {
 
  private:
   SandboxRun run_once(const Plan& plan, const SandboxLimits& limits) const;
-  void probe();
+  void probe(bool namespaces);
 
   std::string python_;                        // real executable
   std::vector<std::string> python_dirs_;      // prefix directories outside the system dirs
