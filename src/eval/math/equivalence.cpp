@@ -117,6 +117,11 @@ std::optional<Rational> exact(const Node& n, int depth = 0) {
 
 // ---- numeric evaluation -----------------------------------------------------------------------
 
+bool has_series(const Node& n) {
+  if (n.kind == Kind::Func && (n.text == "sum" || n.text == "prod")) return true;
+  return std::any_of(n.kids.begin(), n.kids.end(), has_series);
+}
+
 Complex value(const Node& n, const Env& env, int depth = 0) {
   const double nan = std::nan("");
   if (depth > kMaxDepth) return {nan, 0};
@@ -152,7 +157,8 @@ Complex value(const Node& n, const Env& env, int depth = 0) {
       return std::pow(b, e);
     }
     case Kind::Func: {
-      if ((n.text == "sum" || n.text == "prod") && n.kids.size() == 4) {  // at most 1000 terms
+      if ((n.text == "sum" || n.text == "prod") && n.kids.size() == 4) {  // at most 1000 terms, not nested
+        if (has_series(n.kids[3])) return {nan, 0};
         double lo = std::ceil(value(n.kids[1], env, depth + 1).real()), hi = std::floor(value(n.kids[2], env, depth + 1).real());
         if (!(hi - lo < 1000)) return {nan, 0};
         Env inner = env;
@@ -526,7 +532,7 @@ Node make_node(Kind kind, std::vector<Node> kids) {
 
 // A sum or product of matrices (and scalars) worked out to one matrix of cell expressions.
 std::optional<Node> matrix_value(const Node& n, int depth = 0) {
-  if (depth > 8) return std::nullopt;
+  if (depth > 2) return std::nullopt;
   if (n.kind == Kind::Matrix) return n;
   if (n.kind == Kind::Neg) {
     auto m = matrix_value(n.kids[0], depth + 1);
@@ -537,6 +543,7 @@ std::optional<Node> matrix_value(const Node& n, int depth = 0) {
   if (n.kind != Kind::Add && n.kind != Kind::Mul) return std::nullopt;
   std::optional<Node> acc;
   std::optional<Node> scalar_factor;
+  if (n.kids.size() > 4) return std::nullopt;  // cell expressions grow with every factor
   for (const auto& k : n.kids) {
     auto m = contains(k, Kind::Matrix) ? matrix_value(k, depth + 1) : std::nullopt;
     if (!m) {

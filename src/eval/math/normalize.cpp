@@ -321,15 +321,9 @@ std::string add_sqrt_braces(std::string_view s) {
     std::size_t j = i;
     while (j < s.size() && s[j] == ' ') ++j;
     if (j < s.size() && s[j] != '{' && s[j] != '[' && s[j] != '\\' && !is_space(s[j])) {
-      if (is_digit(s[j])) {  // \sqrt3 is \sqrt{3}; the MATH convention takes one character
-        out += "{";
-        out.push_back(s[j]);
-        out += "}";
-      } else {
-        out += "{";
-        out.push_back(s[j]);
-        out += "}";
-      }
+      out += "{";  // \sqrt3 is \sqrt{3}: as in the MATH convention, one character
+      out.push_back(s[j]);
+      out += "}";
       i = j + 1;
     } else {
       i = j;

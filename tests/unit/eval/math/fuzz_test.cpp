@@ -46,7 +46,8 @@ TEST(Fuzz, HostileInputsAreBounded) {
   std::string tower = "2";
   for (int k = 0; k < 50; ++k) tower = "2^{" + tower + "}";
   for (const std::string& s : {deep, braces, tower, std::string(100000, '1'), std::string("\\frac") + std::string(3000, '1'),
-                               std::string(3000, '-') + "1", std::string("\\sqrt{") + std::string(500, '|'), std::string("10^{10^{10}}!")}) {
+                               std::string(3000, '-') + "1", std::string("\\sqrt{") + std::string(500, '|'), std::string("10^{10^{10}}!"),
+                               std::string("\\sum_{a=0}^{999}\\sum_{b=0}^{999}\\sum_{c=0}^{999}a"), std::string("\\binom{1000}{500}")}) {
     ASSERT_NO_THROW((void)grade(s, s));
     ASSERT_NO_THROW((void)grade("1", s));
   }
