@@ -16,10 +16,10 @@ AddedTokenMatcher::AddedTokenMatcher(std::vector<std::pair<std::string, TokenId>
   }
 }
 
-std::vector<AddedTokenMatcher::Piece> AddedTokenMatcher::split(std::string_view text) const {
-  std::vector<Piece> pieces;
+void AddedTokenMatcher::visit(std::string_view text, const std::function<void(TokenId, std::string_view)>& on_token,
+                              const std::function<void(std::string_view)>& on_text) const {
   std::size_t plain_start = 0;
-  for (std::size_t i = 0; i < text.size();) {
+  for (std::size_t i = 0; count_ > 0 && i < text.size();) {
     const auto& candidates = by_first_byte_[static_cast<unsigned char>(text[i])];
     const std::pair<std::string, TokenId>* hit = nullptr;
     for (const auto& candidate : candidates) {
@@ -32,13 +32,12 @@ std::vector<AddedTokenMatcher::Piece> AddedTokenMatcher::split(std::string_view 
       ++i;
       continue;
     }
-    if (i > plain_start) pieces.push_back({text.substr(plain_start, i - plain_start), -1});
-    pieces.push_back({text.substr(i, hit->first.size()), hit->second});
+    if (i > plain_start) on_text(text.substr(plain_start, i - plain_start));
+    on_token(hit->second, text.substr(i, hit->first.size()));
     i += hit->first.size();
     plain_start = i;
   }
-  if (plain_start < text.size()) pieces.push_back({text.substr(plain_start), -1});
-  return pieces;
+  if (plain_start < text.size()) on_text(text.substr(plain_start));
 }
 
 }  // namespace cotrain

@@ -75,25 +75,13 @@ const BpeTokenizer::Merge* BpeTokenizer::find_merge(TokenId left, TokenId right)
 }
 
 std::vector<TokenId> BpeTokenizer::encode(std::string_view text, bool parse_special) const {
-  std::string repaired;
-  if (!unicode::is_valid_utf8(text)) {
-    repaired = unicode::repair_utf8(text);
-    text = repaired;
-  }
+  std::string storage;
+  text = unicode::valid_utf8(text, storage);
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 4);
-  const AddedTokenMatcher& matcher = raw_matchers_[parse_special ? 0 : 1];
-  if (matcher.empty()) {
-    encode_plain(text, parse_special, out);
-    return out;
-  }
-  for (const auto& piece : matcher.split(text)) {
-    if (piece.id >= 0) {
-      out.push_back(piece.id);
-    } else {
-      encode_plain(piece.text, parse_special, out);
-    }
-  }
+  raw_matchers_[parse_special ? 0 : 1].visit(
+      text, [&](TokenId id, std::string_view) { out.push_back(id); },
+      [&](std::string_view run) { encode_plain(run, parse_special, out); });
   return out;
 }
 
@@ -104,20 +92,17 @@ void BpeTokenizer::encode_plain(std::string_view text, bool parse_special, std::
     text = normalized;
   }
   std::vector<std::string_view> pieces, next;
-  const AddedTokenMatcher& matcher = normalized_matchers_[parse_special ? 0 : 1];
-  for (const auto& part : matcher.empty() ? std::vector<AddedTokenMatcher::Piece>{{text, -1}} : matcher.split(text)) {
-    if (part.id >= 0) {
-      out.push_back(part.id);
-      continue;
-    }
-    pieces.assign(1, part.text);
-    for (const auto& split : splits_) {
-      next.clear();
-      for (auto piece : pieces) split.split(piece, next);
-      pieces.swap(next);
-    }
-    for (auto word : pieces) encode_word(word, out);
-  }
+  normalized_matchers_[parse_special ? 0 : 1].visit(
+      text, [&](TokenId id, std::string_view) { out.push_back(id); },
+      [&](std::string_view run) {
+        pieces.assign(1, run);
+        for (const auto& split : splits_) {
+          next.clear();
+          for (auto piece : pieces) split.split(piece, next);
+          pieces.swap(next);
+        }
+        for (auto word : pieces) encode_word(word, out);
+      });
 }
 
 void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
@@ -193,7 +178,8 @@ std::string BpeTokenizer::decode(std::span<const TokenId> ids, bool skip_special
     if (skip_special && special_[id]) continue;
     bytes += token_bytes_[id];
   }
-  return unicode::is_valid_utf8(bytes) ? bytes : unicode::repair_utf8(bytes);
+  if (!unicode::is_valid_utf8(bytes)) bytes = unicode::repair_utf8(bytes);
+  return bytes;
 }
 
 std::vector<TokenId> BpeTokenizer::add_special_tokens(std::vector<TokenId> ids) const {
@@ -203,10 +189,13 @@ std::vector<TokenId> BpeTokenizer::add_special_tokens(std::vector<TokenId> ids) 
 }
 
 std::string BpeTokenizer::normalize(std::string_view text) const {
-  std::string repaired = unicode::is_valid_utf8(text) ? std::string(text) : unicode::repair_utf8(text);
-  if (!nfc_) return repaired;
+  std::string storage;
+  text = unicode::valid_utf8(text, storage);
+  if (!nfc_) return std::string(text);
   std::string out;
-  for (const auto& piece : raw_matchers_[0].split(repaired)) out += piece.id >= 0 ? std::string(piece.text) : unicode::nfc(piece.text);
+  raw_matchers_[0].visit(
+      text, [&](TokenId, std::string_view token) { out += token; },
+      [&](std::string_view run) { out += unicode::nfc(run); });
   return out;
 }
 

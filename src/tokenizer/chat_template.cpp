@@ -4,7 +4,6 @@
 #include "cotrain/tokenizer/chat_template.h"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"

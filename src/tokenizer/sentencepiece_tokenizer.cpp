@@ -21,11 +21,8 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& mode
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view text, bool parse_special) const {
-  std::string repaired;
-  if (!unicode::is_valid_utf8(text)) {
-    repaired = unicode::repair_utf8(text);
-    text = repaired;
-  }
+  std::string storage;
+  text = unicode::valid_utf8(text, storage);
   std::vector<TokenId> out;
   auto encode_run = [&](std::string_view run) {
     std::vector<int> ids;
@@ -33,16 +30,10 @@ std::vector<TokenId> SentencePieceTokenizer::encode(std::string_view text, bool 
     if (!status.ok()) fail_runtime("sentencepiece encode failed: {}", status.ToString());
     out.insert(out.end(), ids.begin(), ids.end());
   };
-  if (!parse_special || control_matcher_.empty()) {
+  if (!parse_special) {
     encode_run(text);
-    return out;
-  }
-  for (const auto& piece : control_matcher_.split(text)) {
-    if (piece.id >= 0) {
-      out.push_back(piece.id);
-    } else {
-      encode_run(piece.text);
-    }
+  } else {
+    control_matcher_.visit(text, [&](TokenId id, std::string_view) { out.push_back(id); }, encode_run);
   }
   return out;
 }
@@ -70,7 +61,8 @@ std::string SentencePieceTokenizer::decode(std::span<const TokenId> ids, bool sk
     }
   }
   flush();
-  return unicode::is_valid_utf8(text) ? text : unicode::repair_utf8(text);
+  if (!unicode::is_valid_utf8(text)) text = unicode::repair_utf8(text);
+  return text;
 }
 
 std::vector<TokenId> SentencePieceTokenizer::add_special_tokens(std::vector<TokenId> ids) const {

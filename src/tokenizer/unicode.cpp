@@ -67,6 +67,12 @@ std::string repair_utf8(std::string_view text) {
   return out;
 }
 
+std::string_view valid_utf8(std::string_view text, std::string& storage) {
+  if (is_valid_utf8(text)) return text;
+  storage = repair_utf8(text);
+  return storage;
+}
+
 std::string nfc(std::string_view text) {
   // Composition never joins across a following ASCII character (none is a second element of a
   // composition, none decomposes), so only each non-ASCII run plus the character before it is

@@ -2,6 +2,7 @@
 // matches at the same place, the longest, as HF's added-vocabulary matcher does.
 #pragma once
 #include <array>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,17 +14,13 @@ namespace cotrain {
 
 class AddedTokenMatcher {
  public:
-  struct Piece {
-    std::string_view text;  // the matched token's text, or plain text between matches
-    TokenId id;             // -1 for plain text
-  };
-
   AddedTokenMatcher() = default;
   explicit AddedTokenMatcher(std::vector<std::pair<std::string, TokenId>> tokens);
 
-  bool empty() const { return count_ == 0; }
-  // TEXT cut into plain runs and matched tokens, in order (empty runs left out).
-  std::vector<Piece> split(std::string_view text) const;
+  // Walks TEXT in order: on_token(id, token_text) for each match, on_text(run) for each non-empty
+  // stretch between matches.
+  void visit(std::string_view text, const std::function<void(TokenId, std::string_view)>& on_token,
+             const std::function<void(std::string_view)>& on_text) const;
 
  private:
   std::array<std::vector<std::pair<std::string, TokenId>>, 256> by_first_byte_;  // longest first

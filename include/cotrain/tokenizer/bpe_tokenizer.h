@@ -54,7 +54,6 @@ class BpeTokenizer final : public Tokenizer {
     int shift_ = 64;
   };
   struct WordCache;
-  struct Config;
 
   void load(const std::filesystem::path& file);
   void encode_plain(std::string_view text, bool parse_special, std::vector<TokenId>& out) const;

@@ -14,6 +14,9 @@ bool is_valid_utf8(std::string_view text);
 // as Python's bytes.decode("utf-8", "replace") and Rust's String::from_utf8_lossy do.
 std::string repair_utf8(std::string_view text);
 
+// TEXT itself when it is valid UTF-8, else repair_utf8(TEXT) kept in STORAGE.
+std::string_view valid_utf8(std::string_view text, std::string& storage);
+
 // Unicode normalisation form C of valid UTF-8 (utf8proc). ASCII stretches are copied as they are.
 std::string nfc(std::string_view text);
 

@@ -84,8 +84,8 @@ TEST(ChatTemplate, MaskCoversAssistantContentAndEndOfTurnOnly) {
   EXPECT_EQ(chat.ids.back(), tokenizer.token_to_id("\u010a"));  // the final "\n" ...
   EXPECT_EQ(chat.mask.back(), 0);                               // ... is not a target
 
-  auto deepseek_like = ChatTemplate::by_name("qwen3").render(tokenizer, {{"user", "2+2?"}, {"assistant", "<think>\nadd\n</think>\n\n4"}});
-  EXPECT_EQ(masked_text(tokenizer, deepseek_like), "<think>\nadd\n</think>\n\n4<|im_end|>");
+  auto thinking = ChatTemplate::by_name("qwen3").render(tokenizer, {{"user", "2+2?"}, {"assistant", "<think>\nadd\n</think>\n\n4"}});
+  EXPECT_EQ(masked_text(tokenizer, thinking), "<think>\nadd\n</think>\n\n4<|im_end|>");
 
   RenderOptions all;
   all.train_on_prompt = true;
