@@ -1,6 +1,7 @@
 #include "cotrain/eval/code/sandbox.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/securebits.h>
 #include <poll.h>
@@ -138,12 +139,9 @@ void setup_filesystem(const Sandbox::Plan& p) {
   limit(RLIMIT_NOFILE, static_cast<rlim_t>(l.open_files));
   limit(RLIMIT_CORE, 0);
   if (p.drop_uid || p.userns_at_clone) limit(RLIMIT_NPROC, static_cast<rlim_t>(l.processes));
-  if (dup2(p.devnull_fd, 0) < 0 || dup2(p.stdout_fd, 1) < 0 || dup2(p.devnull_fd, 2) < 0 ||
-      dup2(p.report_fd, 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) != 0)
-    child_fail(p, kFds);
-  Sandbox::Plan& q = const_cast<Sandbox::Plan&>(p);
-  q.report_fd = 3;
-  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) child_fail(p, kFds);
+  if (dup2(p.devnull_fd, 0) < 0 || dup2(p.stdout_fd, 1) < 0 || dup2(p.devnull_fd, 2) < 0) child_fail(p, kFds);
+  // Every other descriptor closes at execve; until then the report pipe still works.
+  if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) child_fail(p, kFds);
   if (chdir(p.workdir.c_str()) != 0) child_fail(p, kChdir);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(p, kNoNewPrivs);
   if (p.seccomp.len && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp) != 0) child_fail(p, kSeccomp);

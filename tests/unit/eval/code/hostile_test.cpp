@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -91,6 +92,28 @@ TEST(Hostile, CannotReadTheCheckoutOrHostSecrets) {
       "        pass\n"
       "print('done' if not seen else seen)\n";
   Judgement j = judge(kSay, code);
+  EXPECT_EQ(j.verdict, "passed") << j.message;
+}
+
+TEST(Hostile, InheritsNoDescriptorOfTheHost) {
+  fs::path secret = test::scratch_dir() / "secret";
+  { std::ofstream(secret) << "s3cret"; }
+  int fd = open(secret.c_str(), O_RDONLY);  // deliberately without O_CLOEXEC
+  ASSERT_GE(fd, 0);
+  struct stat st {};
+  fstat(fd, &st);
+  std::string code =
+      "import posix\n"
+      "found = []\n"
+      "for fd in range(3, 1024):\n"
+      "    try:\n"
+      "        if posix.fstat(fd).st_ino == " + std::to_string(st.st_ino) + ":\n"
+      "            found.append(posix.read(fd, 100))\n"
+      "    except OSError:\n"
+      "        pass\n"
+      "print('done' if not found else found)\n";
+  Judgement j = judge(kSay, code);
+  close(fd);
   EXPECT_EQ(j.verdict, "passed") << j.message;
 }
 
