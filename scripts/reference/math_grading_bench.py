@@ -10,7 +10,9 @@ Pairs:
            $\\boxed{...}$.", \\dfrac, \\left( \\right), spaces after commas) -> label equal, and
            (b) with the gold of another problem of the same benchmark (a fixed shuffle) whose
            normalised text differs -> label unequal (a few such pairs are the same value written
-           differently; tests/unit/eval/math/gold_collisions.jsonl lists the ones cotrain finds).
+           differently; tests/unit/eval/math/gold_collisions.jsonl lists the ones cotrain finds),
+           (c) for a gold that is one value: "so we get $x = G$" -> equal, and -(G) boxed -> unequal,
+           (d) G with its first digit increased by one, boxed -> unequal (golds with \\text skipped).
 Single thread on both sides; rates use CPU time (user + system: the machine may be shared) and
 wall clock is shown too. cotrain is timed as a whole `cotrain grade --pairs` process (JSON in
 and out, process start included) over the pairs repeated --repeat times; Math-Verify as
@@ -76,6 +78,24 @@ def retypeset(gold):
     return "Putting it together, the final answer is $\\boxed{" + s + "}$."
 
 
+def bare(gold):
+    return gold[1:-1] if len(gold) > 2 and gold[0] == "$" and gold[-1] == "$" else gold
+
+
+def single_value(gold):
+    """A gold that is one value (no list, relation, text or units), so 'x = G' and '-(G)' make sense."""
+    g = bare(gold)
+    relations = ("=", "<", ">", "\\le", "\\ge", "\\ne", "\\in", "\\cup")
+    return g and "\n" not in g and not any(t in g for t in (",", "\\text", "\\mbox", "\\circ", "\\pm", "$", ";") + relations)
+
+
+def bump_first_digit(gold):
+    for k, c in enumerate(gold):
+        if c.isdigit():
+            return gold[:k] + str((int(c) + 1) % 10) + gold[k + 1:]
+    return None
+
+
 def simple(s):
     return "".join(s.split()).replace("$", "").replace("\\dfrac", "\\frac")
 
@@ -91,10 +111,20 @@ def make_pairs():
         order = list(range(len(gs)))
         rng.shuffle(order)
         for i, g in enumerate(gs):
-            pairs.append({"set": "golds", "gold": g, "pred": retypeset(g), "label": True})
+            pairs.append({"set": "golds", "kind": "equal: re-typeset", "gold": g, "pred": retypeset(g), "label": True})
             j = order[i] if order[i] != i else order[(i + 1) % len(gs)]
             if simple(gs[j]) != simple(g):
-                pairs.append({"set": "golds", "gold": g, "pred": gs[j], "label": False})
+                pairs.append({"set": "golds", "kind": "unequal: other problem", "gold": g, "pred": gs[j], "label": False})
+            if single_value(g):
+                pairs.append({"set": "golds", "kind": "equal: named (x = G)", "gold": g,
+                              "pred": "so we get $x = " + bare(g) + "$", "label": True})
+                if simple(g) not in ("0", "-0"):
+                    pairs.append({"set": "golds", "kind": "unequal: negated", "gold": g,
+                                  "pred": "The answer is $\\boxed{-\\left(" + bare(g) + "\\right)}$", "label": False})
+            bumped = bump_first_digit(bare(g))
+            if bumped is not None and "\\text" not in g and "\\mbox" not in g:
+                pairs.append({"set": "golds", "kind": "unequal: first digit changed", "gold": g,
+                              "pred": "The answer is $\\boxed{" + bumped + "}$", "label": False})
     return pairs
 
 
@@ -147,9 +177,12 @@ def main():
           f"{sum(p['set'] == 'golds' for p in pairs)} from benchmark golds), one thread each\n")
     print("| | cotrain | Math-Verify 0.9.0 |")
     print("|---|---|---|")
-    for name, which in [("shared pairs (labels of their sources)", lambda p: p["set"] == "shared"),
-                        ("gold pairs: equal (re-typeset)", lambda p: p["set"] == "golds" and p["label"]),
-                        ("gold pairs: unequal (other problem)", lambda p: p["set"] == "golds" and not p["label"])]:
+    kinds = sorted({p["kind"] for p in pairs if p["set"] == "golds"})
+    rows = [("shared pairs (labels of their sources)", lambda p: p["set"] == "shared")]
+    rows += [(f"gold pairs, {k}", lambda p, k=k: p.get("kind") == k) for k in kinds]
+    rows += [("all gold pairs labelled equal", lambda p: p["set"] == "golds" and p["label"]),
+             ("all gold pairs labelled unequal", lambda p: p["set"] == "golds" and not p["label"])]
+    for name, which in rows:
         a, n = agreement(pairs, ours, which)
         b, _ = agreement(pairs, theirs, which)
         print(f"| {name} | {a}/{n} ({100 * a / n:.1f}%) | {b}/{n} ({100 * b / n:.1f}%) |")
@@ -158,8 +191,8 @@ def main():
     print(f"| CPU seconds for all pairs | {ours_s:.3f} | {theirs_s:.1f} |")
     print(f"\ncotrain / Math-Verify speed: {theirs_s / ours_s:,.0f}x (CPU time), {theirs_wall / ours_wall:,.0f}x (wall clock)")
     wrong = [(p, v) for p, v in zip(pairs, ours) if p["set"] == "golds" and p["label"] != v]
-    for p, v in wrong[:40]:
-        print(f"  cotrain {v} on gold pair: {p['gold']!r} vs {p['pred'][:120]!r}", file=sys.stderr)
+    for p, v in wrong[:60]:
+        print(f"  cotrain {v} on gold pair ({p['kind']}): {p['gold']!r} vs {p['pred'][:120]!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -478,7 +478,9 @@ class Parser {
     std::string close = peek().type == T::Op ? peek().text : "";
     if (close != ")" && close != "]") throw ParseFailure{};
     ++p_;
-    if (open == "(" && close == ")" && inner.kind != Kind::List && p_ - start > 1) return inner;  // grouping
+    // (x) and [x] group; a tuple or interval needs two or more items
+    bool matching = (open == "(" && close == ")") || (open == "[" && close == "]");
+    if (matching && inner.kind != Kind::List && p_ - start > 1) return inner;
     Node tuple = make(Kind::Tuple, {}, open + close);
     if (inner.kind == Kind::List) tuple.kids = std::move(inner.kids);
     else tuple.kids.push_back(std::move(inner));
