@@ -1,12 +1,14 @@
-// Every gold answer of the five benchmarks must equal itself and a re-typeset form of itself
-// (boxed in a sentence, \dfrac, \left( \right), extra spaces), and must not equal the gold of
-// another problem of the same benchmark unless that pair is listed in gold_collisions.jsonl
+// Every gold answer of the five benchmarks must equal itself, a re-typeset form of itself (boxed
+// in a sentence, \dfrac, \left( \right), extra spaces) and "x = G", must not equal -(G) or G with
+// its first digit changed, and must not equal the gold of another problem of the same benchmark
+// unless that pair is listed in gold_collisions.jsonl
 // (golds that really are the same value written differently; a row paired with itself marks a
-// gold that is prose, which cotrain compares as text and cannot re-typeset).
+// gold that is prose or code, compared as text, which the per-gold re-typeset checks skip).
 #include <gtest/gtest.h>
 
 #include <cctype>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "common/shared_data.h"
@@ -44,6 +46,28 @@ std::string retypeset(const std::string& gold) {
   return "Putting it together, the final answer is $\\boxed{" + s + "}$.";
 }
 
+std::string bare(const std::string& gold) {
+  return gold.size() > 2 && gold.front() == '$' && gold.back() == '$' ? gold.substr(1, gold.size() - 2) : gold;
+}
+
+// One value (no list, relation, text or units), so "x = G" and "-(G)" make sense.
+bool single_value(const std::string& gold) {
+  std::string g = bare(gold);
+  for (const char* t : {",", ";", "$", "\n", "=", "<", ">", "\\le", "\\ge", "\\ne", "\\in", "\\cup", "\\text", "\\mbox", "\\circ", "\\pm"})
+    if (g.find(t) != std::string::npos) return false;
+  return !g.empty();
+}
+
+// A different answer: the first digit increased by one ("27" -> "37", "\frac{1}{2}" -> "\frac{2}{2}").
+std::optional<std::string> bump_first_digit(std::string g) {
+  for (auto& c : g)
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      c = static_cast<char>('0' + (c - '0' + 1) % 10);
+      return g;
+    }
+  return std::nullopt;
+}
+
 class BenchmarkGolds : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
@@ -65,6 +89,13 @@ TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
     if (!allowed.count({i, i}))
       EXPECT_TRUE(typeset.equal) << name << " row " << i << ": '" << gold << "' vs '" << retypeset(gold) << "' (" << typeset.reason
                                << ", pred '" << typeset.pred_normalized << "')";
+    if (single_value(gold) && !allowed.count({i, i})) {
+      EXPECT_TRUE(grade(gold, "so we get $x = " + bare(gold) + "$", false).equal) << name << " row " << i << ": x = " << gold;
+      if (normalize_answer(gold) != "0")
+        EXPECT_FALSE(grade(gold, "\\boxed{-\\left(" + bare(gold) + "\\right)}", false).equal) << name << " row " << i << ": -" << gold;
+    }
+    if (auto bumped = bump_first_digit(bare(gold)); bumped && gold.find("\\text") == std::string::npos && gold.find("\\mbox") == std::string::npos)
+      EXPECT_FALSE(grade(gold, "\\boxed{" + *bumped + "}", false).equal) << name << " row " << i << ": " << gold << " vs " << *bumped;
     normalized.push_back(normalize_answer(gold));
     parsed.push_back(prepare_answer(normalized.back()));
   }
@@ -81,7 +112,8 @@ TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
                       << b.problems[j].gold << "'";
     }
   for (const auto& pair : allowed)
-    EXPECT_TRUE(found.count(pair)) << "listed collision " << pair.first << "," << pair.second << " no longer happens";
+    if (pair.first != pair.second)  // a row paired with itself exempts that gold from the per-gold checks
+      EXPECT_TRUE(found.count(pair)) << "listed collision " << pair.first << "," << pair.second << " no longer happens";
 }
 
 INSTANTIATE_TEST_SUITE_P(All, BenchmarkGolds, ::testing::Values("math500", "aime24", "amc23", "olympiadbench", "minerva_math"));
