@@ -1,205 +1,34 @@
+// The parent side of a sandboxed run: resolving the interpreter, probing what this kernel allows,
+// preparing each run's plan (new root, limits, argv, environment) and watching the run.
 #include "cotrain/eval/code/sandbox.h"
 
 #include <fcntl.h>
-#include <linux/close_range.h>
-#include <linux/filter.h>
-#include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <grp.h>
 
 #include "cotrain/core/error.h"
+#include "sandbox_plan.h"
 
 extern char** environ;
 
 namespace fs = std::filesystem;
 
 namespace cotrain {
-
-// Everything the child needs, computed before clone(): between clone() and execve() the child of
-// this multi-threaded process may only make system calls (no allocation, no locks).
-struct Sandbox::Plan {
-  struct Bind {
-    std::string source, target;
-    bool device = false;
-  };
-  std::string host_dir, root, work, work_options;
-  std::vector<std::string> mkdirs, mount_files;
-  std::vector<std::pair<std::string, std::string>> symlinks;  // (link text, path)
-  std::vector<Bind> binds;
-  std::string workdir;  // chdir target as the program sees it
-  std::vector<std::string> argv_storage, env_storage;
-  std::vector<char*> argv, envp;
-  int flags = 0;             // clone namespace flags
-  bool drop_uid = false;     // running as root: become `uid`
-  bool userns_after_drop = false;
-  bool userns_at_clone = false;
-  int uid = -1, outer_uid = 0, outer_gid = 0;
-  const SandboxLimits* limits = nullptr;
-  sock_fprog seccomp{};
-  int stdout_fd = -1, devnull_fd = -1, report_fd = -1;
-};
-
 namespace {
-
-// Messages from the child on the report pipe.
-struct Report {
-  int kind;   // 1: setup failed at `step` with `err`; 2: the program's wait status in `step`
-  int step;
-  int err;
-};
-
-enum Step { kMountPrivate = 1, kRootTmpfs, kMkdir, kMountFile, kSymlink, kBind, kRemountBind, kWorkTmpfs,
-            kRemountRoot, kPivot, kUserMap, kFork, kDropUid, kUserNs, kRlimit, kFds, kChdir, kNoNewPrivs,
-            kSeccomp, kExec, kSecurebits };
-
-const char* step_name(int step) {
-  static const char* names[] = {"?", "mount private", "root tmpfs", "mkdir", "mount point", "symlink",
-                                "bind mount", "read-only remount", "work tmpfs", "root remount",
-                                "pivot_root", "uid map", "fork", "drop uid", "user namespace", "rlimit",
-                                "file descriptors", "chdir", "no_new_privs", "seccomp", "execve",
-                                "securebits"};
-  return step > 0 && step < static_cast<int>(sizeof(names) / sizeof(*names)) ? names[step] : "?";
-}
-
-[[noreturn]] void child_fail(const Sandbox::Plan& p, int step) {
-  Report r{1, step, errno};
-  [[maybe_unused]] ssize_t n = write(p.report_fd, &r, sizeof r);
-  _exit(127);
-}
-
-void write_file(const Sandbox::Plan& p, const char* path, const char* text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, text, strlen(text)) < 0) child_fail(p, kUserMap);
-  close(fd);
-}
-
-void setup_filesystem(const Sandbox::Plan& p) {
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) child_fail(p, kMountPrivate);
-  if (mount("tmpfs", p.root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0)
-    child_fail(p, kRootTmpfs);
-  for (const std::string& dir : p.mkdirs)
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) child_fail(p, kMkdir);
-  for (const std::string& file : p.mount_files) {
-    int fd = open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) child_fail(p, kMountFile);
-    close(fd);
-  }
-  for (const auto& [text, path] : p.symlinks)
-    if (symlink(text.c_str(), path.c_str()) != 0) child_fail(p, kSymlink);
-  for (const Sandbox::Plan::Bind& b : p.binds) {
-    if (mount(b.source.c_str(), b.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) child_fail(p, kBind);
-    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | (b.device ? 0 : MS_NODEV);
-    if (mount(nullptr, b.target.c_str(), nullptr, flags, nullptr) != 0) child_fail(p, kRemountBind);
-  }
-  if (mount("tmpfs", p.work.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, p.work_options.c_str()) != 0)
-    child_fail(p, kWorkTmpfs);
-  if (mount(nullptr, p.root.c_str(), nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0)
-    child_fail(p, kRemountRoot);
-  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the new.
-  if (chdir(p.root.c_str()) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0)
-    child_fail(p, kPivot);
-}
-
-[[noreturn]] void become_program(const Sandbox::Plan& p) {
-  if (p.drop_uid) {
-    gid_t gid = static_cast<gid_t>(p.uid);
-    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(p.uid, p.uid, p.uid) != 0)
-      child_fail(p, kDropUid);
-  }
-  if (p.userns_after_drop && unshare(CLONE_NEWUSER) != 0) child_fail(p, kUserNs);
-  if (p.userns_at_clone && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED) != 0)
-    child_fail(p, kSecurebits);  // uid 0 inside must not regain capabilities at execve
-  const SandboxLimits& l = *p.limits;
-  auto limit = [&](int resource, rlim_t value) {
-    rlimit r{value, value};
-    if (setrlimit(resource, &r) != 0) child_fail(p, kRlimit);
-  };
-  limit(RLIMIT_CPU, static_cast<rlim_t>(l.cpu_s));
-  limit(RLIMIT_AS, l.memory_bytes);
-  limit(RLIMIT_FSIZE, l.file_bytes);
-  limit(RLIMIT_NOFILE, static_cast<rlim_t>(l.open_files));
-  limit(RLIMIT_CORE, 0);
-  if (p.drop_uid || p.userns_at_clone) limit(RLIMIT_NPROC, static_cast<rlim_t>(l.processes));
-  if (dup2(p.devnull_fd, 0) < 0 || dup2(p.stdout_fd, 1) < 0 || dup2(p.devnull_fd, 2) < 0) child_fail(p, kFds);
-  // Every other descriptor closes at execve; until then the report pipe still works.
-  if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) child_fail(p, kFds);
-  if (chdir(p.workdir.c_str()) != 0) child_fail(p, kChdir);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(p, kNoNewPrivs);
-  if (p.seccomp.len && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp) != 0) child_fail(p, kSeccomp);
-  execve(p.argv[0], p.argv.data(), p.envp.data());
-  child_fail(p, kExec);
-}
-
-// Kills every process running as uid: a helper takes that uid and signals all it may (kill -1).
-void sweep_uid(int uid) {
-  pid_t sweeper = fork();
-  if (sweeper == 0) {
-    if (setresuid(uid, uid, uid) == 0) kill(-1, SIGKILL);
-    _exit(0);
-  }
-  if (sweeper > 0) waitpid(sweeper, nullptr, 0);
-}
-
-// The first process of the run: it forks the program, waits for it and reports its status. With a
-// pid namespace it is the namespace's init, and its exit takes every other process of the
-// namespace with it. Without one it is a subreaper: the program's orphans come to it, and once
-// the program is gone it kills its process group and every process of the run's uid and reaps
-// them, so nothing of the run outlives it.
-int sandbox_main(void* arg) {
-  const Sandbox::Plan& p = *static_cast<const Sandbox::Plan*>(arg);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);  // cotrain gone: so is the run
-  if (p.userns_at_clone) {
-    char map[64];
-    write_file(p, "/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %d 1", p.outer_uid);
-    write_file(p, "/proc/self/uid_map", map);
-    snprintf(map, sizeof map, "0 %d 1", p.outer_gid);
-    write_file(p, "/proc/self/gid_map", map);
-  }
-  if (p.flags & CLONE_NEWNS) setup_filesystem(p);
-  if (p.flags & CLONE_NEWUTS) sethostname("sandbox", 7);
-  bool pid_ns = p.flags & CLONE_NEWPID;
-  if (!pid_ns) {
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-    setpgid(0, 0);
-  }
-  pid_t child = fork();
-  if (child < 0) child_fail(p, kFork);
-  if (child == 0) become_program(p);
-  close(p.stdout_fd);
-  int status = 0;
-  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!pid_ns) {
-    if (p.drop_uid) sweep_uid(p.uid);
-    // Reap what is ours; without a uid of its own the run's strays may still live: don't wait.
-    int options = p.drop_uid ? 0 : WNOHANG;
-    while (waitpid(-1, nullptr, options) > 0 || errno == EINTR) {
-    }
-  }
-  Report r{2, status, 0};
-  [[maybe_unused]] ssize_t n = write(p.report_fd, &r, sizeof r);
-  _exit(0);
-}
 
 struct Fd {
   int fd = -1;
@@ -215,49 +44,6 @@ struct Fd {
     fd = -1;
   }
 };
-
-std::vector<unsigned char> build_seccomp_program() {
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-  if (!ctx) fail_runtime("seccomp_init failed");
-  // Kernel attack surface and ways out of the sandbox that a contest solution never needs.
-  const char* denied[] = {"ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-                          "pidfd_open", "mount", "umount2", "pivot_root", "chroot", "unshare", "setns",
-                          "move_mount", "open_tree", "fsopen", "fsmount", "fspick", "mount_setattr",
-                          "kexec_load", "kexec_file_load", "reboot", "bpf", "perf_event_open", "userfaultfd",
-                          "keyctl", "add_key", "request_key", "init_module", "finit_module", "delete_module",
-                          "swapon", "swapoff", "acct", "quotactl", "syslog", "settimeofday", "clock_settime",
-                          "clock_adjtime", "adjtimex", "iopl", "ioperm", "open_by_handle_at",
-                          "name_to_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register",
-                          "lookup_dcookie", "vhangup", "personality", "sethostname", "setdomainname",
-                          "fanotify_init", "nfsservctl", "uselib"};
-  int rc = 0;
-  for (const char* name : denied) {
-    int nr = seccomp_syscall_resolve_name(name);
-    if (nr != __NR_SCMP_ERROR) rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-  }
-  // Sockets: only AF_UNIX (Python's multiprocessing uses socketpairs); no network family at all.
-  rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX));
-  // clone with namespace flags would make namespaces of its own; clone3 hides its flags in memory,
-  // so it is refused with ENOSYS and libc falls back to clone.
-  for (unsigned long flag : std::initializer_list<unsigned long>{CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
-                             CLONE_NEWCGROUP, 0x80ul /* CLONE_NEWTIME */})
-    rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
-  rc |= seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-  if (rc != 0) {
-    seccomp_release(ctx);
-    fail_runtime("cannot build the seccomp filter");
-  }
-  Fd memfd(static_cast<int>(syscall(SYS_memfd_create, "seccomp", 0)));
-  if (memfd.fd < 0 || seccomp_export_bpf(ctx, memfd.fd) != 0) {
-    seccomp_release(ctx);
-    fail_runtime("cannot export the seccomp filter");
-  }
-  seccomp_release(ctx);
-  off_t size = lseek(memfd.fd, 0, SEEK_END);
-  std::vector<unsigned char> program(static_cast<std::size_t>(size));
-  if (pread(memfd.fd, program.data(), program.size(), 0) != size) fail_runtime("cannot read the seccomp filter");
-  return program;
-}
 
 // Runs `python -c CODE` outside the sandbox (the interpreter itself is trusted) and returns stdout.
 std::string ask_python(const std::string& python, const std::string& code) {
@@ -370,8 +156,6 @@ Sandbox::Sandbox(const std::string& python, bool namespaces) {
   seccomp_program_ = build_seccomp_program();
   probe(namespaces);
 }
-
-Sandbox::~Sandbox() = default;
 
 // Finds the strongest setup that works here: all namespaces, then all but the late user
 // namespace, then none (uid drop, rlimits and seccomp only).
@@ -565,8 +349,7 @@ SandboxRun Sandbox::run_once(const Plan& plan, const SandboxLimits& limits) cons
     ssize_t n = read(out_read.fd, buf.data(), buf.size());
     if (n <= 0) break;  // every writer is gone
     std::size_t room = limits.output_bytes - std::min(limits.output_bytes, run.output.size());
-    run.output.append(buf.data(), std::min(room, static_cast<std::size_t>(n)));
-    if (static_cast<std::size_t>(n) > room) run.output_truncated = true;
+    run.output.append(buf.data(), std::min(room, static_cast<std::size_t>(n)));  // the rest is dropped
   }
   // Stdout closed: the program is done or has closed it; it still gets until the deadline to exit.
   while (!exited) {

@@ -37,7 +37,6 @@ struct SandboxRun {
   int signal = 0;        // the signal that ended it
   bool timed_out = false;
   std::string output;    // stdout, at most SandboxLimits::output_bytes
-  bool output_truncated = false;
   double seconds = 0;    // wall time
 };
 
@@ -48,7 +47,6 @@ class Sandbox {
   // namespaces = false skips straight to the last fallback (uid, rlimits, seccomp only): what a
   // host without namespaces gets, so that path can be tested where namespaces work.
   explicit Sandbox(const std::string& python, bool namespaces = true);
-  ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
