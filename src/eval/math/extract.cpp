@@ -101,8 +101,8 @@ std::string last_number(std::string_view text, std::size_t* end = nullptr) {
     std::size_t start = i;
     while (i < text.size() && is_number_char(text[i])) ++i;
     // thousands groups: ",ddd" not followed by another digit
-    while (i + 3 < text.size() + 0 && text[i] == ',' && is_number_char(text[i + 1]) && is_number_char(text[i + 2]) &&
-           is_number_char(text[i + 3]) && (i + 4 >= text.size() || !is_number_char(text[i + 4])) && i - start <= 3 + 4 * 5)
+    while (i + 3 < text.size() && text[i] == ',' && is_number_char(text[i + 1]) && is_number_char(text[i + 2]) &&
+           is_number_char(text[i + 3]) && (i + 4 >= text.size() || !is_number_char(text[i + 4])))
       i += 4;
     if (i + 1 < text.size() && text[i] == '.' && is_number_char(text[i + 1])) {
       ++i;

@@ -359,7 +359,7 @@ std::string remove_thousands_separators(std::string_view s) {
     while (i < t.size() && is_digit(t[i])) ++i;
     if (i == start || i - start > 3) continue;
     int groups = 0;
-    while (i + 3 < t.size() + 0 && t[i] == sep && is_digit(t[i + 1]) && is_digit(t[i + 2]) && is_digit(t[i + 3])) {
+    while (i + 3 < t.size() && t[i] == sep && is_digit(t[i + 1]) && is_digit(t[i + 2]) && is_digit(t[i + 3])) {
       i += 4;
       ++groups;
       if (i < t.size() && is_digit(t[i])) { groups = -1; break; }

@@ -133,7 +133,7 @@ struct Lexer {
     std::size_t start = i;
     int decimals = -1;
     while (i < s.size() && is_digit(s[i])) ++i;
-    if (i + 1 < s.size() + 1 && i < s.size() && s[i] == '.' && i + 1 < s.size() && is_digit(s[i + 1])) {
+    if (i + 1 < s.size() && s[i] == '.' && is_digit(s[i + 1])) {
       ++i;
       std::size_t d = i;
       while (i < s.size() && is_digit(s[i])) ++i;
