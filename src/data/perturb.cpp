@@ -9,11 +9,6 @@
 namespace cotrain::data {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_word_char(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
 // K distinct positions out of N, in increasing order.
 std::vector<std::size_t> choose_positions(std::size_t n, std::size_t k, Rng& rng) {
   std::vector<std::size_t> all(n);
@@ -59,36 +54,14 @@ PerturbMode perturb_mode_from_name(std::string_view name) {
   return static_cast<PerturbMode>(it - names.begin());
 }
 
-// Numbers are what the paper's code matches with \b\d+(\.\d+)?\b (ASCII word boundaries); each
-// one is, with PROBABILITY, rewritten digit by digit with uniform random digits.
+// Each number (find_numbers) is, with PROBABILITY, rewritten digit by digit with uniform random digits.
 std::string corrupt_digits(std::string_view text, double probability, Rng& rng) {
   std::string out(text);
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!is_digit(text[i]) || (i > 0 && is_word_char(text[i - 1]))) {
-      ++i;
-      continue;
+  for (const TextRange& number : find_numbers(text)) {
+    if (!rng.chance(probability)) continue;
+    for (std::size_t k = number.begin; k < number.end; ++k) {
+      if (out[k] != '.') out[k] = static_cast<char>('0' + rng.below(10));
     }
-    std::size_t end = i;
-    while (end < text.size() && is_digit(text[end])) ++end;
-    std::size_t number_end = std::string_view::npos;
-    if (end + 1 < text.size() && text[end] == '.' && is_digit(text[end + 1])) {
-      std::size_t frac = end + 1;
-      while (frac < text.size() && is_digit(text[frac])) ++frac;
-      if (frac == text.size() || !is_word_char(text[frac])) number_end = frac;
-    }
-    if (number_end == std::string_view::npos && (end == text.size() || !is_word_char(text[end]))) number_end = end;
-    if (number_end == std::string_view::npos) {  // digits glued to a word ("2x"): not a number
-      while (end < text.size() && is_word_char(text[end])) ++end;
-      i = end;
-      continue;
-    }
-    if (rng.chance(probability)) {
-      for (std::size_t k = i; k < number_end; ++k) {
-        if (is_digit(out[k])) out[k] = static_cast<char>('0' + rng.below(10));
-      }
-    }
-    i = number_end;
   }
   return out;
 }

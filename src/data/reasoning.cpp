@@ -105,6 +105,36 @@ std::vector<KeywordMatch> find_keywords(std::string_view text, const std::vector
   return matches;
 }
 
+std::vector<TextRange> find_numbers(std::string_view text) {
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  auto boundary_at = [&](std::size_t end) { return end == text.size() || !is_word_char(text[end]); };
+  std::vector<TextRange> numbers;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!is_digit(text[i]) || (i > 0 && is_word_char(text[i - 1]))) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < text.size() && is_digit(text[end])) ++end;
+    std::size_t number_end = std::string_view::npos;
+    if (end + 1 < text.size() && text[end] == '.' && is_digit(text[end + 1])) {
+      std::size_t frac = end + 1;
+      while (frac < text.size() && is_digit(text[frac])) ++frac;
+      if (boundary_at(frac)) number_end = frac;
+    }
+    if (number_end == std::string_view::npos && boundary_at(end)) number_end = end;
+    if (number_end == std::string_view::npos) {  // digits glued to a word ("2x"): skip the word
+      while (end < text.size() && is_word_char(text[end])) ++end;
+      i = end;
+      continue;
+    }
+    numbers.push_back({i, number_end});
+    i = number_end;
+  }
+  return numbers;
+}
+
 std::optional<TextRange> last_boxed(std::string_view text) {
   static constexpr std::string_view open = "\\boxed{";
   std::size_t start = text.rfind(open);

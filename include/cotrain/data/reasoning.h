@@ -38,6 +38,10 @@ struct KeywordMatch {
 };
 std::vector<KeywordMatch> find_keywords(std::string_view text, const std::vector<std::string>& keywords);
 
+// The numbers the paper's code corrupts: matches of \b\d+(\.\d+)?\b with ASCII word characters
+// (letters, digits, '_'), so the 2 of "x2" or "2x" is not a number and "7.5x" yields "7".
+std::vector<TextRange> find_numbers(std::string_view text);
+
 // The content of the last \boxed{...} in TEXT (nested braces balanced), if any.
 std::optional<TextRange> last_boxed(std::string_view text);
 

@@ -1,4 +1,4 @@
-// `cotrain data stats` against scripts/reference/data_stats.py: the same numbers from Python's
+// `cotrain data stats` against scripts/reference/data_reference.py: the same numbers from Python's
 // regular expressions, numpy-free counting and transformers' apply_chat_template on 300 varied
 // records written by the script (not by these tests).
 #include <gtest/gtest.h>
@@ -13,12 +13,12 @@
 namespace cotrain::data {
 namespace {
 
-const std::filesystem::path kReference = std::filesystem::path(COTRAIN_BINARY_DIR) / "reference" / "data_stats";
+const std::filesystem::path kReference = std::filesystem::path(COTRAIN_BINARY_DIR) / "reference" / "data_reference";
 
 TEST(StatsParity, MatchesThePythonReference) {
   COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
   std::ifstream in(kReference / "expected.json");
-  ASSERT_TRUE(in) << "missing " << kReference << " (run ctest: fixture reference.data_stats)";
+  ASSERT_TRUE(in) << "missing " << kReference << " (run ctest: fixture reference.data_reference)";
   nlohmann::json expected = nlohmann::json::parse(in);
 
   const Tokenizer& tok = test::loaded_tokenizer(tok_path);

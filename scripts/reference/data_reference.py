@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference for `cotrain data stats`: a varied trace file and its statistics computed here.
+"""References for the data area: `cotrain data stats` and the numbers corrupt-digits changes.
 
 Writes under --out:
   traces.jsonl   300 seeded records in the three formats (multi-turn, Sky-T1 and <think> thought
@@ -8,6 +8,9 @@ Writes under --out:
   expected.json  samples, responses, per-keyword and total keyword means (Python's re, ASCII
                  case-insensitive, whole words), steps per trace, boxed share, and the rendered
                  token length of every record from transformers' apply_chat_template on Qwen2.5
+  numbers.jsonl  {"text", "spans": [[begin, end], ...]}: where the paper's regex \\b\\d+(\\.\\d+)?\\b
+                 finds numbers (Python's re, ASCII word boundaries, UTF-8 byte offsets) in 400 seeded
+                 texts mixing decimals, numbers glued to letters and '_', LaTeX and non-ASCII letters
 """
 import argparse
 import json
@@ -17,6 +20,8 @@ import re
 from pathlib import Path
 
 SHARED = Path(os.environ.get("COTRAIN_SHARED") or Path(__file__).resolve().parents[2] / ".." / "shared")
+NUMBER_PIECES = ["12", "3.14", "7.", ".5", "x2", "2x", "10_000", "a1b", "1.2.3", "0.0", "99.9x", "42", "$\\frac{3}{4}$",
+          "2^{10}", "1,000", "-5", "(8)", "é3", "3é", "数7", "π=3.14159", "x_1", "ab", "the", "=", "+", " ", "\n", "v2.0"]
 KEYWORDS = ["wait", "alternatively", "however", "but", "hmm", "let me", "double-check", "verify"]
 FILLER = ["the", "sum", "is", "button", "butter", "waiting", "awaited", "verifying", "x_but", "hmmm", "letme",
           "double-checked", "2+2=4", "$\\frac{1}{2}$", "ok.", "Ünïcödé", "数学", "so", "then", "we", "get"]
@@ -110,6 +115,16 @@ def has_boxed(text):
     return False
 
 
+def write_numbers(path):
+    rng = random.Random(7)
+    pattern = re.compile(r"\b\d+(\.\d+)?\b", re.ASCII)
+    with path.open("w", encoding="utf-8") as f:
+        for _ in range(400):
+            text = "".join(rng.choice(NUMBER_PIECES) + rng.choice(["", " ", ", ", "."]) for _ in range(rng.randint(1, 12)))
+            spans = [[len(text[:m.start()].encode()), len(text[:m.end()].encode())] for m in pattern.finditer(text)]
+            f.write(json.dumps({"text": text, "spans": spans}, ensure_ascii=False) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -151,6 +166,7 @@ def main():
         "boxed_share": boxed / responses, "lengths": lengths,
     }
     (out / "expected.json").write_text(json.dumps(expected, indent=1))
+    write_numbers(out / "numbers.jsonl")
 
 
 if __name__ == "__main__":
