@@ -125,7 +125,7 @@ void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
   if (o.predictions.empty()) fail_input("--predictions is required");
   if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs must be between 1 and 64, got {}", o.jobs);
   if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout must be in (0, 3600] seconds, got {}", o.timeout_s);
-  ProblemFilter filter{o.release, o.since, o.until, {}, {}};
+  ProblemFilter filter{o.release, o.since, o.until, o.difficulties, o.platforms};
   std::vector<CodeProblem> problems = load_problems(o.data, filter);
   std::set<std::string> ids;
   for (const CodeProblem& p : problems)

@@ -145,8 +145,11 @@ Sandbox::Sandbox(const std::string& python, bool namespaces) {
   for (std::size_t pos = 0, end; (end = answer.find('\n', pos)) != std::string::npos; pos = end + 1)
     lines.push_back(answer.substr(pos, end - pos));
   if (lines.size() != 3 || lines[0].empty()) fail_input("cannot learn where the Python interpreter \"{}\" lives", python);
-  python_ = fs::canonical(lines[0]).string();
-  std::vector<fs::path> wanted = {fs::path(python_).parent_path(), lines[1], lines[2]};
+  // Run sys.executable as it is (a venv's bin/python is a link that must stay one, or the venv is
+  // lost) and make the real directories of it, its prefix and its base prefix visible.
+  python_ = lines[0];
+  std::vector<fs::path> wanted = {fs::canonical(python_).parent_path(), fs::path(python_).parent_path(), lines[1],
+                                  lines[2]};
   for (const fs::path& dir : wanted) {
     fs::path real = fs::canonical(dir);
     bool covered = under(real, "/usr");

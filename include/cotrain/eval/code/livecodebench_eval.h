@@ -1,6 +1,7 @@
 // `cotrain eval --bench livecodebench`: judge model-written programs in the sandbox.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace cotrain {
 
@@ -13,6 +14,7 @@ struct LiveCodeBenchEvalOptions {
   std::string release;      // e.g. "v2"; empty = all
   std::string since, until; // contest_date window (ISO dates), empty = open
   std::string python = "python3";
+  std::vector<std::string> difficulties, platforms;  // empty = all
 };
 
 // Prints a summary table to stdout; throws InputError for bad input.
