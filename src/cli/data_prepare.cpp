@@ -1,6 +1,7 @@
 // cotrain data prepare: trace files -> a token cache for training.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "cotrain/data/prepare.h"
@@ -13,7 +14,7 @@ struct PrepareArgs {
   std::vector<std::string> data;
   std::string tokenizer, out, template_name, format = "auto", on_error = "fail", cutoff_policy = "drop", system_prompt;
   std::int64_t cutoff = 16384;
-  bool train_on_prompt = false, system_prompt_set = false;
+  bool train_on_prompt = false, system_prompt_set = false, force = false;
   int threads = 0;
 };
 
@@ -30,6 +31,14 @@ void run_prepare(const PrepareArgs& args) {
   settings.on_error = data::on_error_from_name(args.on_error);
   settings.threads = args.threads;
 
+  std::string why;
+  if (!args.force && data::cache_matches(args.out, settings, &why)) {
+    spdlog::info("token cache {} is up to date (same inputs and settings); --force rebuilds it", args.out);
+    return;
+  }
+  if (std::filesystem::exists(std::filesystem::path(args.out) / "manifest.json")) {
+    spdlog::info("rebuilding {}: {}", args.out, args.force ? "--force" : why);
+  }
   data::PrepareReport r = data::prepare_token_cache(settings, args.out);
   spdlog::info("prepared {}: {} documents, {} tokens ({} targets) from {} records in {:.1f} s ({:.1f} MB/s)", args.out,
                r.documents, r.tokens, r.target_tokens, r.records, r.seconds,
@@ -58,6 +67,7 @@ void add_data_prepare_command(CLI::App& data) {
   cmd->add_option("--on-error", args->on_error, "fail (stop at the first bad line) or skip (to DIR/rejects.jsonl)")
       ->capture_default_str();
   cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--force", args->force, "rebuild even when --out already matches the inputs and settings");
   cmd->callback([args] { run_prepare(*args); });
 }
 

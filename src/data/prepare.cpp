@@ -113,6 +113,10 @@ bool cache_matches(const fs::path& dir, const PrepareSettings& settings, std::st
 PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::path& out) {
   auto start = std::chrono::steady_clock::now();
   if (settings.inputs.empty()) fail_input("no input files (--data)");
+  // A cache replaces only a cache: never a user's directory given as --out by mistake.
+  if (fs::exists(out) && !fs::exists(out / "manifest.json") && !(fs::is_directory(out) && fs::is_empty(out))) {
+    fail_input("{} exists and is not a token cache; choose another --out", out.string());
+  }
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(settings.tokenizer);
   ChatTemplate chat_template = resolve_template(settings);
   nlohmann::ordered_json manifest = cache_key(settings);

@@ -51,6 +51,21 @@ expect_exit 0 "$COTRAIN" data stats cache --json
 expect_contains out '"samples": 40'
 expect_contains out '"wait": 1\.0'
 
+# Reuse: an unchanged cache is kept; a changed input or setting rebuilds it.
+expect_exit 0 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out cache --threads 2
+expect_contains err 'cache is up to date'
+cp t.jsonl t_copy.jsonl && sed -i '1s/"system":"Your role/"system":"The role/' t.jsonl
+expect_exit 0 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out cache --threads 2
+expect_contains err "rebuilding cache: input .*t\.jsonl changed"
+expect_exit 0 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out cache --cutoff 400
+expect_contains err "rebuilding cache: 'cutoff' differs \(cache: 16384, now: 400\)"
+expect_contains cache/manifest.json '"cutoff": 400'
+mv t_copy.jsonl t.jsonl
+mkdir -p notacache && echo keep >notacache/file.txt
+expect_exit 2 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out notacache
+expect_one_line_error "notacache exists and is not a token cache"
+[ -f notacache/file.txt ] || fail "prepare replaced a directory that was not a cache"; pass
+
 expect_exit 2 "$COTRAIN" data prepare --data t.jsonl bad.jsonl --tokenizer "$TOK" --out cache2
 expect_one_line_error "bad\.jsonl:3: field 'response' is not a string"
 [ ! -e cache2 ] || fail "failed prepare left its --out directory"; pass

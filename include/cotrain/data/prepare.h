@@ -36,7 +36,8 @@ struct PrepareReport {
   double seconds = 0;
 };
 
-// Builds the cache at OUT. Bad records: with OnError::fail the first one throws InputError
+// Builds the cache at OUT, replacing a cache already there (but refusing to replace anything that
+// is not a token cache or an empty directory). Bad records: with OnError::fail the first one throws InputError
 // "FILE:LINE: reason" and nothing is written; with skip they go to OUT/rejects.jsonl. A stop
 // request (Ctrl-C) throws RuntimeFailure and leaves nothing.
 PrepareReport prepare_token_cache(const PrepareSettings& settings, const std::filesystem::path& out);

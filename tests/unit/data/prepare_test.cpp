@@ -167,6 +167,19 @@ TEST(Prepare, CacheIsReusedOnlyWhileInputsAndSettingsMatch) {
   EXPECT_TRUE(cache_matches(dir / "cache", settings));
 }
 
+TEST(Prepare, NeverReplacesADirectoryThatIsNotACache) {
+  COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
+  fs::path dir = test::scratch_dir();
+  auto a = write(dir / "a.jsonl", kGood2 + "\n");
+  fs::create_directories(dir / "mine");
+  write(dir / "mine" / "notes.txt", "keep me");
+  EXPECT_THROW(prepare_token_cache(settings_for(tok_path, {a}), dir / "mine"), InputError);
+  EXPECT_TRUE(fs::exists(dir / "mine" / "notes.txt"));
+  fs::create_directories(dir / "empty");
+  prepare_token_cache(settings_for(tok_path, {a}), dir / "empty");  // an empty directory may be filled
+  EXPECT_EQ(TokenCache::open(dir / "empty").size(), 1u);
+}
+
 TEST(Prepare, InterruptLeavesNoOutput) {
   COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
   fs::path dir = test::scratch_dir();
