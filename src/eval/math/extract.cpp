@@ -250,10 +250,17 @@ Extraction extract_answer(std::string_view response, const ExtractOptions& optio
     return {trim(*boxed_answer(text)), "boxed"};
   if (options.strict) return {"", "none"};
   if (!minerva_answer.empty()) return {minerva_answer, "minerva"};
-  for (std::string_view phrase : {"the answer is", "final answer is", "final answer:", "answer is", "answer:"}) {
+  // The last answer sentence in the text ("answer is" also covers "the/final answer is").
+  std::size_t best = std::string::npos, best_end = 0;
+  for (std::string_view phrase : {"answer is", "answer:"}) {
     std::size_t at = low.rfind(phrase);
-    if (at == std::string::npos) continue;
-    std::string answer = answer_after(text, at + phrase.size());
+    if (at != std::string::npos && (best == std::string::npos || at > best)) {
+      best = at;
+      best_end = at + phrase.size();
+    }
+  }
+  if (best != std::string::npos) {
+    std::string answer = answer_after(text, best_end);
     if (!answer.empty()) return {answer, "answer_is"};
   }
   std::string whole = trim(text);

@@ -28,6 +28,7 @@ TEST(Extract, FallbacksInDocumentedOrder) {
   auto is = extract_answer("Lots of work, 12 steps.\nSo the answer is 42.");
   EXPECT_EQ(is.answer, "42.");
   EXPECT_EQ(is.method, "answer_is");
+  EXPECT_EQ(extract_answer("I guess the answer is 5, no.\nFinal answer: 7").answer, "7");  // the last one
   EXPECT_EQ(extract_answer("x^2 + 1").method, "whole");
   auto span = extract_answer("We computed many things and finally found that it equals $\\sqrt{2}$");
   EXPECT_EQ(span.answer, "\\sqrt{2}");
