@@ -43,14 +43,48 @@ struct Fields {
   }
 };
 
-// The whole file parsed from memory: several times faster than parsing from a stream, which
-// matters for a 7-11 MB tokenizer.json.
-json read_json_text(const std::filesystem::path& file) {
+// model.vocab and model.merges, taken out of the JSON tree while parsing: building and freeing
+// ~300k tree nodes (a std::map for the vocabulary) was most of the load time.
+struct VocabAndMerges {
+  std::vector<std::pair<std::string, json>> vocab;  // in file order
+  std::vector<json> merges;                         // in file order: "a b" or ["a", "b"]
+  std::string vocab_key_with_container;              // a vocab entry whose value is an object/array
+};
+
+json parse_tokenizer_json(const std::filesystem::path& file, VocabAndMerges& taken) {
   std::ifstream in(file, std::ios::binary);
   if (!in) fail_input("cannot open {}", file.string());
+  // Parsing from memory is several times faster than from a stream.
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Depth as nlohmann reports it: 1 for the top object's keys, 3 for model.vocab's entries and
+  // model.merges' elements. Returning false leaves an element out of the tree.
+  std::string section, field, key;
+  auto take = [&](int depth, json::parse_event_t event, json& parsed) {
+    const bool in_vocab = depth == 3 && section == "model" && field == "vocab";
+    const bool in_merges = depth == 3 && section == "model" && field == "merges";
+    switch (event) {
+      case json::parse_event_t::key:
+        if (depth == 1) section = parsed.get<std::string>(), field.clear();
+        if (depth == 2) field = parsed.get<std::string>();
+        if (in_vocab) key = parsed.get<std::string>();
+        return !in_vocab;
+      case json::parse_event_t::value:
+        if (in_vocab) taken.vocab.emplace_back(std::move(key), std::move(parsed));
+        if (in_merges) taken.merges.push_back(std::move(parsed));
+        return !in_vocab && !in_merges;
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (in_vocab) taken.vocab_key_with_container = key;
+        return true;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:  // a whole ["a", "b"] merge
+        if (in_merges) taken.merges.push_back(std::move(parsed));
+        return !in_merges;
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    return json::parse(text, take);
   } catch (const json::parse_error& e) {
     fail_input("bad JSON in {} (byte {})", file.string(), e.byte);
   }
@@ -60,7 +94,8 @@ json read_json_text(const std::filesystem::path& file) {
 
 void BpeTokenizer::load(const std::filesystem::path& file) {
   const Fields f{file.string()};
-  const json root = read_json_text(file);
+  VocabAndMerges taken;
+  const json root = parse_tokenizer_json(file, taken);
   if (!root.is_object()) f.fail("top level", "is not a JSON object");
   for (const char* key : {"truncation", "padding"}) {
     if (root.contains(key) && !root[key].is_null()) f.fail(key, "is set (not supported; must be null)");
@@ -76,15 +111,16 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     f.fail("model.dropout", "is set (BPE dropout is not supported)");
   }
   ignore_merges_ = f.flag(model, "ignore_merges", "model");
-  const json& vocab = f.need(model, "vocab", "model.vocab");
-  if (!vocab.is_object() || vocab.empty()) f.fail("model.vocab", "is not a non-empty object");
-  vocab_.reserve(vocab.size());
+  const json& vocab = f.need(model, "vocab", "model.vocab");  // emptied while parsing
+  if (!vocab.is_object() || taken.vocab.empty()) f.fail("model.vocab", "is not a non-empty object");
+  if (!taken.vocab_key_with_container.empty()) f.fail(fmt::format("model.vocab[\"{}\"]", taken.vocab_key_with_container), "is not a token id");
+  vocab_.reserve(taken.vocab.size());
   TokenId max_id = -1;
-  for (const auto& [token, id] : vocab.items()) {
+  for (auto& [token, id] : taken.vocab) {
     if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) {
-      f.fail("model.vocab[\"" + token + "\"]", "is not a token id");
+      f.fail(fmt::format("model.vocab[\"{}\"]", token), "is not a token id");
     }
-    vocab_.emplace(token, id.get<TokenId>());
+    vocab_[std::move(token)] = id.get<TokenId>();  // a repeated key keeps its last id, as a JSON map does
     max_id = std::max(max_id, id.get<TokenId>());
   }
   for (int b = 0; b < 256; ++b) {
@@ -92,28 +128,30 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     if (it == vocab_.end()) f.fail("model.vocab", fmt::format("lacks the byte-level token for byte {}", b));
     byte_ids_[b] = it->second;
   }
-  const json& merges = f.need(model, "merges", "model.merges");
-  if (!merges.is_array()) f.fail("model.merges", "is not an array");
+  if (!f.need(model, "merges", "model.merges").is_array()) f.fail("model.merges", "is not an array");
+  const std::vector<json>& merges = taken.merges;
   merges_.reserve(merges.size());
+  std::string joined;
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
     const json& merge = merges[rank];
     const std::string field = fmt::format("model.merges[{}]", rank);
-    std::string left, right;
+    std::string_view left, right;
     if (merge.is_string()) {  // "a b"
-      const std::string& text = merge.get_ref<const std::string&>();
+      std::string_view text = merge.get_ref<const std::string&>();
       auto space = text.find(' ');
-      if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
+      if (space == std::string_view::npos || text.find(' ', space + 1) != std::string_view::npos) {
         f.fail(field, "is not two tokens separated by one space");
       }
       left = text.substr(0, space);
       right = text.substr(space + 1);
     } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {  // ["a", "b"]
-      left = merge[0].get<std::string>();
-      right = merge[1].get<std::string>();
+      left = merge[0].get_ref<const std::string&>();
+      right = merge[1].get_ref<const std::string&>();
     } else {
       f.fail(field, "is neither \"a b\" nor [\"a\", \"b\"]");
     }
-    auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
+    joined.assign(left).append(right);
+    auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(joined);
     if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end()) f.fail(field, "names a token missing from model.vocab");
     // A repeated pair takes its last rank, as in HF (its merge map is collected into a HashMap).
     merges_.set(l->second, r->second, Merge{static_cast<std::int32_t>(rank), m->second});

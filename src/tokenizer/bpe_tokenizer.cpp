@@ -14,10 +14,7 @@ namespace cotrain {
 // Sharded so that threads rarely wait on each other; a full shard stops growing.
 struct BpeTokenizer::WordCache {
   static constexpr std::size_t kShards = 64, kShardCapacity = 8192, kMaxWordBytes = 256;
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
+  using Hash = StringHash;
   struct Shard {
     std::shared_mutex mutex;
     std::unordered_map<std::string, std::vector<TokenId>, Hash, std::equal_to<>> words;
@@ -204,9 +201,8 @@ std::string BpeTokenizer::token_bytes(TokenId id) const {
 }
 
 TokenId BpeTokenizer::token_to_id(std::string_view token) const {
-  std::string key(token);
-  if (auto it = added_.find(key); it != added_.end()) return it->second;
-  if (auto it = vocab_.find(key); it != vocab_.end()) return it->second;
+  if (auto it = added_.find(token); it != added_.end()) return it->second;
+  if (auto it = vocab_.find(token); it != vocab_.end()) return it->second;
   return -1;
 }
 

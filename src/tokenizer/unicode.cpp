@@ -3,7 +3,6 @@
 #include <utf8proc.h>
 
 #include <cstdlib>
-#include <unordered_map>
 
 namespace cotrain::unicode {
 namespace {
@@ -122,23 +121,25 @@ const std::array<std::string, 256>& byte_to_char() {
 }
 
 bool chars_to_bytes(std::string_view token, std::string& bytes) {
-  static const std::unordered_map<char32_t, unsigned char> reverse = [] {
-    std::unordered_map<char32_t, unsigned char> r;
+  // The map's characters are all below U+0200: a table indexed by code point, -1 where unmapped.
+  static const std::array<int, 0x200> reverse = [] {
+    std::array<int, 0x200> r;
+    r.fill(-1);
     for (int b = 0; b < 256; ++b) {
       int len;
-      r[decode_at(byte_to_char()[b], 0, len)] = static_cast<unsigned char>(b);
+      r[decode_at(byte_to_char()[b], 0, len)] = b;
     }
     return r;
   }();
   std::size_t mark = bytes.size();
   for (std::size_t i = 0; i < token.size();) {
     int len;
-    auto it = reverse.find(decode_at(token, i, len));
-    if (it == reverse.end()) {
+    char32_t c = decode_at(token, i, len);
+    if (c >= reverse.size() || reverse[c] < 0) {
       bytes.resize(mark);
       return false;
     }
-    bytes.push_back(static_cast<char>(it->second));
+    bytes.push_back(static_cast<char>(reverse[c]));
     i += len;
   }
   return true;

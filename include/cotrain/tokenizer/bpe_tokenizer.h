@@ -61,8 +61,13 @@ class BpeTokenizer final : public Tokenizer {
   void merge_word(std::string_view word, std::vector<TokenId>& out) const;
   const Merge* find_merge(TokenId left, TokenId right) const;
 
-  std::unordered_map<std::string, TokenId> vocab_;  // model vocabulary, byte-level strings
-  std::unordered_map<std::string, TokenId> added_;  // added tokens by content
+  struct StringHash {  // lets string_views look up std::string keys without a copy
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using TokenMap = std::unordered_map<std::string, TokenId, StringHash, std::equal_to<>>;
+  TokenMap vocab_;  // model vocabulary, byte-level strings
+  TokenMap added_;  // added tokens by content
   MergeTable merges_;
   std::array<TokenId, 256> byte_ids_{};
   std::vector<std::string> token_text_;   // id -> vocabulary string ("" for unused ids)
