@@ -176,6 +176,9 @@ void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
                  {"predictions_skipped", predictions.skipped},
                  {"samples", samples.size()},
                  {"verdicts", verdicts},
+                 {"difficulties", o.difficulties},
+                 {"platforms", o.platforms},
+                 {"python", sandbox.python()},
                  {"sandbox", sandbox.features().to_json()}};
   report.update(pass_rates(everything));
   json difficulty = json::object();

@@ -21,6 +21,7 @@
 #include <fstream>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/signals.h"
 #include "sandbox_plan.h"
 
 extern char** environ;
@@ -342,7 +343,12 @@ SandboxRun Sandbox::run_once(const Plan& plan, const SandboxLimits& limits) cons
     // Once the first process is gone, take what is already in the pipe and stop: a stray writer
     // (only possible without a pid namespace) cannot hold the sample open.
     pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {exited ? -1 : pidfd.fd, POLLIN, 0}};
-    int wait_ms = exited ? 0 : pidfd.fd >= 0 ? static_cast<int>(left * 1000) + 1 : 20;
+    if (stop_requested() && !exited) {  // Ctrl-C: don't make the user wait out the time limit
+      kill_run(pid, p);
+      killed = run.timed_out = true;
+      break;
+    }
+    int wait_ms = exited ? 0 : pidfd.fd >= 0 ? static_cast<int>(std::min(left, 0.2) * 1000) + 1 : 20;
     int ready = poll(fds, 2, wait_ms);
     if (ready < 0 && errno != EINTR) break;
     if (ready <= 0 || !(fds[0].revents & (POLLIN | POLLHUP))) {

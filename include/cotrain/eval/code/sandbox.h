@@ -51,6 +51,7 @@ class Sandbox {
   Sandbox& operator=(const Sandbox&) = delete;
 
   const SandboxFeatures& features() const { return features_; }
+  const std::string& python() const { return python_; }  // the interpreter actually run
 
   struct Plan;  // what one run's child does, prepared before it starts (sandbox.cpp)
 
