@@ -73,6 +73,9 @@ printf '{"idx": 0, "response": 5}\n' >bad.jsonl
 expect_exit 2 "$COTRAIN" eval --bench math500 --predictions bad.jsonl --data-dir data --out never
 expect_one_line_error 'bad.jsonl:1: field "response" is not a string'
 [ ! -e never ] || fail "output directory created on bad input"
+printf '{"idx": "0", "response": "1"}\n' >bad_idx.jsonl
+expect_exit 2 "$COTRAIN" eval --bench math500 --predictions bad_idx.jsonl --data-dir data
+expect_one_line_error 'bad_idx.jsonl:1: field "idx" is not an integer'
 expect_exit 2 "$COTRAIN" eval --bench math501 --predictions preds.jsonl --data-dir data
 expect_one_line_error "unknown benchmark 'math501'"
 expect_exit 2 "$COTRAIN" eval --bench aime24 --predictions preds.jsonl --data-dir data

@@ -37,7 +37,10 @@ std::optional<std::size_t> problem_of(const json& row, const Benchmark& b, const
     return static_cast<std::size_t>(i);
   }
   auto it = row.find(b.id_field);
-  if (it == row.end()) fail_input("{}: missing field \"idx\" (or \"{}\")", at, b.id_field);
+  if (it == row.end()) {
+    if (row.contains("idx")) fail_input("{}: field \"idx\" is not an integer", at);
+    fail_input("{}: missing field \"idx\" (or \"{}\")", at, b.id_field);
+  }
   if (!it->is_string() && !it->is_number_integer()) fail_input("{}: field \"{}\" is not a string or integer", at, b.id_field);
   label = it->is_string() ? it->get<std::string>() : std::to_string(it->get<long long>());
   auto found = by_id.find(label);
