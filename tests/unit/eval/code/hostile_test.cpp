@@ -117,6 +117,17 @@ TEST(Hostile, InheritsNoDescriptorOfTheHost) {
   EXPECT_EQ(j.verdict, "passed") << j.message;
 }
 
+TEST(Hostile, EachSampleGetsAFreshWorkDir) {
+  const char* code =
+      "import os\n"
+      "seen = os.listdir('.')\n"
+      "open('left-behind', 'w').write('x')\n"
+      "print('done' if not seen else seen)\n";
+  EXPECT_EQ(judge(kSay, code).verdict, "passed");
+  Judgement second = judge(kSay, code);
+  EXPECT_EQ(second.verdict, "passed") << "the second sample saw the first one's file";
+}
+
 TEST(Hostile, NoNetworkConnectionArrives) {
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(listener, 0);
