@@ -10,8 +10,18 @@ namespace cotrain {
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   if (fs::is_directory(path)) {
-    if (fs::exists(path / "tokenizer.json")) return std::make_unique<BpeTokenizer>(path / "tokenizer.json");
-    if (fs::exists(path / "tokenizer.model")) return std::make_unique<SentencePieceTokenizer>(path / "tokenizer.model");
+    const fs::path json = path / "tokenizer.json", model = path / "tokenizer.model";
+    if (fs::exists(json) && !fs::exists(model)) return std::make_unique<BpeTokenizer>(json);
+    if (fs::exists(json)) {
+      // Llama-2 and Mistral ship a tokenizer.json this loader refuses (byte fallback, Metaspace)
+      // beside the sentencepiece model it is converted from: use the model then.
+      try {
+        return std::make_unique<BpeTokenizer>(json);
+      } catch (const InputError&) {
+        return std::make_unique<SentencePieceTokenizer>(model);
+      }
+    }
+    if (fs::exists(model)) return std::make_unique<SentencePieceTokenizer>(model);
     fail_input("no tokenizer.json or tokenizer.model in directory {}", path.string());
   }
   if (!fs::exists(path)) fail_input("tokenizer file not found, {}", path.string());

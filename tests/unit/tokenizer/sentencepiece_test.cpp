@@ -70,6 +70,17 @@ TEST(SentencePiece, ControlTokensBosAndSkipping) {
   EXPECT_THROW(tokenizer->decode({{-1}}), InputError);
 }
 
+TEST(SentencePiece, ModelDirectoryFallsBackFromAnUnsupportedTokenizerJson) {
+  auto model = train_tiny_model();
+  auto dir = model.parent_path() / "llama2-like";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(model, dir / "tokenizer.model");
+  std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "BPE", "byte_fallback": true}})";
+  auto tokenizer = Tokenizer::load(dir);
+  EXPECT_EQ(tokenizer->encode("fox"), Tokenizer::load(model)->encode("fox"));
+  EXPECT_THROW(Tokenizer::load(dir / "tokenizer.json"), InputError);  // named directly, it is refused
+}
+
 TEST(SentencePiece, NotAModelIsInputError) {
   auto path = test::scratch_dir() / "broken.model";
   std::ofstream(path) << "not a protobuf";
