@@ -17,7 +17,7 @@ namespace {
 struct StatsArgs {
   std::string path, tokenizer, template_name, format = "auto";
   std::vector<std::string> keywords = data::default_reflection_keywords();
-  std::int64_t cutoff = 16384;
+  std::int64_t cutoff = 16384, pack = 0;
   bool json = false;
   int threads = 0;
 };
@@ -50,6 +50,7 @@ data::DataStats file_stats(const StatsArgs& args) {
 void run_stats(const StatsArgs& args) {
   bool is_cache = fs::is_directory(args.path);
   data::DataStats stats = is_cache ? cache_stats(args) : file_stats(args);
+  stats.pack_capacity = args.pack;
   if (args.json) {
     std::cout << data::stats_json(stats).dump(2) << '\n';
   } else {
@@ -70,6 +71,7 @@ void add_data_stats_command(CLI::App& data) {
   cmd->add_option("--tokenizer", args->tokenizer, "count tokens of a trace file with this tokenizer (a cache knows its own)");
   cmd->add_option("--template", args->template_name, "chat template for token counts (default: from the tokenizer's config)");
   cmd->add_option("--cutoff", args->cutoff, "count samples longer than this many tokens")->capture_default_str();
+  cmd->add_option("--pack", args->pack, "also report packing into bins of this many tokens (needs token lengths)");
   cmd->add_option("--format", args->format, "auto, sharegpt, openai or prompt-response")->capture_default_str();
   cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->capture_default_str();
   cmd->callback([args] { run_stats(*args); });

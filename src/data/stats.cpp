@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "cotrain/data/packing.h"
 #include "cotrain/data/reasoning.h"
 #include "parallel_for.h"
 
@@ -59,6 +60,19 @@ double ResponseStats::keywords_total_mean() const {
 double ResponseStats::steps_mean() const { return ratio(steps_, with_thought_); }
 double ResponseStats::boxed_share() const { return ratio(boxed_, responses_); }
 
+PackingSummary summarize_packing(const std::vector<std::int64_t>& lengths, std::int64_t capacity) {
+  std::vector<std::int64_t> fitting;
+  PackingSummary summary;
+  for (std::int64_t l : lengths) {
+    if (l > capacity) ++summary.too_long;
+    else fitting.push_back(l);
+  }
+  PackingPlan plan = pack_documents(fitting, capacity, 0, 0);
+  summary.bins = plan.bins.size();
+  summary.efficiency = plan.efficiency();
+  return summary;
+}
+
 nlohmann::ordered_json stats_json(const DataStats& stats) {
   nlohmann::ordered_json j;
   j["samples"] = stats.samples;
@@ -83,6 +97,10 @@ nlohmann::ordered_json stats_json(const DataStats& stats) {
   j["responses_with_thought"] = stats.responses.with_thought();
   j["steps_per_trace"] = stats.responses.steps_mean();
   j["boxed_share"] = stats.responses.boxed_share();
+  if (stats.pack_capacity > 0 && stats.lengths) {
+    PackingSummary p = summarize_packing(*stats.lengths, stats.pack_capacity);
+    j["packing"] = {{"capacity", stats.pack_capacity}, {"bins", p.bins}, {"efficiency", p.efficiency}, {"too_long", p.too_long}};
+  }
   return j;
 }
 
@@ -105,6 +123,11 @@ std::string stats_text(const DataStats& stats) {
   out += fmt::format("reasoning steps      {:.2f} per trace ({} of {} responses have a thought section)\n",
                      stats.responses.steps_mean(), stats.responses.with_thought(), stats.responses.responses());
   out += fmt::format("boxed answers        {:.1f}% of responses\n", 100.0 * stats.responses.boxed_share());
+  if (stats.pack_capacity > 0 && stats.lengths) {
+    PackingSummary p = summarize_packing(*stats.lengths, stats.pack_capacity);
+    out += fmt::format("packing              {} bins of {} tokens, {:.2f}% efficiency ({} samples longer than a bin left out)\n",
+                       p.bins, stats.pack_capacity, 100.0 * p.efficiency, p.too_long);
+  }
   return out;
 }
 

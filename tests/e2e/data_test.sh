@@ -47,8 +47,9 @@ TOK="$SHARED/tokenizers/qwen2.5/tokenizer.json"
 expect_exit 0 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out cache --threads 2
 [ -f cache/manifest.json ] && [ -f cache/ids.bin ] && [ -f cache/mask.bin ] && [ -f cache/offsets.bin ] || fail "cache files missing"; pass
 expect_contains cache/manifest.json '"documents": 40'
-expect_exit 0 "$COTRAIN" data stats cache --json
+expect_exit 0 "$COTRAIN" data stats cache --json --pack 4096
 expect_contains out '"samples": 40'
+expect_contains out '"bins": [1-9]'
 expect_contains out '"wait": 1\.0'
 
 # Reuse: an unchanged cache is kept; a changed input or setting rebuilds it.

@@ -50,11 +50,20 @@ struct DataStats {
   std::optional<std::vector<std::int64_t>> lengths;  // tokens per sample, when known
   std::int64_t cutoff = 0;
   ResponseStats responses;
+  std::int64_t pack_capacity = 0;  // > 0: also report best-fit-decreasing packing into bins this long
 };
+
+// Packing of the samples that fit into bins of CAPACITY tokens (pack_documents, seed 0, epoch 0).
+struct PackingSummary {
+  std::size_t bins = 0, too_long = 0;  // too_long: samples over the capacity, left out
+  double efficiency = 1.0;
+};
+PackingSummary summarize_packing(const std::vector<std::int64_t>& lengths, std::int64_t capacity);
 
 // {"samples", "responses", "tokens": {min, mean, median, p90, p99, max} | null, "cutoff",
 //  "over_cutoff" | null, "keywords": {"<keyword>": mean per response, ...}, "keywords_total",
-//  "responses_with_thought", "steps_per_trace", "boxed_share"}
+//  "responses_with_thought", "steps_per_trace", "boxed_share",
+//  "packing": {"capacity", "bins", "efficiency", "too_long"} when pack_capacity > 0 and lengths are known}
 nlohmann::ordered_json stats_json(const DataStats& stats);
 std::string stats_text(const DataStats& stats);
 

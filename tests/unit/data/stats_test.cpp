@@ -46,6 +46,10 @@ TEST(Stats, JsonHasOneKeyPerKeyword) {
   EXPECT_DOUBLE_EQ(j["keywords"]["wait"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["keywords"]["let me"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(j["keywords_total"].get<double>(), 1.5);
+  stats.pack_capacity = 16;  // 5 fits one bin, 20 is too long
+  EXPECT_EQ(stats_json(stats)["packing"]["bins"], 1);
+  EXPECT_EQ(stats_json(stats)["packing"]["too_long"], 1);
+  EXPECT_DOUBLE_EQ(stats_json(stats)["packing"]["efficiency"].get<double>(), 5.0 / 16.0);
   DataStats raw{1, std::nullopt, 16384, ResponseStats({})};
   EXPECT_TRUE(stats_json(raw)["tokens"].is_null());
 }
