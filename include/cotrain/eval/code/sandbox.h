@@ -27,7 +27,7 @@ struct SandboxLimits {
 struct SandboxFeatures {
   bool pid_ns = false, net_ns = false, mount_ns = false, ipc_ns = false, uts_ns = false, user_ns = false;
   bool seccomp = false;
-  int uid = -1;  // the uid the program runs as on the host (-1: the caller's own)
+  int uid = -1;  // the program runs as uid + worker slot on the host (-1: the caller's own uid)
   nlohmann::json to_json() const;
   std::string describe() const;  // one line for the summary
 };
@@ -53,7 +53,7 @@ class Sandbox {
   const SandboxFeatures& features() const { return features_; }
   const std::string& python() const { return python_; }  // the interpreter actually run
 
-  struct Plan;  // what one run's child does, prepared before it starts (sandbox.cpp)
+  struct Plan;  // what one run's child does, prepared before it starts (src/eval/code/sandbox_plan.h)
 
   // Runs `python -s /judge/<script> args...` with files (name, content) placed read-only in
   // /judge. slot (0 .. 63) picks the run's uid, so parallel runs never share a process count.
@@ -65,7 +65,7 @@ class Sandbox {
   SandboxRun run_once(const Plan& plan, const SandboxLimits& limits) const;
   void probe(bool namespaces);
 
-  std::string python_;                        // real executable
+  std::string python_;                        // the interpreter's sys.executable
   std::vector<std::string> python_dirs_;      // prefix directories outside the system dirs
   std::vector<unsigned char> seccomp_program_;  // exported BPF (struct sock_filter array)
   int namespace_flags_ = 0;
