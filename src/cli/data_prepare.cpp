@@ -45,6 +45,7 @@ void run_prepare(const PrepareArgs& args) {
                r.seconds > 0 ? static_cast<double>(r.input_bytes) / 1e6 / r.seconds : 0.0);
   if (r.dropped > 0) spdlog::warn("{} samples over the cutoff of {} tokens dropped", r.dropped, args.cutoff);
   if (r.truncated > 0) spdlog::warn("{} samples over the cutoff of {} tokens truncated", r.truncated, args.cutoff);
+  if (r.documents == 0) spdlog::warn("the cache holds no documents: nothing to train on");
   if (r.skipped > 0) spdlog::warn("{} lines skipped (reasons in {}/rejects.jsonl)", r.skipped, args.out);
 }
 
