@@ -126,7 +126,7 @@ Complex value(const Node& n, const Env& env, int depth = 0) {
   const double nan = std::nan("");
   if (depth > kMaxDepth) return {nan, 0};
   switch (n.kind) {
-    case Kind::Number: return {n.value.to_double(), 0};
+    case Kind::Number: return {n.value->to_double(), 0};
     case Kind::Symbol: {
       auto it = env.find(n.text);
       return it == env.end() ? Complex(nan, 0) : it->second;

@@ -402,7 +402,7 @@ class Parser {
     return plain && (c == 'f' || c == 'g' || c == 'h' || (c >= 'A' && c <= 'Z'));
   }
 
-  static bool is_integer_literal(const Node& n) { return n.kind == Kind::Number && n.decimals < 0 && n.value.is_integer(); }
+  static bool is_integer_literal(const Node& n) { return n.kind == Kind::Number && n.decimals < 0 && n.value->is_integer(); }
 
   bool is_mixed_number(const Node& whole, const Node& frac) const {
     return is_integer_literal(whole) && p_ > 0 && frac.kind == Kind::Mul && frac.kids.size() == 2 &&
@@ -672,7 +672,7 @@ std::string to_string(const Node& n) {
     return out;
   };
   switch (n.kind) {
-    case Kind::Number: return n.value.to_string();
+    case Kind::Number: return n.value->to_string();
     case Kind::Symbol: case Kind::Const: return n.text;
     case Kind::Add: return "(" + join(" + ") + ")";
     case Kind::Mul: return "(" + join(" * ") + ")";

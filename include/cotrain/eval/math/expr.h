@@ -13,7 +13,7 @@
 namespace cotrain::math {
 
 enum class Kind {
-  Number,     // value (exact), decimals = digits after the point as written (-1: none written)
+  Number,     // *value (exact), decimals = digits after the point as written (-1: none written)
   Symbol,     // text = name ("x", "a_3", "alpha")
   Const,      // text = "pi", "e", "i", "inf"
   Add,        // kids summed
@@ -33,7 +33,7 @@ enum class Kind {
 struct Node {
   Kind kind = Kind::Number;
   std::string text;
-  Rational value;
+  std::optional<Rational> value;  // set for Number only (a Rational allocates; most nodes need none)
   int decimals = -1;
   int rows = 0, cols = 0;
   std::vector<std::string> ops;
