@@ -578,6 +578,24 @@ std::optional<Node> matrix_value(const Node& n, int depth = 0) {
   return acc;
 }
 
+// Two tuples of named values ("p = 5, q = 2"): matched by name when both name the same things.
+std::optional<Verdict> named_values(const Node& a, const Node& b, int depth) {
+  if (a.ops.empty() || a.ops.size() != b.ops.size()) return std::nullopt;
+  auto by_name = [](const Node& t) {
+    std::vector<std::size_t> order(t.kids.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return t.ops[x] < t.ops[y]; });
+    std::vector<Node> out;
+    for (auto k : order) out.push_back(t.kids[k]);
+    return out;
+  };
+  std::vector<std::string> na = a.ops, nb = b.ops;
+  std::sort(na.begin(), na.end());
+  std::sort(nb.begin(), nb.end());
+  if (na != nb) return std::nullopt;
+  return ordered(by_name(a), by_name(b), depth, "named values");
+}
+
 Verdict equal(const Node& a, const Node& b, int depth) {
   if (depth > 40) return {false, "too deep"};
   for (const Node* side : {&a, &b}) {
@@ -623,21 +641,7 @@ Verdict equal(const Node& a, const Node& b, int depth) {
     if (t->kind == Kind::Tuple && t->kids.size() == 1 && t->kids[0].kind == Kind::Matrix)
       return t == &a ? equal(a.kids[0], b, depth + 1) : equal(a, b.kids[0], depth + 1);
   if (a.kind == Kind::Tuple && b.kind == Kind::Tuple) {
-    if (!a.ops.empty() && a.ops.size() == b.ops.size()) {  // named values: match by name
-      std::vector<Node> sorted_a = a.kids, sorted_b = b.kids;
-      auto by_name = [](const Node& t) {
-        std::vector<std::size_t> order(t.kids.size());
-        for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-        std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return t.ops[x] < t.ops[y]; });
-        std::vector<Node> out;
-        for (auto k : order) out.push_back(t.kids[k]);
-        return out;
-      };
-      std::vector<std::string> na = a.ops, nb = b.ops;
-      std::sort(na.begin(), na.end());
-      std::sort(nb.begin(), nb.end());
-      if (na == nb) return ordered(by_name(a), by_name(b), depth, "named values");
-    }
+    if (auto named = named_values(a, b, depth)) return *named;
     if (a.text != b.text) return {false, "brackets differ (" + a.text + " vs " + b.text + ")"};
     return ordered(a.kids, b.kids, depth, a.text == "()" ? "tuple" : "interval");
   }
