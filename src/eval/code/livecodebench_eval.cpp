@@ -17,7 +17,7 @@
 #include "cotrain/core/signals.h"
 #include "cotrain/eval/code/extract_code.h"
 #include "cotrain/eval/code/judge.h"
-#include "cotrain/eval/code/pass_at_k.h"
+#include "cotrain/eval/pass_at_k.h"
 #include "cotrain/eval/code/problems.h"
 #include "cotrain/eval/code/sandbox.h"
 
@@ -103,18 +103,10 @@ std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeP
   return results;
 }
 
-// pass@k averaged over problems, for every k that all problems have enough samples for.
+// pass@k averaged over the judged problems, keyed "pass@K".
 json pass_rates(const std::vector<std::pair<int, int>>& n_and_c) {
   json rates = json::object();
-  if (n_and_c.empty()) return rates;
-  int min_n = n_and_c.front().first;
-  for (auto [n, c] : n_and_c) min_n = std::min(min_n, n);
-  for (int k : {1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 64, 100}) {
-    if (k > min_n) break;
-    double sum = 0;
-    for (auto [n, c] : n_and_c) sum += pass_at_k(n, c, k);
-    rates[fmt::format("pass@{}", k)] = sum / static_cast<double>(n_and_c.size());
-  }
+  for (auto [k, value] : mean_pass_at_k(n_and_c, n_and_c.size())) rates[fmt::format("pass@{}", k)] = value;
   return rates;
 }
 

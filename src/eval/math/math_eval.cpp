@@ -12,7 +12,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
-#include "cotrain/eval/code/pass_at_k.h"
+#include "cotrain/eval/pass_at_k.h"
 #include "cotrain/eval/math/benchmarks.h"
 #include "cotrain/eval/math/equivalence.h"
 
@@ -133,7 +133,6 @@ json run_math_eval(const MathEvalOptions& o) {
   ExtractOptions extract;
   extract.strict = o.strict;
   std::size_t missing = 0, predicted = 0, samples = 0, correct_samples = 0, no_answer = 0;
-  std::size_t min_n = SIZE_MAX;
   double score = 0, chars = 0, tokens = 0;
   std::vector<std::size_t> keyword_counts(o.reflection_keywords.size(), 0);
   std::map<std::string, Group> by_level, by_subject, by_type;
@@ -167,7 +166,6 @@ json run_math_eval(const MathEvalOptions& o) {
       ++predicted;
       samples += responses.size();
       correct_samples += static_cast<std::size_t>(correct);
-      min_n = std::min(min_n, responses.size());
       problem_score = static_cast<double>(correct) / static_cast<double>(responses.size());
       n_and_c.emplace_back(static_cast<int>(responses.size()), correct);
     }
@@ -184,13 +182,9 @@ json run_math_eval(const MathEvalOptions& o) {
   }
   progress.finish();
 
-  // pass@k over the problems with predictions, for k = 1, 2, 4, ... up to the smallest n
+  // pass@k over all problems (those without predictions count as 0)
   json pass = json::object();
-  for (int k = 1; predicted && static_cast<std::size_t>(k) <= min_n; k *= 2) {
-    double sum = 0;
-    for (auto [n, c] : n_and_c) sum += pass_at_k(n, c, k);
-    pass[std::to_string(k)] = sum / static_cast<double>(bench.problems.size());
-  }
+  for (auto [k, value] : mean_pass_at_k(n_and_c, bench.problems.size())) pass[std::to_string(k)] = value;
   json keywords = json::object();
   std::size_t keyword_total = 0;
   for (std::size_t k = 0; k < keyword_counts.size(); ++k) {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "cotrain/eval/code/pass_at_k.h"
+#include "cotrain/eval/pass_at_k.h"
 
 namespace cotrain {
 namespace {
