@@ -18,7 +18,7 @@ using nlohmann::json;
 struct TokenizeArgs {
   std::string tokenizer, input, out, template_name;
   int threads = 0;
-  bool chat = false, decode = false, skip_special = false;
+  bool chat = false, decode = false, skip_special = false, special_as_text = false;
 };
 
 // One input row turned into the value to write; a bad row throws InputError (without its place).
@@ -56,13 +56,15 @@ RowFn row_function(const TokenizeArgs& args, const Tokenizer& tokenizer, const s
   }
   return [&](const json& row) {
     if (!row.is_object() || !row.contains("text") || !row["text"].is_string()) fail_input("missing string field \"text\"");
-    return json{{"ids", tokenizer.add_special_tokens(tokenizer.encode(row["text"].get_ref<const std::string&>()))}};
+    const std::string& text = row["text"].get_ref<const std::string&>();
+    return json{{"ids", tokenizer.add_special_tokens(tokenizer.encode(text, !args.special_as_text))}};
   };
 }
 
 void run_tokenize(const TokenizeArgs& args) {
   if (args.chat && args.decode) fail_input("--chat and --decode cannot be combined");
   if (!args.template_name.empty() && !args.chat) fail_input("--template needs --chat");
+  if (args.special_as_text && (args.chat || args.decode)) fail_input("--special-as-text applies to {{\"text\"}} rows only");
   auto tokenizer = Tokenizer::load(args.tokenizer);
   std::optional<ChatTemplate> chat;
   if (args.chat) chat = args.template_name.empty() ? ChatTemplate::detect(args.tokenizer) : ChatTemplate::by_name(args.template_name);
@@ -104,6 +106,7 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--template", args->template_name, "chat template: qwen2.5, qwen3, llama3, deepseek-r1, none (default: from tokenizer_config.json)");
   cmd->add_flag("--decode", args->decode, "rows are {\"ids\": [...]}: write {\"text\"}");
   cmd->add_flag("--skip-special", args->skip_special, "with --decode: leave special tokens out of the text");
+  cmd->add_flag("--special-as-text", args->special_as_text, "encode special tokens written in the text (\"<|im_end|>\") as plain text");
   cmd->callback([args] { run_tokenize(*args); });
 }
 

@@ -12,6 +12,10 @@ expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25/tokenizer.json" --input t
 {"ids":[21927,4337,0]}
 {"ids":[64,151645]}' ] || fail "unexpected ids: $(cat out)"
 pass
+printf '{"text": "a<|im_end|>"}\n' >special.jsonl
+expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input special.jsonl --special-as-text
+[ "$(cat out)" = '{"ids":[64,27,91,318,6213,91,29]}' ] || fail "special token not taken as text: $(cat out)"
+pass
 expect_exit 0 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input text.jsonl --out ids.jsonl
 [ "$(wc -l <ids.jsonl)" = 3 ] || fail "ids.jsonl has $(wc -l <ids.jsonl) lines"
 pass
