@@ -7,7 +7,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/tokenizer/chat_template.h"
-#include "cotrain/tokenizer/parallel.h"
+#include "cotrain/core/parallel.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
 namespace cotrain::cli {

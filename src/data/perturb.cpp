@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "cotrain/core/error.h"
+#include "cotrain/eval/math/extract.h"
 
 namespace cotrain::data {
 namespace {
@@ -31,9 +32,9 @@ std::string& turn_text(std::vector<TraceRecord>& records, const Turn& turn) {
 std::optional<TextRange> final_answer(std::string_view response) {
   std::size_t from = 0;
   if (auto thought = find_thought(response)) from = thought->end;
-  auto boxed = last_boxed(response.substr(from));
-  if (!boxed) return std::nullopt;
-  return TextRange{boxed->begin + from, boxed->end + from};
+  auto boxes = math::find_boxes(response.substr(from));
+  if (boxes.empty() || !boxes.back().closed) return std::nullopt;  // a cut-off trace has no answer to swap
+  return TextRange{boxes.back().content_begin + from, boxes.back().content_end + from};
 }
 
 }  // namespace

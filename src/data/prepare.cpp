@@ -11,7 +11,7 @@
 #include "cotrain/core/signals.h"
 #include "cotrain/core/version.h"
 #include "cotrain/data/token_cache.h"
-#include "parallel_for.h"
+#include "cotrain/core/parallel.h"
 
 namespace fs = std::filesystem;
 

@@ -135,20 +135,4 @@ std::vector<TextRange> find_numbers(std::string_view text) {
   return numbers;
 }
 
-std::optional<TextRange> last_boxed(std::string_view text) {
-  static constexpr std::string_view open = "\\boxed{";
-  std::size_t start = text.rfind(open);
-  while (start != std::string_view::npos) {
-    std::size_t begin = start + open.size();
-    int depth = 1;
-    for (std::size_t i = begin; i < text.size(); ++i) {
-      if (text[i] == '{') ++depth;
-      if (text[i] == '}' && --depth == 0) return TextRange{begin, i};
-    }
-    if (start == 0) break;
-    start = text.rfind(open, start - 1);  // unbalanced: try an earlier one
-  }
-  return std::nullopt;
-}
-
 }  // namespace cotrain::data

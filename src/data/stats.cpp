@@ -8,7 +8,8 @@
 
 #include "cotrain/data/packing.h"
 #include "cotrain/data/reasoning.h"
-#include "parallel_for.h"
+#include "cotrain/eval/math/extract.h"
+#include "cotrain/core/parallel.h"
 
 namespace cotrain::data {
 
@@ -46,7 +47,8 @@ void ResponseStats::add(std::string_view response) {
     ++with_thought_;
     steps_ += split_steps(response.substr(thought->begin, thought->end - thought->begin)).steps.size();
   }
-  if (last_boxed(response)) ++boxed_;
+  auto boxes = math::find_boxes(response);
+  if (std::any_of(boxes.begin(), boxes.end(), [](const math::Box& b) { return b.closed; })) ++boxed_;
 }
 
 namespace {

@@ -2,7 +2,7 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/tokenizer/bpe_tokenizer.h"
-#include "cotrain/tokenizer/parallel.h"
+#include "cotrain/core/parallel.h"
 #include "cotrain/tokenizer/sentencepiece_tokenizer.h"
 
 namespace cotrain {

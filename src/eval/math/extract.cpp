@@ -7,14 +7,10 @@
 namespace cotrain::math {
 namespace {
 
-struct Box {
-  std::size_t start, end;  // [start, end) of the whole "\boxed{...}"
-  std::string content;
-};
-
 bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 
-// Every \boxed / \fbox in order, with its content.
+}  // namespace
+
 std::vector<Box> find_boxes(std::string_view text) {
   std::vector<Box> boxes;
   std::size_t pos = 0;
@@ -37,15 +33,15 @@ std::vector<Box> find_boxes(std::string_view text) {
         if (text[j] == '}' && --depth == 0) break;
       }
       if (j >= text.size()) {  // unbalanced: take the rest, as the references do
-        boxes.push_back({at, text.size(), std::string(text.substr(i + 1))});
+        boxes.push_back({at, text.size(), i + 1, text.size(), std::string(text.substr(i + 1)), false});
         break;
       }
-      boxes.push_back({at, j + 1, std::string(text.substr(i + 1, j - i - 1))});
+      boxes.push_back({at, j + 1, i + 1, j, std::string(text.substr(i + 1, j - i - 1))});
       pos = j + 1;
     } else if (at == b && i > at + 6) {  // "\boxed 5": up to the next space or '$'
       std::size_t j = i;
       while (j < text.size() && text[j] != '$' && text[j] != ' ' && text[j] != '\n') ++j;
-      if (j > i) boxes.push_back({at, j, std::string(text.substr(i, j - i))});
+      if (j > i) boxes.push_back({at, j, i, j, std::string(text.substr(i, j - i))});
       pos = std::max(j, i + 1);
     } else {
       pos = i;
@@ -53,6 +49,8 @@ std::vector<Box> find_boxes(std::string_view text) {
   }
   return boxes;
 }
+
+namespace {
 
 std::string lower(std::string_view s) {
   std::string out(s);

@@ -7,6 +7,7 @@
 
 #include "common/shared_data.h"
 #include "cotrain/core/error.h"
+#include "cotrain/eval/math/extract.h"
 
 namespace cotrain::data {
 namespace {
@@ -79,14 +80,6 @@ TEST(Keywords, WholeWordsCaseInsensitive) {
   std::string text = "Wait, but BUTTON buts. Let me double-check; hmm, however-ish letme";
   for (auto& m : matches) found.push_back(text.substr(m.begin, m.end - m.begin));
   EXPECT_EQ(found, (std::vector<std::string>{"Wait", "but", "Let me", "double-check", "hmm", "however"}));
-}
-
-TEST(Boxed, LastBalancedBox) {
-  std::string text = "\\boxed{1} then \\boxed{\\frac{1}{2}} end";
-  auto box = last_boxed(text);
-  ASSERT_TRUE(box);
-  EXPECT_EQ(text.substr(box->begin, box->end - box->begin), "\\frac{1}{2}");
-  EXPECT_FALSE(last_boxed("\\boxed{unclosed"));
 }
 
 TEST(CorruptDigits, ReplacesOnlyNumbersKeepingTheirShape) {
@@ -216,9 +209,9 @@ TEST(PerturbRecords, WrongAnswerReplacesTheBoxedAnswerWithAnotherSamples) {
   auto fresh = make_records(6, 3);
   for (int r = 0; r < 6; ++r) {
     std::string out = response_of(records[r]), in = response_of(fresh[r]);
-    auto box = last_boxed(out);
+    auto box = math::last_boxed(out);
     ASSERT_TRUE(box);
-    int answer = std::stoi(out.substr(box->begin, box->end - box->begin));
+    int answer = std::stoi(*box);
     EXPECT_NE(answer, 100 + r);
     EXPECT_GE(answer, 100);
     EXPECT_LT(answer, 106);

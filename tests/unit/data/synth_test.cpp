@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cotrain/data/reasoning.h"
+#include "cotrain/eval/math/extract.h"
 
 namespace cotrain::data {
 namespace {
@@ -20,9 +21,7 @@ TEST(Synth, EveryTraceIsInSkyT1FormatWithItsGoldAnswerBoxed) {
     Steps steps = split_steps(std::string_view(p.response).substr(thought->begin, thought->end - thought->begin));
     EXPECT_GE(steps.steps.size(), 5u);
     EXPECT_NE(p.response.find("Wait, let me check"), std::string::npos);
-    auto box = last_boxed(p.response);
-    ASSERT_TRUE(box);
-    EXPECT_EQ(p.response.substr(box->begin, box->end - box->begin), p.answer);
+    EXPECT_EQ(math::last_boxed(p.response), p.answer);
     EXPECT_GT(p.response.find("<|begin_of_solution|>"), thought->end);
     // Trace and record agree.
     Json record = synth_trace_record(p);

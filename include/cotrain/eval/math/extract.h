@@ -8,9 +8,11 @@
 // A "final answer is $X$. I hope" sentence after the last box wins over the box. Strict mode stops
 // after the boxes.
 #pragma once
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cotrain::math {
 
@@ -22,6 +24,18 @@ struct Extraction {
 // The part of a response that holds the answer: inside <|begin_of_solution|>...<|end_of_solution|>
 // when present, else after the last </think>, else all of it.
 std::string_view answer_section(std::string_view response);
+
+// A \boxed{...}, \fbox{...} or `\boxed X` in a text. An unbalanced box runs to the end of the
+// text, as the reference graders read it.
+struct Box {
+  std::size_t start, end;                  // [start, end) of the whole box
+  std::size_t content_begin, content_end;  // [begin, end) of what is inside
+  std::string content;
+  bool closed = true;                      // false: "\boxed{" whose brace never closes
+};
+
+// Every box in TEXT, in order.
+std::vector<Box> find_boxes(std::string_view text);
 
 // The contents of the last \boxed{}/\fbox{} (balanced braces) or `\boxed X`; nullopt if none.
 std::optional<std::string> last_boxed(std::string_view text);

@@ -1,4 +1,4 @@
-#include "cotrain/tokenizer/parallel.h"
+#include "cotrain/core/parallel.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-// Work spread over threads, for batch tokenisation.
+// Work spread over threads (batch tokenisation, data preparation, statistics).
 #pragma once
 #include <cstddef>
 #include <functional>
