@@ -19,7 +19,7 @@ const std::vector<std::string>& all_verdicts() {
 }
 
 Judgement judge_program(const Sandbox& sandbox, const CodeProblem& problem, const std::string& code,
-                        double timeout_s, int slot) {
+                        double timeout_s, const UidLease& uid) {
   if (code.find_first_not_of(" \t\r\n") == std::string::npos) return {"compile error", -1, 0, "no code block"};
   std::vector<CodeTest> tests = problem.all_tests();
   nlohmann::json spec = {{"inputs", nlohmann::json::array()},
@@ -36,7 +36,7 @@ Judgement judge_program(const Sandbox& sandbox, const CodeProblem& problem, cons
       {"harness.py", kJudgeHarness},
       {"solution.py", code},
       {"tests.json", spec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}};
-  SandboxRun run = sandbox.run(files, "harness.py", {fmt::format("{}", timeout_s)}, limits, slot);
+  SandboxRun run = sandbox.run(files, "harness.py", {fmt::format("{}", timeout_s)}, limits, uid);
 
   Judgement j;
   j.seconds = run.seconds;

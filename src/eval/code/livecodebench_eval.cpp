@@ -81,10 +81,11 @@ std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeP
   std::mutex progress_mutex;
   Progress progress("judging", static_cast<std::int64_t>(samples.size()), "samples");
   std::exception_ptr error;
-  auto worker = [&](int slot) {
+  auto worker = [&] {
     try {
+      UidLease uid = sandbox.lease_uid();
       for (std::size_t i; !stop_requested() && (i = next++) < samples.size();) {
-        results[i] = judge_program(sandbox, problems[samples[i].problem], samples[i].code, o.timeout_s, slot);
+        results[i] = judge_program(sandbox, problems[samples[i].problem], samples[i].code, o.timeout_s, uid);
         std::lock_guard lock(progress_mutex);
         progress.advance();
       }
@@ -95,7 +96,7 @@ std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeP
     }
   };
   std::vector<std::thread> threads;
-  for (int slot = 0; slot < o.jobs; ++slot) threads.emplace_back(worker, slot);
+  for (int t = 0; t < o.jobs; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   progress.finish();
   if (error) std::rethrow_exception(error);

@@ -87,30 +87,6 @@ void kill_run(pid_t pid, const Sandbox::Plan& p) {
   if (!(p.flags & CLONE_NEWPID)) kill(-pid, SIGKILL);
 }
 
-bool uid_has_processes(int uid) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream status(entry.path() / "status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("Uid:", 0) == 0) {
-        if (std::atoi(line.c_str() + 4) == uid) return true;
-        break;
-      }
-  }
-  return false;
-}
-
-// Killed orphans are reaped by the system's init, not by us; until then they still count against
-// the next run's process limit in this slot, so wait for them (bounded).
-void wait_until_uid_gone(int uid, double seconds) {
-  for (auto start = std::chrono::steady_clock::now();
-       uid_has_processes(uid) &&
-       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds;)
-    usleep(5000);
-}
-
 double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -120,7 +96,7 @@ double since(std::chrono::steady_clock::time_point start) {
 nlohmann::json SandboxFeatures::to_json() const {
   return {{"pid_namespace", pid_ns}, {"network_namespace", net_ns}, {"mount_namespace", mount_ns},
           {"ipc_namespace", ipc_ns}, {"uts_namespace", uts_ns},     {"user_namespace", user_ns},
-          {"seccomp", seccomp},      {"uid", uid},                  {"rlimits", true}};
+          {"seccomp", seccomp},      {"leased_uid", leased_uid},    {"rlimits", true}};
 }
 
 std::string SandboxFeatures::describe() const {
@@ -136,7 +112,8 @@ std::string SandboxFeatures::describe() const {
   add(uts_ns, "uts");
   s = "namespaces: " + (s.empty() ? std::string("none") : s);
   s += seccomp ? "; seccomp" : "; no seccomp";
-  s += uid >= 0 ? fmt::format("; uid {}+slot", uid) : std::string("; own uid");
+  s += leased_uid ? fmt::format("; uid leased from {}..{}", UidLease::kFirst, UidLease::kLast)
+                  : std::string("; own uid");
   return s + "; rlimits";
 }
 
@@ -180,7 +157,7 @@ void Sandbox::probe(bool namespaces) {
     userns_after_drop_ = a.userns && root;
     if (!root && a.userns) namespace_flags_ |= CLONE_NEWUSER;
     try {
-      SandboxRun r = run({{"probe.py", "import sys\nsys.stdout.write('ok')\n"}}, "probe.py", {}, limits, 0);
+      SandboxRun r = run({{"probe.py", "import sys\nsys.stdout.write('ok')\n"}}, "probe.py", {}, limits, lease_uid());
       if (r.exit_code == 0 && r.output == "ok") {
         features_.pid_ns = namespace_flags_ & CLONE_NEWPID;
         features_.net_ns = namespace_flags_ & CLONE_NEWNET;
@@ -189,7 +166,7 @@ void Sandbox::probe(bool namespaces) {
         features_.uts_ns = namespace_flags_ & CLONE_NEWUTS;
         features_.user_ns = userns_after_drop_ || (namespace_flags_ & CLONE_NEWUSER);
         features_.seccomp = true;
-        features_.uid = root ? 61000 : -1;
+        features_.leased_uid = root;
         return;
       }
       why = fmt::format("probe exited {} (signal {}), output \"{}\"", r.exit_code, r.signal, r.output.substr(0, 200));
@@ -203,7 +180,8 @@ void Sandbox::probe(bool namespaces) {
 }
 
 SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& files, const std::string& script,
-                        const std::vector<std::string>& args, const SandboxLimits& limits, int slot) const {
+                        const std::vector<std::string>& args, const SandboxLimits& limits,
+                        const UidLease& uid) const {
   Plan p;
   char host_template[] = "/tmp/cotrain-sandbox-XXXXXX";
   if (!mkdtemp(host_template)) fail_runtime("cannot create a sandbox directory in /tmp: {}", strerror(errno));
@@ -217,12 +195,11 @@ SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& 
   } cleanup{p.host_dir};
   chmod(p.host_dir.c_str(), 0755);
 
-  bool root = geteuid() == 0;
   p.flags = namespace_flags_;
   p.userns_at_clone = namespace_flags_ & CLONE_NEWUSER;
   p.userns_after_drop = userns_after_drop_;
-  p.drop_uid = root;
-  p.uid = 61000 + slot;
+  p.drop_uid = uid.uid() >= 0;
+  p.uid = uid.uid();
   p.outer_uid = static_cast<int>(geteuid());
   p.outer_gid = static_cast<int>(getegid());
   p.limits = &limits;
@@ -276,13 +253,13 @@ SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& 
     mkdirs_for("/work");
     mkdirs_for("/tmp");  // read-only; TMPDIR points at /work
     p.work = p.root + "/work";
-    int owner = root ? p.uid : 0;
+    int owner = p.drop_uid ? p.uid : 0;
     p.work_options = fmt::format("size={},nr_inodes=4096,mode=0700,uid={},gid={}", limits.file_bytes, owner, owner);
     p.workdir = "/work";
   } else {
     fs::path work = fs::path(p.host_dir) / "work";
     fs::create_directory(work);
-    if (root && chown(work.c_str(), p.uid, p.uid) != 0) fail_runtime("cannot chown {}", work.string());
+    if (p.drop_uid && chown(work.c_str(), p.uid, p.uid) != 0) fail_runtime("cannot chown {}", work.string());
     chmod(work.c_str(), 0700);
     p.workdir = work.string();
   }

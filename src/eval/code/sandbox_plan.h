@@ -26,7 +26,7 @@ struct Sandbox::Plan {
   std::vector<std::string> argv_storage, env_storage;
   std::vector<char*> argv, envp;
   int flags = 0;             // clone namespace flags
-  bool drop_uid = false;     // running as root: become `uid`
+  bool drop_uid = false;     // running as root: become `uid` (leased)
   bool userns_after_drop = false;
   bool userns_at_clone = false;
   int uid = -1, outer_uid = 0, outer_gid = 0;
@@ -49,7 +49,14 @@ enum Step { kMountPrivate = 1, kRootTmpfs, kMkdir, kMountFile, kSymlink, kBind, 
 const char* step_name(int step);
 
 // Kills every process running as uid: a helper takes that uid and signals all it may (kill -1).
+// Only for a uid this process holds a UidLease on.
 void sweep_uid(int uid);
+
+bool uid_has_processes(int uid);
+
+// Killed orphans are reaped by the system's init, not by us; until then they still count against
+// the uid's process limit, so wait for them (at most `seconds`).
+void wait_until_uid_gone(int uid, double seconds);
 
 // The clone() entry point; arg is the Plan.
 int sandbox_main(void* arg);

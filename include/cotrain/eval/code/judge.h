@@ -20,7 +20,8 @@ struct Judgement {
 const std::vector<std::string>& all_verdicts();
 
 // timeout_s is per test; the whole sample is killed after (timeout_s + 1) * tests + 5 seconds.
+// The program runs as uid (from sandbox.lease_uid()).
 Judgement judge_program(const Sandbox& sandbox, const CodeProblem& problem, const std::string& code,
-                        double timeout_s, int slot);
+                        double timeout_s, const UidLease& uid);
 
 }  // namespace cotrain

@@ -1,5 +1,5 @@
 // Small LiveCodeBench-style problems built in memory, a process-wide sandbox, and checks that the
-// host was left alone (no process of the sandbox uids survives).
+// host was left alone (no process of the run's uid survives).
 #pragma once
 #include <gtest/gtest.h>
 
@@ -43,9 +43,12 @@ inline const Sandbox& test_sandbox() {
   return *sandbox;
 }
 
-// Processes on this machine running as a sandbox uid (61000 + slot; any slot when slot < 0).
-inline std::vector<int> sandbox_processes(int slot = -1) {
+// Processes on this machine running as the lease's uid. Only ours can be: while the lease is held
+// no other run, here or in another process (ctest -j), has that uid. (As a normal user the lease is
+// empty and the programs run as our own uid, inside namespaces: nothing to find then.)
+inline std::vector<int> processes_of(const UidLease& uid) {
   std::vector<int> found;
+  if (uid.uid() < 0) return found;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -53,18 +56,21 @@ inline std::vector<int> sandbox_processes(int slot = -1) {
     std::string line;
     while (std::getline(status, line)) {
       if (line.rfind("Uid:", 0) != 0) continue;
-      int uid = std::atoi(line.c_str() + 4);
-      if (slot < 0 ? uid >= 61000 && uid < 61064 : uid == 61000 + slot) found.push_back(std::stoi(name));
+      if (std::atoi(line.c_str() + 4) == uid.uid()) found.push_back(std::stoi(name));
       break;
     }
   }
   return found;
 }
 
-inline Judgement judge(const CodeProblem& p, const std::string& code, double timeout_s = 2.0, int slot = 0) {
-  Judgement j = judge_program(test_sandbox(), p, code, timeout_s, slot);
-  EXPECT_TRUE(sandbox_processes(slot).empty()) << "a sandboxed process outlived its run";
+inline Judgement judge(const CodeProblem& p, const std::string& code, double timeout_s, const UidLease& uid) {
+  Judgement j = judge_program(test_sandbox(), p, code, timeout_s, uid);
+  EXPECT_TRUE(processes_of(uid).empty()) << "a sandboxed process outlived its run";
   return j;
+}
+
+inline Judgement judge(const CodeProblem& p, const std::string& code, double timeout_s = 2.0) {
+  return judge(p, code, timeout_s, test_sandbox().lease_uid());
 }
 
 }  // namespace cotrain::test

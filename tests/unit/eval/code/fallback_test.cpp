@@ -23,8 +23,9 @@ const Sandbox& fallback_sandbox() {
 }
 
 Judgement judge_fallback(const std::string& code, double timeout_s = 2.0) {
-  Judgement j = judge_program(fallback_sandbox(), test::stdin_problem({{"", "done\n"}}), code, timeout_s, 5);
-  EXPECT_TRUE(test::sandbox_processes(5).empty()) << "a process outlived its run";
+  UidLease uid = fallback_sandbox().lease_uid();
+  Judgement j = judge_program(fallback_sandbox(), test::stdin_problem({{"", "done\n"}}), code, timeout_s, uid);
+  EXPECT_TRUE(test::processes_of(uid).empty()) << "a process outlived its run";
   return j;
 }
 

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
 #include <fstream>
+#include <set>
+#include <thread>
 
 #include "code_test_support.h"
 #include "common/shared_data.h"
@@ -37,10 +38,9 @@ const char* const kForkBomb =
 
 TEST(Hostile, ForkBombIsContainedAndLeavesNothing) {
   auto start = std::chrono::steady_clock::now();
-  Judgement j = judge(kSay, kForkBomb, 1.0);
+  Judgement j = judge(kSay, kForkBomb, 1.0);  // and no process of its uid is left
   EXPECT_EQ(j.verdict, "time limit");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
-  EXPECT_TRUE(test::sandbox_processes().empty());
   EXPECT_EQ(system("true"), 0);  // the host can still start processes
 }
 
@@ -186,14 +186,14 @@ TEST(Hostile, BackgroundProcessDoesNotOutliveTheRun) {
       "        while True: time.sleep(1)\n"
       "    posix._exit(0)\n"
       "print('done')\n";
+  UidLease uid = test::test_sandbox().lease_uid();
   auto start = std::chrono::steady_clock::now();
-  Judgement j = judge(kSay, code, 2.0);
+  Judgement j = judge(kSay, code, 2.0, uid);  // no process of uid is left at the end
   EXPECT_EQ(j.verdict, "passed") << j.message;
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.5);
-  EXPECT_TRUE(test::sandbox_processes().empty());
   sleep(2);
   EXPECT_FALSE(fs::exists(canary));
-  EXPECT_TRUE(test::sandbox_processes().empty());
+  EXPECT_TRUE(test::processes_of(uid).empty());
 }
 
 TEST(Hostile, DangerousSyscallsAreRefused) {
@@ -214,13 +214,26 @@ TEST(Hostile, DangerousSyscallsAreRefused) {
 }
 
 TEST(Hostile, ParallelRunsDoNotDisturbEachOther) {
-  // A fork bomb in slot 1 must not make a correct program in slot 0 fail.
-  std::thread bomb([] {
-    EXPECT_EQ(judge(kSay, kForkBomb, 1.0, 1).verdict, "time limit");
-  });
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(judge(kSay, "print('done')\n", 2.0, 0).verdict, "passed");
+  // A fork bomb under one lease must not make a correct program under another fail.
+  UidLease bomb_uid = test::test_sandbox().lease_uid(), uid = test::test_sandbox().lease_uid();
+  std::thread bomb([&] { EXPECT_EQ(judge(kSay, kForkBomb, 1.0, bomb_uid).verdict, "time limit"); });
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(judge(kSay, "print('done')\n", 2.0, uid).verdict, "passed");
   bomb.join();
-  EXPECT_TRUE(test::sandbox_processes().empty());
+  EXPECT_TRUE(test::processes_of(bomb_uid).empty());
+}
+
+TEST(UidLease, LeasesNeverShareAUid) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root runs programs as leased uids";
+  // Each lease is its own open of the lock file, so this also stands for leases in other processes.
+  std::vector<UidLease> held;
+  for (int i = 0; i < 3; ++i) held.push_back(test::test_sandbox().lease_uid());
+  std::set<int> uids;
+  for (const UidLease& l : held) {
+    EXPECT_GE(l.uid(), UidLease::kFirst);
+    EXPECT_LE(l.uid(), UidLease::kLast);
+    uids.insert(l.uid());
+  }
+  EXPECT_EQ(uids.size(), held.size());
 }
 
 }  // namespace
