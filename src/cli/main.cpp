@@ -1,5 +1,6 @@
 // cotrain: the command-line entry point. Exit codes: 0 success, 2 bad input or usage,
 // 1 runtime failure. Every error is one line on stderr.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -68,8 +69,13 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
+  } catch (const CLI::ParseError& e) {  // usage: one line naming the problem and where help is
+    std::string command = "cotrain";
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().back();
+      command += " " + sub->get_name();
+    }
+    report(fmt::format("{} (see '{} --help')", e.what(), command).c_str());
     return 2;
   } catch (const cotrain::InputError& e) {
     report(e.what());
