@@ -32,7 +32,9 @@ TEST(NumbersParity, SameSpansAsPythonRegex) {
       for (std::size_t k = span[0]; k < span[1]; ++k) in_number[k] = text[k] != '.';
     }
     for (std::size_t k = 0; k < text.size(); ++k) {
-      if (!in_number[k]) EXPECT_EQ(corrupted[k], text[k]) << text;
+      if (!in_number[k]) {
+        EXPECT_EQ(corrupted[k], text[k]) << text;
+      }
     }
   }
   EXPECT_EQ(rows, 400u);

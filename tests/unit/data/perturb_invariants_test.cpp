@@ -100,7 +100,9 @@ TEST(PerturbInvariants, ContentModesKeepEverythingOutsideTheirTarget) {
         const std::string& out = records[r].conversation[m].content;
         auto a = parts_of(in);
         if (original[r].conversation[m].role != "assistant" || !a) {
-          if (mode != PerturbMode::wrong_answer || original[r].conversation[m].role != "assistant") EXPECT_EQ(out, in);
+          if (mode != PerturbMode::wrong_answer || original[r].conversation[m].role != "assistant") {
+            EXPECT_EQ(out, in);
+          }
           continue;
         }
         auto b = parts_of(out);
@@ -110,7 +112,9 @@ TEST(PerturbInvariants, ContentModesKeepEverythingOutsideTheirTarget) {
           EXPECT_EQ(b->steps.join(), a->steps.join());  // the thought is untouched
         } else {
           EXPECT_EQ(b->after, a->after);  // the solution is untouched
-          if (mode == PerturbMode::remove_keywords) EXPECT_TRUE(find_keywords(b->steps.join(), default_reflection_keywords()).empty()) << out;
+          if (mode == PerturbMode::remove_keywords) {
+            EXPECT_TRUE(find_keywords(b->steps.join(), default_reflection_keywords()).empty()) << out;
+          }
         }
       }
     }

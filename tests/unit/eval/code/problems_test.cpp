@@ -89,7 +89,7 @@ TEST(CompressedTests, BadBase64AndZlibAreInputErrors) {
   EXPECT_EQ(base64_decode("aGVsbG8="), "hello");
   EXPECT_EQ(base64_decode("aGVs\nbG8h"), "hello!");
   EXPECT_THROW(zlib_inflate("not zlib at all"), InputError);
-  EXPECT_THROW(unpickle_string(std::string("\x80\x04\x8c\x05ab", 5)), InputError);  // truncated
+  EXPECT_THROW(unpickle_string(std::string("\x80\x04\x8c\x05" "ab", 6)), InputError);  // truncated
 }
 
 TEST(LoadProblems, BadRowsNameFileLineAndField) {

@@ -86,16 +86,19 @@ TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
     Verdict self = equivalent_answers(normalize_answer(gold), normalize_answer(gold));
     EXPECT_TRUE(self.equal) << name << " row " << i << ": '" << gold << "' " << self.reason;
     Grade typeset = grade(gold, retypeset(gold), false);
-    if (!allowed.count({i, i}))
+    if (!allowed.count({i, i})) {
       EXPECT_TRUE(typeset.equal) << name << " row " << i << ": '" << gold << "' vs '" << retypeset(gold) << "' (" << typeset.reason
-                               << ", pred '" << typeset.pred_normalized << "')";
+                                 << ", pred '" << typeset.pred_normalized << "')";
+    }
     if (single_value(gold) && !allowed.count({i, i})) {
       EXPECT_TRUE(grade(gold, "so we get $x = " + bare(gold) + "$", false).equal) << name << " row " << i << ": x = " << gold;
-      if (normalize_answer(gold) != "0")
+      if (normalize_answer(gold) != "0") {
         EXPECT_FALSE(grade(gold, "\\boxed{-\\left(" + bare(gold) + "\\right)}", false).equal) << name << " row " << i << ": -" << gold;
+      }
     }
-    if (auto bumped = bump_first_digit(bare(gold)); bumped && gold.find("\\text") == std::string::npos && gold.find("\\mbox") == std::string::npos)
+    if (auto bumped = bump_first_digit(bare(gold)); bumped && gold.find("\\text") == std::string::npos && gold.find("\\mbox") == std::string::npos) {
       EXPECT_FALSE(grade(gold, "\\boxed{" + *bumped + "}", false).equal) << name << " row " << i << ": " << gold << " vs " << *bumped;
+    }
     normalized.push_back(normalize_answer(gold));
     parsed.push_back(prepare_answer(normalized.back()));
   }
@@ -111,9 +114,11 @@ TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
         ADD_FAILURE() << "unlisted collision " << name << " " << i << " '" << b.problems[i].gold << "' = " << j << " '"
                       << b.problems[j].gold << "'";
     }
-  for (const auto& pair : allowed)
-    if (pair.first != pair.second)  // a row paired with itself exempts that gold from the per-gold checks
+  for (const auto& pair : allowed) {
+    if (pair.first != pair.second) {  // a row paired with itself exempts that gold from the per-gold checks
       EXPECT_TRUE(found.count(pair)) << "listed collision " << pair.first << "," << pair.second << " no longer happens";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, BenchmarkGolds, ::testing::Values("math500", "aime24", "amc23", "olympiadbench", "minerva_math"));
