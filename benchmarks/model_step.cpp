@@ -1,4 +1,4 @@
-// Forward + backward of the summed next-token NLL on one 2048-token row of a
+// Forward + backward of the mean next-token NLL (the fused chunked loss of model/loss.h) on one row of a
 // Qwen2.5-0.5B-shaped model (random weights, fp32), timed per step. Prints one JSON line.
 //   bench_model_step LAYERS SEQ_LEN STEPS THREADS
 #include <torch/torch.h>
@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cotrain/model/logprobs.h"
+#include "cotrain/model/loss.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) {
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
     auto start = std::chrono::steady_clock::now();
     model->zero_grad();
-    auto loss = -cotrain::row_logprobs(model, row).sum() / static_cast<double>(seq_len - 1);
+    auto hidden = model->hidden_states(row).squeeze(0);
+    auto loss = cotrain::summed_nll(hidden, model->head_weight(), cotrain::next_token_targets(row)) / static_cast<double>(seq_len - 1);
     loss.backward();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (step > 0) times.push_back(secs);

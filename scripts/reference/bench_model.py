@@ -5,14 +5,16 @@ Both run the same work in their own process: a Qwen2.5-0.5B-shaped model (hidden
 heads, intermediate 4864, vocab 151936, tied; --layers of the 24), random fp32 weights, one
 row of --seq-len tokens, loss = mean next-token NLL, backward; one warm-up step then --steps
 timed steps, the same thread count. Peak RSS is the process's ru_maxrss from wait4, measured
-identically for both. Prints a table and the ratios.
+identically for both. The two alternate --repeat times (run-to-run noise on a shared machine is
+about 10%); the table shows medians and the ratios are of the medians.
 
   cmake --build build --target bench_model_step
-  python3 scripts/reference/bench_model.py [--layers 4] [--seq-len 2048] [--steps 3] [--threads 2]
+  python3 scripts/reference/bench_model.py [--layers 4] [--seq-len 2048] [--steps 3] [--threads N] [--repeat 3]
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -53,13 +55,22 @@ def main():
     ap.add_argument("--seq-len", type=int, default=2048)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "../../build/benchmarks/bench_model_step"))
     args = ap.parse_args()
     a = [str(args.layers), str(args.seq_len), str(args.steps), str(args.threads)]
-    mine = run([args.binary] + a)
-    peer = run([sys.executable, "-c", PEER] + a)
-    for r in (mine, peer):
-        print(f"{r['impl']:<13} {r['tokens_per_s']:8.1f} tokens/s  {r['step_s']:7.2f} s/step  peak RSS {r['peak_rss_mib']:8.0f} MiB")
+    runs = {"cotrain": [], "transformers": []}
+    for _ in range(args.repeat):
+        runs["cotrain"].append(run([args.binary] + a))
+        runs["transformers"].append(run([sys.executable, "-c", PEER] + a))
+    median = {impl: {key: statistics.median(r[key] for r in rs) for key in ("tokens_per_s", "step_s", "peak_rss_mib")}
+              for impl, rs in runs.items()}
+    for impl, rs in runs.items():
+        m = median[impl]
+        each = ", ".join(f"{r['tokens_per_s']:.1f}" for r in rs)
+        print(f"{impl:<13} {m['tokens_per_s']:8.1f} tokens/s ({each})  {m['step_s']:7.2f} s/step  "
+              f"peak RSS {m['peak_rss_mib']:8.0f} MiB")
+    mine, peer = median["cotrain"], median["transformers"]
     print(f"ratio cotrain/transformers: speed {mine['tokens_per_s'] / peer['tokens_per_s']:.2f}x, "
           f"peak RSS {mine['peak_rss_mib'] / peer['peak_rss_mib']:.2f}x")
 

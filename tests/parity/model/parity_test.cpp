@@ -9,6 +9,7 @@
 #include "cotrain/core/jsonl.h"
 #include "cotrain/io/safetensors.h"
 #include "cotrain/model/logprobs.h"
+#include "cotrain/model/loss.h"
 #include "cotrain/model/weights.h"
 
 namespace cotrain {
@@ -75,11 +76,18 @@ TEST_P(Parity, Fp32LogprobsMatchTransformersAloneAndPacked) {
   RecordProperty("max_abs_diff", fmt::format("{:.3g}", worst_alone));
 }
 
+// Through the training loss (fused chunked NLL) on one packed row of all sequences.
 TEST_P(Parity, GradientsOfSummedNllMatchTransformers) {
   auto f = load_fixture(GetParam());
   auto model = load_model(f.dir, torch::kFloat32, torch::kCPU);
-  torch::Tensor nll;
-  packed_logprobs(model, f.sequences, &nll);
+  auto row = pack_documents(f.sequences);
+  auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), next_token_targets(row), /*chunk=*/37);
+  torch::Tensor reference_nll;
+  {
+    torch::NoGradGuard no_grad;
+    packed_logprobs(model, f.sequences, &reference_nll);
+  }
+  EXPECT_NEAR(nll.item<double>(), reference_nll.item<double>(), 1e-6 * std::abs(reference_nll.item<double>()));
   nll.backward();
   double worst = 0;
   std::string worst_name;

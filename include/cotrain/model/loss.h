@@ -1,0 +1,18 @@
+// The training loss: summed next-token NLL through the LM head, fused and chunked. For each chunk
+// of positions it computes the logits, their NLL, and at once the gradients with respect to the
+// hidden states and the head (softmax - one-hot, two matmuls), so [T, vocab] logits never exist
+// and nothing of size vocab is kept for the backward pass, which only scales the stored
+// gradients. Same matmul count as autograd through logits + cross-entropy.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace cotrain {
+
+// sum over t with targets[t] >= 0 of -log softmax(hidden[t] head^T)[targets[t]], in fp32.
+// hidden [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
+torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
+                         std::int64_t chunk = 1024);
+
+}  // namespace cotrain

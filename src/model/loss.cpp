@@ -1,0 +1,67 @@
+#include "cotrain/model/loss.h"
+
+#include <torch/torch.h>
+
+namespace cotrain {
+namespace {
+
+using torch::autograd::AutogradContext;
+
+struct FusedNll : torch::autograd::Function<FusedNll> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
+                               const torch::Tensor& targets, std::int64_t chunk) {
+    const bool grad_hidden = hidden.requires_grad(), grad_head = head.requires_grad();
+    const auto f32 = torch::kFloat32;
+    auto total = torch::zeros({}, hidden.options().dtype(f32));
+    torch::Tensor d_hidden = grad_hidden ? torch::empty_like(hidden) : torch::Tensor();
+    torch::Tensor d_head = grad_head ? torch::zeros(head.sizes(), head.options().dtype(f32)) : torch::Tensor();
+    for (std::int64_t start = 0; start < hidden.size(0); start += chunk) {
+      const auto n = std::min(chunk, hidden.size(0) - start);
+      auto h = hidden.narrow(0, start, n);
+      auto t = targets.narrow(0, start, n);
+      auto valid = t.ge(0).to(f32);
+      auto index = t.clamp_min(0).unsqueeze(1);
+      auto logits = at::linear(h, head).to(f32);  // [n, vocab]
+      auto lse = logits.logsumexp(-1);
+      total += ((lse - logits.gather(1, index).squeeze(1)) * valid).sum();
+      if (!grad_hidden && !grad_head) continue;
+      // d nll / d logits = softmax - one_hot(target), zero where the position has no target
+      auto g = logits.sub_(lse.unsqueeze(1)).exp_();
+      g.scatter_add_(1, index, -valid.unsqueeze(1));
+      g.mul_(valid.unsqueeze(1));
+      auto gd = g.to(head.scalar_type());
+      if (grad_hidden) {
+        auto slice = d_hidden.narrow(0, start, n);
+        at::mm_out(slice, gd, head);
+      }
+      if (grad_head) {
+        if (gd.scalar_type() == f32) {
+          d_head.addmm_(gd.t(), h);
+        } else {
+          d_head.add_(at::mm(gd.t(), h).to(f32));
+        }
+      }
+    }
+    ctx->saved_data["d_hidden"] = d_hidden;
+    ctx->saved_data["d_head"] = d_head;
+    ctx->saved_data["head_dtype"] = static_cast<std::int64_t>(head.scalar_type());
+    return total;
+  }
+
+  static torch::autograd::tensor_list backward(AutogradContext* ctx, torch::autograd::tensor_list grad_out) {
+    auto scale = grad_out[0];
+    auto d_hidden = ctx->saved_data["d_hidden"].toTensor();
+    auto d_head = ctx->saved_data["d_head"].toTensor();
+    auto head_dtype = static_cast<torch::ScalarType>(ctx->saved_data["head_dtype"].toInt());
+    return {d_hidden.defined() ? d_hidden * scale.to(d_hidden.scalar_type()) : torch::Tensor(),
+            d_head.defined() ? (d_head * scale).to(head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets, std::int64_t chunk) {
+  return FusedNll::apply(hidden, head, targets.to(hidden.device()), chunk);
+}
+
+}  // namespace cotrain

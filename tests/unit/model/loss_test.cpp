@@ -1,0 +1,67 @@
+#include "cotrain/model/loss.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace cotrain {
+namespace {
+
+// The plain autograd path the fused loss replaces.
+torch::Tensor reference_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets) {
+  auto logp = torch::log_softmax(at::linear(hidden, head).to(torch::kFloat32), -1);
+  auto valid = targets.ge(0);
+  auto picked = logp.gather(1, targets.clamp_min(0).unsqueeze(1)).squeeze(1);
+  return -(picked * valid).sum();
+}
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).norm().item<double>() / b.to(torch::kFloat64).norm().item<double>();
+}
+
+TEST(SummedNll, ValueAndGradientsEqualAutogradForEveryChunking) {
+  torch::manual_seed(0);
+  const std::int64_t T = 29, H = 16, V = 50;
+  auto hidden0 = torch::randn({T, H}), head0 = torch::randn({V, H}) * 0.5;
+  auto targets = torch::randint(0, V, {T}, torch::kInt64);
+  targets.index_put_({torch::tensor({0, 7, 28})}, -1);  // positions without a target
+  auto h_ref = hidden0.clone().requires_grad_(), w_ref = head0.clone().requires_grad_();
+  auto expected = reference_nll(h_ref, w_ref, targets);
+  expected.backward();
+  for (std::int64_t chunk : {1, 3, 8, 29, 1000}) {
+    auto h = hidden0.clone().requires_grad_(), w = head0.clone().requires_grad_();
+    auto got = summed_nll(h, w, targets, chunk);
+    (got * 0.5).backward();  // the backward scales the gradients it computed in the forward pass
+    EXPECT_NEAR(got.item<double>(), expected.item<double>(), 1e-4) << "chunk " << chunk;
+    EXPECT_LT(rel_err(h.grad() * 2, h_ref.grad()), 1e-5) << "chunk " << chunk;
+    EXPECT_LT(rel_err(w.grad() * 2, w_ref.grad()), 1e-5) << "chunk " << chunk;
+  }
+}
+
+TEST(SummedNll, SharedMatrixGetsBothGradients) {  // tied embeddings: the head is also an input
+  torch::manual_seed(1);
+  auto w = torch::randn({40, 8}).requires_grad_();
+  auto ids = torch::randint(0, 40, {12}, torch::kInt64);
+  auto targets = torch::randint(0, 40, {12}, torch::kInt64);
+  summed_nll(at::embedding(w, ids) * 1.5, w, targets, 5).backward();
+  auto fused = w.grad().clone();
+  w.mutable_grad().reset();
+  reference_nll(at::embedding(w, ids) * 1.5, w, targets).backward();
+  EXPECT_LT(rel_err(fused, w.grad()), 1e-5);
+}
+
+TEST(SummedNll, Bf16IsCloseAndNoGradNeedsNoGradients) {
+  torch::manual_seed(2);
+  auto hidden = torch::randn({20, 16}), head = torch::randn({30, 16}) * 0.3;
+  auto targets = torch::randint(0, 30, {20}, torch::kInt64);
+  auto fp32 = summed_nll(hidden, head, targets, 7).item<double>();
+  auto h = hidden.to(torch::kBFloat16).requires_grad_(), w = head.to(torch::kBFloat16).requires_grad_();
+  auto bf16 = summed_nll(h, w, targets, 7);
+  EXPECT_NEAR(bf16.item<double>(), fp32, 0.02 * std::abs(fp32));
+  bf16.backward();
+  EXPECT_EQ(h.grad().scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(w.grad().scalar_type(), torch::kBFloat16);
+  EXPECT_NEAR(reference_nll(hidden, head, targets).item<double>(), fp32, 1e-4);
+}
+
+}  // namespace
+}  // namespace cotrain
