@@ -6,6 +6,7 @@
 #   COTRAIN_TOKENIZER=DIR   a Qwen2.5 tokenizer directory (default: ../shared/tokenizers/qwen2.5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python_env.sh
 scripts/setup.sh
 
 BIN=build/cotrain
