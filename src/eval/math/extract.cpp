@@ -1,15 +1,12 @@
 #include "cotrain/eval/math/extract.h"
 
+#include "text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <vector>
 
 namespace cotrain::math {
-namespace {
-
-bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
-
-}  // namespace
 
 std::vector<Box> find_boxes(std::string_view text) {
   std::vector<Box> boxes;
@@ -51,19 +48,6 @@ std::vector<Box> find_boxes(std::string_view text) {
 }
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string trim(std::string_view s) {
-  std::size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return std::string(s.substr(a, b - a));
-}
 
 void erase_all(std::string& s, std::string_view what) {
   for (std::size_t p; (p = s.find(what)) != std::string::npos;) s.erase(p, what.size());

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "cotrain/eval/math/expr.h"
+#include "text.h"
 
 namespace cotrain::math {
 namespace {
@@ -26,9 +27,6 @@ struct Token {
   int decimals = -1;
   bool spaced = false;  // whitespace right before it
 };
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 
 const std::unordered_set<std::string>& function_names() {
   static const std::unordered_set<std::string> names = {
