@@ -23,7 +23,6 @@ class CheckpointFiles {
   // missing from its shard (or present in two shards) is an InputError.
   explicit CheckpointFiles(const std::filesystem::path& dir);
 
-  const std::unordered_map<std::string, CheckpointTensor>& tensors() const { return tensors_; }
   const CheckpointTensor* find(const std::string& name) const;
   std::vector<std::string> names() const;  // sorted
   std::uint64_t total_bytes() const;

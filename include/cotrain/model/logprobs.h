@@ -11,7 +11,7 @@ namespace cotrain {
 torch::Tensor next_token_targets(const PackedRow& row);
 
 // out[t] = log p(targets[t] | hidden[t]) for hidden [T, H] and head [vocab, H]; 0 where target < 0.
-// Differentiable (autograd keeps one chunk's softmax per chunk for the backward pass).
+// For scoring; training differentiates summed_nll (model/loss.h), which keeps nothing of size vocab.
 torch::Tensor token_logprobs(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
                              std::int64_t chunk = 1024);
 

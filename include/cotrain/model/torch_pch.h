@@ -2,5 +2,3 @@
 #pragma once
 #include <ATen/ATen.h>
 #include <torch/nn.h>
-#include <torch/optim.h>
-#include <torch/serialize.h>

@@ -55,7 +55,7 @@ void add_init_model_command(CLI::App& app) {
   auto o = std::make_shared<InitModelOptions>();
   auto* cmd = app.add_subcommand("init-model", "Write a randomly initialised model directory (config.json + model.safetensors)");
   cmd->add_option("--arch", o->arch, "qwen2, qwen3 or llama")->check(CLI::IsMember({"qwen2", "qwen3", "llama"}))->capture_default_str();
-  cmd->add_option("--preset", o->preset, "tiny or small")->check(CLI::IsMember({"tiny", "small"}))->capture_default_str();
+  cmd->add_option("--preset", o->preset, "tiny or small")->check(CLI::IsMember(preset_names()))->capture_default_str();
   cmd->add_option("--out", o->out, "output model directory")->required();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str();
