@@ -1,7 +1,10 @@
 // Everything between clone() and execve(): the child of a multi-threaded process, so only system
 // calls here (no allocation, no locks, no exceptions). Failures go back on the report pipe.
+// Not even glibc's fork() or set*id(): fork() takes the allocator's locks, which another thread of
+// cotrain may have held at the clone and which then stay held forever in the child, and set*id()
+// signals every thread glibc believes the process has. The raw system calls below touch only the
+// calling process.
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/close_range.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
@@ -33,6 +36,13 @@ const char* step_name(int step) {
 }
 
 namespace {
+
+pid_t raw_fork() { return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0)); }
+
+bool become_uid(int uid) {
+  return syscall(SYS_setgroups, 0, nullptr) == 0 && syscall(SYS_setresgid, uid, uid, uid) == 0 &&
+         syscall(SYS_setresuid, uid, uid, uid) == 0;
+}
 
 [[noreturn]] void child_fail(const Sandbox::Plan& p, int step) {
   Report r{1, step, errno};
@@ -74,11 +84,7 @@ void setup_filesystem(const Sandbox::Plan& p) {
 }
 
 [[noreturn]] void become_program(const Sandbox::Plan& p) {
-  if (p.drop_uid) {
-    gid_t gid = static_cast<gid_t>(p.uid);
-    if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(p.uid, p.uid, p.uid) != 0)
-      child_fail(p, kDropUid);
-  }
+  if (p.drop_uid && !become_uid(p.uid)) child_fail(p, kDropUid);
   if (p.userns_after_drop && unshare(CLONE_NEWUSER) != 0) child_fail(p, kUserNs);
   if (p.userns_at_clone && prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED) != 0)
     child_fail(p, kSecurebits);  // uid 0 inside must not regain capabilities at execve
@@ -106,9 +112,9 @@ void setup_filesystem(const Sandbox::Plan& p) {
 }  // namespace
 
 void sweep_uid(int uid) {
-  pid_t sweeper = fork();
+  pid_t sweeper = raw_fork();
   if (sweeper == 0) {
-    if (setresuid(uid, uid, uid) == 0) kill(-1, SIGKILL);
+    if (become_uid(uid)) kill(-1, SIGKILL);
     _exit(0);
   }
   if (sweeper > 0) waitpid(sweeper, nullptr, 0);
@@ -137,7 +143,7 @@ int sandbox_main(void* arg) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     setpgid(0, 0);
   }
-  pid_t child = fork();
+  pid_t child = raw_fork();
   if (child < 0) child_fail(p, kFork);
   if (child == 0) become_program(p);
   close(p.stdout_fd);

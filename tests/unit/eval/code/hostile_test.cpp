@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -220,6 +221,29 @@ TEST(Hostile, ParallelRunsDoNotDisturbEachOther) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(judge(kSay, "print('done')\n", 2.0, uid).verdict, "passed");
   bomb.join();
   EXPECT_TRUE(test::processes_of(bomb_uid).empty());
+}
+
+TEST(Hostile, StartsWhileOtherThreadsHoldAllocatorLocks) {
+  // cotrain judges with several threads; a sandbox started while another thread is inside malloc
+  // must not inherit that lock held forever (a glibc fork() in the clone child would wait on it).
+  std::atomic<bool> done{false};
+  std::thread churn([&] {
+    while (!done) {
+      std::vector<std::string> junk;
+      for (int i = 0; i < 256; ++i) junk.emplace_back(1000 + i, 'x');
+    }
+  });
+  try {
+    for (int i = 0; i < 40; ++i) {
+      Judgement j = judge(kSay, "print('done')\n", 1.0);
+      EXPECT_EQ(j.verdict, "passed") << "run " << i << ": " << j.message;
+      if (j.verdict != "passed") break;
+    }
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  done = true;
+  churn.join();
 }
 
 TEST(UidLease, LeasesNeverShareAUid) {
