@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "sandbox_plan.h"
 
@@ -42,6 +43,22 @@ pid_t raw_fork() { return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0
 bool become_uid(int uid) {
   return syscall(SYS_setgroups, 0, nullptr) == 0 && syscall(SYS_setresgid, uid, uid, uid) == 0 &&
          syscall(SYS_setresuid, uid, uid, uid) == 0;
+}
+
+// The clone copied every descriptor cotrain had open, the pipes of runs on other threads included;
+// an init that kept them would hold those runs' pipes open until it ended itself.
+void close_all_but(int a, int b, int c) {
+  int keep[3] = {a, b, c};
+  if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
+  if (keep[1] > keep[2]) std::swap(keep[1], keep[2]);
+  if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
+  unsigned next = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(next)) continue;
+    if (static_cast<unsigned>(fd) > next) syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0u);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  syscall(SYS_close_range, next, ~0u, 0u);
 }
 
 [[noreturn]] void child_fail(const Sandbox::Plan& p, int step) {
@@ -128,6 +145,7 @@ void sweep_uid(int uid) {
 int sandbox_main(void* arg) {
   const Sandbox::Plan& p = *static_cast<const Sandbox::Plan*>(arg);
   prctl(PR_SET_PDEATHSIG, SIGKILL);  // cotrain gone: so is the run
+  close_all_but(p.report_fd, p.stdout_fd, p.devnull_fd);
   if (p.userns_at_clone) {
     char map[64];
     write_file(p, "/proc/self/setgroups", "deny");
