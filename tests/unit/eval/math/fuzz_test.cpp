@@ -2,7 +2,7 @@
 // huge powers, deep nesting, unbalanced braces) must never throw, crash or take long.
 #include <gtest/gtest.h>
 
-#include <chrono>
+#include <time.h>
 #include <random>
 
 #include "cotrain/eval/math/equivalence.h"
@@ -22,22 +22,28 @@ std::string random_answer(std::mt19937_64& rng) {
   return s;
 }
 
+// CPU time of this thread: the bound is on the grader's work, not on how busy the machine is.
+double thread_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 TEST(Fuzz, RandomAnswersNeverThrowOrHang) {
   std::mt19937_64 rng(12345);
-  auto start = std::chrono::steady_clock::now();
+  double start = thread_cpu_ms();
   for (int round = 0; round < 3000; ++round) {
     std::string a = random_answer(rng), b = random_answer(rng);
-    auto one = std::chrono::steady_clock::now();
+    double one = thread_cpu_ms();
     ASSERT_NO_THROW({
       Grade g = grade(a, b);
       Grade self = grade(a, a);
       (void)g;
       (void)self;
     }) << a << " | " << b;
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - one).count();
-    ASSERT_LT(ms, 250) << "slow pair: " << a << " | " << b;
+    ASSERT_LT(thread_cpu_ms() - one, 250) << "slow pair: " << a << " | " << b;
   }
-  EXPECT_LT(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count(), 30);
+  EXPECT_LT(thread_cpu_ms() - start, 30000);
 }
 
 TEST(Fuzz, HostileInputsAreBounded) {
