@@ -18,10 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <utility>
+#include <iterator>
 
 #include "sandbox_plan.h"
 
@@ -49,9 +50,7 @@ bool become_uid(int uid) {
 // an init that kept them would hold those runs' pipes open until it ended itself.
 void close_all_but(int a, int b, int c) {
   int keep[3] = {a, b, c};
-  if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
-  if (keep[1] > keep[2]) std::swap(keep[1], keep[2]);
-  if (keep[0] > keep[1]) std::swap(keep[0], keep[1]);
+  std::sort(std::begin(keep), std::end(keep));  // in place: no allocation
   unsigned next = 3;
   for (int fd : keep) {
     if (fd < static_cast<int>(next)) continue;

@@ -2,7 +2,7 @@
 // huge powers, deep nesting, unbalanced braces) must never throw, crash or take long.
 #include <gtest/gtest.h>
 
-#include <time.h>
+#include <ctime>
 #include <random>
 
 #include "cotrain/eval/math/equivalence.h"
