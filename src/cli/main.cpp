@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   cotrain::cli::add_init_model_command(app);
   cotrain::cli::add_inspect_command(app);
   cotrain::cli::add_score_command(app);
+  cotrain::cli::add_train_commands(app);
 #endif
 
   cotrain::install_stop_handlers();
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
     }
     report(fmt::format("{} (see '{} --help')", e.what(), command).c_str());
     return 2;
+  } catch (const cotrain::Stopped& e) {  // stopped at a safe point on SIGINT/SIGTERM, state saved
+    std::fflush(stdout);
+    std::fprintf(stderr, "stopped: %s\n", e.what());
+    return 128 + e.signal;
   } catch (const cotrain::InputError& e) {
     report(e.what());
     return 2;

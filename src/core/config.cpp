@@ -187,7 +187,12 @@ std::string nearest_name(std::string_view name, const std::vector<std::string>& 
   for (const auto& c : candidates) {
     if (c != name && last(c) == last(name)) return c;
   }
+  // A name that is the start of a key ("train.warmup" for "train.warmup_ratio"): the shortest such.
   std::string best;
+  for (const auto& c : candidates) {
+    if (c.size() > name.size() && c.starts_with(name) && (best.empty() || c.size() < best.size())) best = c;
+  }
+  if (!best.empty()) return best;
   std::size_t best_distance = std::string::npos;
   for (const auto& c : candidates) {
     std::size_t d = edit_distance(name, c);

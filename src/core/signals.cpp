@@ -9,8 +9,11 @@ namespace cotrain {
 namespace {
 
 std::atomic<int> g_signals{0};
+std::atomic<int> g_first_signal{0};
 
 extern "C" void on_stop_signal(int sig) {
+  int none = 0;
+  g_first_signal.compare_exchange_strong(none, sig);  // before the flag, so a stop always has its signal
   if (g_signals.fetch_add(1) >= 1) _exit(128 + sig);  // second signal: the user really means it
   const char msg[] = "\ncotrain: stopping at the next safe point (signal again to abort)\n";
   ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
@@ -29,6 +32,11 @@ void install_stop_handlers() {
 
 bool stop_requested() { return g_signals.load(std::memory_order_relaxed) > 0; }
 
-void reset_stop_request() { g_signals = 0; }
+int stop_signal() { return g_first_signal.load(std::memory_order_relaxed); }
+
+void reset_stop_request() {
+  g_signals = 0;
+  g_first_signal = 0;
+}
 
 }  // namespace cotrain
