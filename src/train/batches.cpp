@@ -58,7 +58,8 @@ void check_tokenizer(const TokenCache& cache, const fs::path& model_dir, const s
   const auto& recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::object());
   if (model_file.empty() || cache.size() == 0 || recorded.value("fnv1a64", "") == file_hash(model_file)) return;
   const fs::path cache_file = recorded.value("path", "");
-  if (cache_file.empty() || !fs::exists(cache_file)) {
+  if (cache_file.empty()) return;  // a cache made without cotrain: nothing to compare with
+  if (!fs::exists(cache_file)) {
     spdlog::warn("{}: made with tokenizer {}, which is gone; cannot check it against {}", path, cache_file.string(), model_file.string());
     return;
   }
@@ -145,12 +146,12 @@ TrainingData load_training_data(const TrainConfig& config, std::int64_t vocab_si
   for (std::size_t d = 0; d < cache->size(); ++d) {
     if (document_targets(*cache, d) > 0) usable.push_back(d);
   }
+  if (usable.empty()) {
+    fail_input("{}: no target tokens to train on ({} documents, every loss mask is 0)", config.data.paths[0], cache->size());
+  }
   if (usable.size() < cache->size()) {
     spdlog::warn("{}: {} of {} documents have no target token and are left out", config.data.paths[0], cache->size() - usable.size(),
                  cache->size());
-  }
-  if (usable.empty()) {
-    fail_input("{}: no target tokens to train on ({} documents, every loss mask is 0)", config.data.paths[0], cache->size());
   }
 
   data.train.cache = cache;
