@@ -164,6 +164,52 @@ def reference_run(model, docs, cfg):
     return steps
 
 
+def lora_cases():
+    """LoRA runs as peft trains them, starting from a saved adapter (cotrain's lora.init)."""
+    common = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=160, num_hidden_layers=2, max_position_embeddings=512,
+                  rms_norm_eps=1e-6)
+    train = dict(adam_betas=[0.9, 0.999], adam_eps=1e-8, seed=11, max_steps=0, epochs=2, min_lr_ratio=0.0)
+    yield "qwen2_lora", Qwen2Config(**common, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                                    rope_theta=1e6), 13, 96, dict(
+        train, global_batch=4, micro_batch=2, lr=5e-3, schedule="cosine", warmup_ratio=0.25, weight_decay=0.1, max_grad_norm=1.0), \
+        dict(r=4, lora_alpha=8, target_modules="all-linear", use_rslora=False)
+    yield "llama_lora", LlamaConfig(**common, num_attention_heads=4, num_key_value_heads=1, tie_word_embeddings=False,
+                                    attention_bias=True, mlp_bias=True), 10, 80, dict(
+        train, global_batch=3, micro_batch=1, lr=3e-3, schedule="linear", warmup_ratio=0.1, weight_decay=0.0, max_grad_norm=0.5,
+        max_steps=7), dict(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], use_rslora=True)
+
+
+def make_lora_case(out, name, model_config, count, cutoff, train, lora, seed):
+    from peft import LoraConfig, get_peft_model
+    from peft.utils import get_peft_model_state_dict
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(model_config, dtype=torch.float32, attn_implementation="sdpa")
+    scale_weights(model, seed)
+    model.save_pretrained(os.path.join(out, "model"), safe_serialization=True)
+    peft_model = get_peft_model(model, LoraConfig(lora_dropout=0.0, bias="none", task_type="CAUSAL_LM", **lora))
+    g = torch.Generator().manual_seed(seed + 50)
+    with torch.no_grad():  # a non-zero B, so the first steps already go through the adapter's scaling
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
+    peft_model.save_pretrained(os.path.join(out, "adapter"))
+    docs = make_documents(200 + seed, count, cutoff)
+    write_cache(os.path.join(out, "cache"), docs, cutoff)
+    config = {"model": {"path": os.path.join(out, "model"), "dtype": "fp32", "device": "cpu"},
+              "data": {"path": os.path.join(out, "cache"), "template": "none", "cutoff": cutoff},
+              "train": dict(train, activation_checkpointing=False),
+              "lora": {"init": os.path.join(out, "adapter")}}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    initial = {n: t.clone() for n, t in get_peft_model_state_dict(peft_model).items()}
+    steps = reference_run(peft_model, docs, config)
+    final = get_peft_model_state_dict(peft_model)
+    save_file({n: (final[n] - initial[n]).contiguous() for n in initial}, os.path.join(out, "update.safetensors"))
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump({"steps": steps}, f, indent=1)
+    print(f"{name}: {len(steps)} steps, loss {steps[0]['loss']:.4f} -> {steps[-1]['loss']:.4f}")
+
+
 def cases():
     common = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=160, num_hidden_layers=2, max_position_embeddings=512,
                   rms_norm_eps=1e-6)
@@ -210,6 +256,10 @@ def main():
         with open(os.path.join(out, "expected.json"), "w") as f:
             json.dump({"steps": steps}, f, indent=1)
         print(f"{name}: {len(steps)} steps, loss {steps[0]['loss']:.4f} -> {steps[-1]['loss']:.4f}")
+    for seed, (name, model_config, count, cutoff, train, lora) in enumerate(lora_cases()):
+        out = os.path.join(args.out, name)
+        os.makedirs(out, exist_ok=True)
+        make_lora_case(out, name, model_config, count, cutoff, train, lora, 20 + seed)
 
 
 if __name__ == "__main__":
