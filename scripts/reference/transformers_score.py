@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """transformers' log-probs for the sequences of a `cotrain score` input file, to compare with
-cotrain's output.
+cotrain's output; with --adapter, through a PEFT LoRA adapter loaded by peft (unmerged).
 
-  transformers_score.py --model DIR --input IDS.jsonl --compare COTRAIN_OUT.jsonl [--tol 1e-4]
+  transformers_score.py --model DIR [--adapter DIR] --input IDS.jsonl --compare COTRAIN_OUT.jsonl [--tol 1e-4]
 exits 1 (printing the worst line) when any log-prob differs by more than --tol.
 """
 import argparse
@@ -16,11 +16,15 @@ from transformers import AutoModelForCausalLM
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
+    ap.add_argument("--adapter")
     ap.add_argument("--input", required=True)
     ap.add_argument("--compare", required=True)
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    if args.adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, args.adapter).eval()
     rows = [json.loads(l) for l in open(args.input) if l.strip()]
     got = [json.loads(l) for l in open(args.compare) if l.strip()]
     if len(rows) != len(got):

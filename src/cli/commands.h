@@ -4,6 +4,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <string>
+
+#include "cotrain/core/error.h"
+
 namespace cotrain::cli {
 
 // Torch-free commands.
@@ -16,7 +21,13 @@ void add_eval_command(CLI::App& app);
 void add_init_model_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_score_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // sft, lora
 #endif
+
+// Commands that write a directory refuse to replace one unless --force, before any long work.
+inline void refuse_existing_output(const std::string& out, bool force) {
+  if (!force && std::filesystem::exists(out)) fail_input("--out {} exists (use --force to replace it)", out);
+}
 
 }  // namespace cotrain::cli

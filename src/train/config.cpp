@@ -32,11 +32,6 @@ void require(bool ok, const std::string& key, const std::string& what, const T& 
 
 std::string train_mode_name(TrainMode mode) { return mode == TrainMode::sft ? "sft" : "lora"; }
 
-const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-  return names;
-}
-
 std::vector<ConfigKey> train_config_schema(TrainMode mode) {
   using T = ConfigType;
   std::vector<ConfigKey> keys = {
@@ -171,11 +166,10 @@ TrainConfig load_train_config(TrainMode mode, const std::string& file, const std
     c.lora.dropout = l["dropout"];
     require(c.lora.dropout >= 0 && c.lora.dropout < 1, "lora.dropout", "must be in [0, 1)", c.lora.dropout);
     auto targets = as_strings(l["targets"]);
-    if (targets == std::vector<std::string>{"all-linear"}) targets = lora_target_names();
     require(!targets.empty(), "lora.targets", "needs at least one module", "[]");
     for (const auto& name : targets) {
-      const auto& known = lora_target_names();
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
+      const auto& known = lora_module_names();
+      if (name != "all-linear" && std::find(known.begin(), known.end(), name) == known.end()) {
         fail_input("lora.targets: unknown module \"{}\" (all-linear or a list of: {})", name, join(known));
       }
     }

@@ -18,10 +18,12 @@
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
 #include "cotrain/core/signals.h"
+#include "cotrain/model/lora.h"
 #include "cotrain/model/loss.h"
+#include "cotrain/model/model_dir.h"
+#include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 #include "cotrain/train/batches.h"
-#include "cotrain/train/export.h"
 #include "cotrain/train/optimizer.h"
 #include "cotrain/train/run_files.h"
 #include "cotrain/train/schedule.h"
@@ -57,21 +59,43 @@ double validation_loss(CausalLM& model, const DocumentSet& set, std::int64_t max
   double nll = 0;
   std::int64_t targets = 0;
   for (const PackedRow& row : evaluation_rows(set, max_tokens)) {
-    nll += summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets).item<double>();
+    nll += summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::skip).item<double>();
     targets += row.target_tokens;
   }
   model->train();
   return nll / static_cast<double>(targets);
 }
 
-// The parameters this run trains: all of them for full fine-tuning.
-std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(CausalLM& model, const TrainConfig& config) {
-  if (config.mode == TrainMode::lora) {
-    fail_input("cotrain lora: this build has no LoRA layers yet (model/ adds them); use cotrain sft");
-  }
+// The parameters this run trains: all of them for full fine-tuning; for LoRA a fresh adapter
+// (A drawn from train.seed) or the one in lora.init, with the base frozen. An adapter loaded from
+// lora.init brings its own settings, which replace the config's in RESOLVED.
+std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(CausalLM& model, const TrainConfig& config, Json& resolved) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value());
+  if (config.mode == TrainMode::sft) {
+    for (auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value());
+    return out;
+  }
+  if (config.lora.init.empty()) {
+    add_lora(model, LoraSettings{config.lora.rank, config.lora.alpha, config.lora.dropout, config.lora.rslora, config.lora.targets},
+             config.train.seed);
+  } else {
+    LoraSettings s = load_peft_adapter(model, config.lora.init);
+    model->lora_dropout_generator.set_current_seed(config.train.seed + 1);
+    Json& l = resolved["lora"];
+    l["rank"] = s.rank;
+    l["alpha"] = s.alpha;
+    l["dropout"] = s.dropout;
+    l["rslora"] = s.rslora;
+    l["targets"] = s.targets;
+  }
+  for (auto& item : lora_parameters(model)) out.emplace_back(item.key(), item.value());
   return out;
+}
+
+void write_config(const fs::path& out, const Json& resolved) {
+  AtomicFile file(out / "config.json");
+  file.stream() << resolved.dump(2) << "\n";
+  file.commit();
 }
 
 }  // namespace
@@ -90,11 +114,8 @@ TrainResult run_training(const TrainConfig& config) {
     spdlog::warn("output.dir: {} holds an unfinished run; starting it over (its token cache is reused)", out.string());
     fs::remove(out / "metrics.jsonl");
   }
-  {
-    AtomicFile file(out / "config.json");
-    file.stream() << config.resolved.dump(2) << "\n";
-    file.commit();
-  }
+  Json resolved = config.resolved;
+  write_config(out, resolved);
   RunInfo info;
   info.command = train_mode_name(config.mode);
   info.started_at = utc_timestamp();
@@ -111,10 +132,9 @@ TrainResult run_training(const TrainConfig& config) {
     const auto dtype = config.model.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
     CausalLM model = load_model(config.model.path, dtype, device);
     model->train();
-    auto trainable = trainable_parameters(model, config);
-    if (config.train.activation_checkpointing) {
-      spdlog::debug("train.activation_checkpointing: layer recomputation is not in model/ yet; activations are kept");
-    }
+    model->activation_checkpointing = config.train.activation_checkpointing;
+    auto trainable = trainable_parameters(model, config, resolved);
+    if (resolved != config.resolved) write_config(out, resolved);  // the adapter's settings
 
     // --- Data: the token cache, the held-out documents, the steps.
     TrainingData data = load_training_data(config, model->config.vocab_size, out);
@@ -178,7 +198,7 @@ TrainResult run_training(const TrainConfig& config) {
       // DIST: all-reduce target_tokens here.
       double nll_sum = 0;
       for (const PackedRow& row : rows) {
-        torch::Tensor nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets);
+        torch::Tensor nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
         (nll / static_cast<double>(target_tokens)).backward();
         nll_sum += nll.item<double>();
         optimizer.accumulate_gradients();
@@ -233,7 +253,11 @@ TrainResult run_training(const TrainConfig& config) {
     }
     validate(state);
     result.final_dir = out / "final";
-    export_hf_model(model, config.model.path, result.final_dir);
+    if (config.mode == TrainMode::lora) {
+      save_peft_adapter(model, result.final_dir, config.model.path);
+    } else {
+      write_model_dir(model, result.final_dir, {.copy_from = config.model.path});
+    }
     info.status = result.status = "completed";
     info.elapsed_s = elapsed();
     info.finished_at = utc_timestamp();

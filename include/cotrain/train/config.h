@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/config.h"
+#include "cotrain/model/lora_settings.h"
 
 namespace cotrain {
 
@@ -56,9 +57,9 @@ struct TrainConfig {
     std::int64_t rank = 8;
     double alpha = 16;                // default 2 x rank (LLaMA-Factory's)
     double dropout = 0;
-    std::vector<std::string> targets;  // module names; "all-linear" expands to every decoder linear
+    std::vector<std::string> targets = {"all-linear"};  // module names (lora_module_names()) or "all-linear"
     bool rslora = false;
-    std::string init;                  // a PEFT adapter directory to start from
+    std::string init;                  // a PEFT adapter directory to start from (its settings replace these)
   } lora;
 
   std::string output_dir;
@@ -70,8 +71,5 @@ std::vector<ConfigKey> train_config_schema(TrainMode mode);
 // Resolves FILE (empty: none) and OVERRIDES, checks every value, and returns the typed settings.
 // Errors are InputErrors naming the source and key: "config.json: train.lr: expected a number".
 TrainConfig load_train_config(TrainMode mode, const std::string& file, const std::vector<ConfigOverride>& overrides);
-
-// The decoder linears LoRA can adapt, in peft's naming; "all-linear" means all of them.
-const std::vector<std::string>& lora_target_names();
 
 }  // namespace cotrain

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# cotrain sft end to end on a tiny model and synthetic traces: the run directory of CONTRACTS.md,
-# the exported model loading in transformers, cache reuse, bad input (exit 2, one line, nothing
-# half-written), a non-finite loss (exit 1 naming the step) and SIGINT (finish the step, exit 130).
+# cotrain sft and lora end to end on tiny models and synthetic traces: the run directory of
+# CONTRACTS.md, the exported model loading in transformers, the trained adapter giving cotrain's
+# log-probs in peft on sequences it never saw and merging into base + adapter, bad input (exit 2,
+# one line, nothing half-written), a non-finite loss (exit 1 naming the step) and SIGINT (finish
+# the step, exit 130).
 source "$(dirname "$0")/../lib.sh"
 require_shared tokenizers/qwen2.5/tokenizer.json
+REF="$COTRAIN_SOURCE_DIR/scripts/reference"
 TOK="$SHARED/tokenizers/qwen2.5"
 
 expect_exit 0 "$COTRAIN" sft --help
@@ -62,6 +65,41 @@ expect_exit 0 "$COTRAIN" sft --config tiny.json --out run2 --set train.max_steps
 expect_contains run2/run.json '"status": "completed"'
 expect_exit 2 "$COTRAIN" sft --config tiny.json --out run2
 expect_one_line_error 'already holds a finished run'
+
+# LoRA from a model with O(1) logits: peft's adapter files, equal log-probs in peft on unseen
+# sequences, and the merged export equal to base + adapter.
+expect_exit 0 "$COTRAIN" init-model --arch qwen2 --preset tiny --seed 1 --init-std 0.3 --out model-o1 --tokenizer "$TOK"
+expect_exit 0 "$COTRAIN" lora --config tiny.json --model model-o1 --data run/cache --out lrun --rank 4 \
+  --set train.max_steps=2 --set train.warmup_ratio=0 --set train.lr=2e-2 --set data.val_fraction=0 --set 'lora.targets=["q_proj","v_proj","down_proj"]'
+expect_contains out 'trained 2 steps'
+python3 - <<'PY' || fail "the LoRA run directory is not a peft adapter"
+import json
+from safetensors import safe_open
+c = json.load(open("lrun/final/adapter_config.json"))
+assert c["peft_type"] == "LORA" and c["r"] == 4 and c["lora_alpha"] == 8 and sorted(c["target_modules"]) == ["down_proj", "q_proj", "v_proj"], c
+names = set(safe_open("lrun/final/adapter_model.safetensors", "pt").keys())
+assert "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" in names and len(names) == 2 * 3 * 2, names
+cfg = json.load(open("lrun/config.json"))
+assert cfg["lora"]["rank"] == 4 and cfg["lora"]["alpha"] == 8, cfg["lora"]
+PY
+pass
+python3 - <<'PY' > unseen.jsonl
+import json, random
+r = random.Random(9)
+for n in (5, 40, 130, 17):
+    print(json.dumps({"input_ids": [r.randrange(151643) for _ in range(n)]}))
+PY
+expect_exit 0 "$COTRAIN" score --model model-o1 --adapter lrun/final --input unseen.jsonl --out lscores.jsonl
+python3 "$REF/transformers_score.py" --model model-o1 --adapter lrun/final --input unseen.jsonl --compare lscores.jsonl --tol 1e-4 \
+  || fail "peft's log-probs through the trained adapter differ from cotrain's"
+pass
+expect_exit 0 "$COTRAIN" score --model model-o1 --input unseen.jsonl --out base-scores.jsonl
+! cmp -s base-scores.jsonl lscores.jsonl || fail "the trained adapter changes nothing"; pass
+expect_exit 0 "$COTRAIN" export --model model-o1 --adapter lrun/final --out merged
+expect_exit 0 "$COTRAIN" score --model merged --input unseen.jsonl --out mscores.jsonl
+python3 "$REF/transformers_score.py" --model model-o1 --adapter lrun/final --input unseen.jsonl --compare mscores.jsonl --tol 1e-4 \
+  || fail "the merged export differs from base + adapter"
+pass
 
 # Bad configs: exit 2, one line naming the key, nothing written.
 expect_exit 2 "$COTRAIN" sft --config tiny.json --out bad1 --set train.lr=fast

@@ -5,54 +5,17 @@
 
 #include <fmt/format.h>
 
-#include "common/shared_data.h"
-#include "cotrain/core/jsonl.h"
-#include "cotrain/io/safetensors.h"
-#include "cotrain/model/logprobs.h"
 #include "cotrain/model/loss.h"
-#include "cotrain/model/weights.h"
+#include "parity/model/fixture.h"
 
 namespace cotrain {
 namespace {
 
-namespace fs = std::filesystem;
+using test::Fixture;
+using test::max_abs_diff;
+using test::packed_logprobs;
 
-struct Fixture {
-  fs::path dir;
-  std::vector<std::vector<std::int64_t>> sequences;
-  std::shared_ptr<const SafetensorsFile> expected;
-
-  torch::Tensor get(const std::string& name) const {
-    const auto* info = expected->find(name);
-    if (!info) throw std::runtime_error("fixture has no " + name);
-    return tensor_view(*expected, *info, expected).clone();
-  }
-};
-
-Fixture load_fixture(const std::string& name) {
-  Fixture f;
-  f.dir = fs::path(COTRAIN_BINARY_DIR) / "reference" / "model_fixtures" / name;
-  auto inputs = read_json_file(f.dir / "inputs.json");
-  f.sequences = inputs["sequences"].get<std::vector<std::vector<std::int64_t>>>();
-  f.expected = SafetensorsFile::open(f.dir / "expected.safetensors");
-  return f;
-}
-
-// Log-probs of each sequence from one packed row holding all of them.
-std::vector<torch::Tensor> packed_logprobs(CausalLM& model, const std::vector<std::vector<std::int64_t>>& seqs, torch::Tensor* total_nll = nullptr) {
-  auto row = pack_documents(seqs);
-  auto lp = row_logprobs(model, row, /*chunk=*/37);  // a chunk size that splits documents
-  if (total_nll) *total_nll = -lp.sum();
-  std::vector<torch::Tensor> out;
-  for (std::size_t i = 0; i < seqs.size(); ++i) {
-    out.push_back(lp.narrow(0, row.cu_seqlens[i], static_cast<std::int64_t>(seqs[i].size()) - 1));
-  }
-  return out;
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return a.numel() == 0 ? 0.0 : (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
+Fixture load_fixture(const std::string& name) { return test::load_fixture("model_fixtures", name); }
 
 class Parity : public ::testing::TestWithParam<std::string> {};
 
@@ -81,7 +44,7 @@ TEST_P(Parity, GradientsOfSummedNllMatchTransformers) {
   auto f = load_fixture(GetParam());
   auto model = load_model(f.dir, torch::kFloat32, torch::kCPU);
   auto row = pack_documents(f.sequences);
-  auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, /*chunk=*/37);
+  auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build, /*chunk=*/37);
   torch::Tensor reference_nll;
   {
     torch::NoGradGuard no_grad;
@@ -95,7 +58,7 @@ TEST_P(Parity, GradientsOfSummedNllMatchTransformers) {
     auto ref = f.get("grad." + item.key());
     auto got = item.value().grad();
     ASSERT_TRUE(got.defined()) << item.key();
-    double rel = (got - ref).norm().item<double>() / std::max(ref.norm().item<double>(), 1e-12);
+    double rel = test::rel_diff(got, ref);
     if (rel > worst) {
       worst = rel;
       worst_name = item.key();
