@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 PEER = r"""
 import json, math, os, sys, time, torch
 sys.path.insert(0, sys.argv[1])
-from train_reference import epoch_order
+from train_reference import epoch_order, padded_batch
 from transformers import AutoModelForCausalLM
 from peft import LoraConfig, get_peft_model
 work, micro, global_batch, rank, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
@@ -59,15 +59,8 @@ for s in range(0, len(order), global_batch):
     targets = sum(sum(m[1:]) for _, m in step)
     for b in range(0, len(step), micro):
         batch = step[b:b + micro]
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.zeros(len(batch), width, dtype=torch.long)
-        attention = torch.zeros(len(batch), width, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        for r, (d, m) in enumerate(batch):
-            ids[r, :len(d)] = torch.tensor(d)
-            attention[r, :len(d)] = 1
-            labels[r, :len(d)] = torch.tensor([t if k else -100 for t, k in zip(d, m)])
-            tokens += len(d)
+        ids, attention, labels = padded_batch(batch)
+        tokens += sum(len(d) for d, _ in batch)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
         (loss * int((labels[:, 1:] != -100).sum()) / targets).backward()

@@ -110,8 +110,8 @@ def decay_parameter_names(model):
     return {n for n, _ in model.named_parameters() if not any(re.search(p, n.lower()) for p in patterns)}
 
 
-def micro_batch_nll(model, batch):
-    """Summed next-token NLL of right-padded documents, and their target count."""
+def padded_batch(batch):
+    """(ids, mask) documents right-padded to the longest: input_ids, attention_mask, labels (-100)."""
     width = max(len(ids) for ids, _ in batch)
     input_ids = torch.zeros(len(batch), width, dtype=torch.long)
     attention = torch.zeros(len(batch), width, dtype=torch.long)
@@ -120,6 +120,12 @@ def micro_batch_nll(model, batch):
         input_ids[row, :len(ids)] = torch.tensor(ids)
         attention[row, :len(ids)] = 1
         labels[row, :len(ids)] = torch.tensor([t if m else -100 for t, m in zip(ids, mask)])
+    return input_ids, attention, labels
+
+
+def micro_batch_nll(model, batch):
+    """Summed next-token NLL of right-padded documents, and their target count."""
+    input_ids, attention, labels = padded_batch(batch)
     logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
     shift_logits, shift_labels = logits[:, :-1].reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1)
     nll = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
@@ -164,11 +170,14 @@ def reference_run(model, docs, cfg):
     return steps
 
 
+COMMON = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=160, num_hidden_layers=2, max_position_embeddings=512,
+              rms_norm_eps=1e-6)
+TRAIN = dict(adam_betas=[0.9, 0.999], adam_eps=1e-8, max_steps=0, epochs=2, min_lr_ratio=0.0)
+
+
 def lora_cases():
     """LoRA runs as peft trains them, starting from a saved adapter (cotrain's lora.init)."""
-    common = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=160, num_hidden_layers=2, max_position_embeddings=512,
-                  rms_norm_eps=1e-6)
-    train = dict(adam_betas=[0.9, 0.999], adam_eps=1e-8, seed=11, max_steps=0, epochs=2, min_lr_ratio=0.0)
+    common, train = COMMON, dict(TRAIN, seed=11)
     yield "qwen2_lora", Qwen2Config(**common, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
                                     rope_theta=1e6), 13, 96, dict(
         train, global_batch=4, micro_batch=2, lr=5e-3, schedule="cosine", warmup_ratio=0.25, weight_decay=0.1, max_grad_norm=1.0), \
@@ -211,9 +220,7 @@ def make_lora_case(out, name, model_config, count, cutoff, train, lora, seed):
 
 
 def cases():
-    common = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=160, num_hidden_layers=2, max_position_embeddings=512,
-                  rms_norm_eps=1e-6)
-    train = dict(adam_betas=[0.9, 0.999], adam_eps=1e-8, seed=7, max_steps=0, epochs=2, min_lr_ratio=0.0)
+    common, train = COMMON, dict(TRAIN, seed=7)
     # Qwen2, tied, GQA: accumulation over 2 micro-batches, clipping, weight decay, cosine warm-up,
     # a last step of each epoch with fewer documents.
     yield "qwen2_sft", Qwen2Config(**common, num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
