@@ -78,7 +78,8 @@ struct ShardedModel::Group {
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
   torch::Tensor grad_full;       // none/optimizer: [padded]; the parameters' .grad are views of it
-  torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches
+  torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
+                                 // on the state device
   torch::Tensor bucket, reduced;  // grads/params: a reduction in flight
   PendingCollective reduction;
   torch::Tensor master, exp_avg, exp_avg_sq, step;  // fp32 over the owned range, on the state device
@@ -156,7 +157,8 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     state_device_ = options_.offload ? torch::Device(torch::kCPU) : device;
     auto on_device = torch::TensorOptions().device(device);
     if (shards_grads()) {
-      g.grad_shard = torch::zeros({layout.shard_numel}, on_device.dtype(torch::kFloat32));
+      // Only the optimizer reads it: with offload it lives in CPU memory too.
+      g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
     } else {
       g.grad_full = torch::zeros({layout.padded_numel()}, on_device.dtype(g.flat->dtype()));
       auto views = unflatten(layout, g.grad_full);
@@ -294,7 +296,7 @@ void ShardedModel::complete_reduction(std::size_t gi) {
   g.reduction.wait();
   if (shards_grads()) {
     torch::NoGradGuard no_grad;
-    g.grad_shard.add_(g.reduced);
+    g.grad_shard.add_(g.reduced.to(g.grad_shard.device()));
     g.bucket = torch::Tensor();
     g.reduced = torch::Tensor();
   }
@@ -452,12 +454,14 @@ void ShardedModel::set_steps_done(std::int64_t steps) {
 
 ShardMemory ShardedModel::memory() const {
   ShardMemory m;
+  std::int64_t grad_shards = 0;
   for (const auto& g : groups_) {
     m.params += g.flat->resident_bytes();
     m.grads += bytes_of(g.grad_full) + bytes_of(g.grad_shard) + bytes_of(g.bucket) + bytes_of(g.reduced);
     m.optimizer += bytes_of(g.master) + bytes_of(g.exp_avg) + bytes_of(g.exp_avg_sq);
+    grad_shards += bytes_of(g.grad_shard);
   }
-  m.optimizer_on_cpu = state_device_.is_cpu();
+  if (options_.offload) m.offloaded = m.optimizer + grad_shards;
   return m;
 }
 

@@ -49,7 +49,8 @@ struct AdamWOptions {
 
 struct ShardOptions {
   ShardMode mode = ShardMode::None;
-  // fp32 master weights and moments in CPU memory, stepped there (dist.offload).
+  // fp32 master weights, moments and (grads, params) gradient slices in CPU memory; AdamW runs
+  // there (dist.offload).
   bool offload = false;
   std::int64_t bucket_bytes = 25 << 20;  // the largest flat group, as DDP's bucket_cap_mb
   // Reduce a group's gradients as soon as backward has produced them (else: in finish_backward).
@@ -72,10 +73,10 @@ struct DecoderUnits {
 };
 DecoderUnits decoder_units(CausalLMImpl& model);
 
-// Bytes this rank holds now.
+// Bytes this rank holds now (for the metrics).
 struct ShardMemory {
   std::int64_t params = 0, grads = 0, optimizer = 0;
-  bool optimizer_on_cpu = false;
+  std::int64_t offloaded = 0;  // of these, bytes in CPU memory because of dist.offload
 };
 
 enum class StateKind { Param, Master, ExpAvg, ExpAvgSq };

@@ -5,7 +5,7 @@
 //
 //   collectives                      every ProcessGroup collective and a sharded flat group
 //   train [--modes m,...] [--tied] [--freeze] [--checkpoint] [--bucket BYTES] [--overlap 0|1]
-//         [--steps N]                each mode's steps equal torch::optim::AdamW on one process
+//         [--offload] [--steps N]                each mode's steps equal torch::optim::AdamW on one process
 //                                    with the whole global batch
 //   resume MODE IN|- STEPS OUT [--verify]   load a checkpoint (any world size), train STEPS more,
 //                                    save; --verify: compare with an uninterrupted run
@@ -49,7 +49,7 @@ void expect(bool ok, fmt::format_string<Args...> format, Args&&... args) {
 
 struct Flags {
   std::vector<ShardMode> modes{ShardMode::None, ShardMode::Optimizer, ShardMode::Grads, ShardMode::Params};
-  bool tied = false, freeze = false, checkpoint = false, overlap = true, verify = false;
+  bool tied = false, freeze = false, checkpoint = false, overlap = true, offload = false, verify = false;
   std::int64_t bucket = 25 << 20;
   int steps = 3;
 };
@@ -276,6 +276,7 @@ ShardOptions options_for(ShardMode mode, const Flags& flags) {
   options.mode = mode;
   options.bucket_bytes = flags.bucket;
   options.overlap = flags.overlap;
+  options.offload = flags.offload;
   options.adamw = kAdam;
   return options;
 }
@@ -305,6 +306,8 @@ void scenario_train(ProcessGroup& pg, const Flags& flags) {
       expect(memory.optimizer <= 3 * (param_bytes / pg.world_size() + slack), "{} mode holds {} optimizer bytes",
              shard_mode_name(mode), memory.optimizer);
     }
+    expect(memory.offloaded == (flags.offload ? memory.optimizer + (mode >= ShardMode::Grads ? memory.grads : 0) : 0),
+           "{} mode reports {} offloaded bytes", shard_mode_name(mode), memory.offloaded);
     got.params = full_state(sharded, StateKind::Param);
     compare(fmt::format("rank {}/{} {}", pg.rank(), pg.world_size(), shard_mode_name(mode)), got, want);
   }
@@ -447,6 +450,8 @@ Flags parse_flags(std::vector<std::string>& args) {
       flags.freeze = true;
     } else if (a == "--checkpoint") {
       flags.checkpoint = true;
+    } else if (a == "--offload") {
+      flags.offload = true;
     } else if (a == "--verify") {
       flags.verify = true;
     } else if (a == "--bucket") {
