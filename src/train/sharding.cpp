@@ -5,7 +5,6 @@
 #include <torch/torch.h>
 
 #include <map>
-#include <tuple>
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/causal_lm.h"
@@ -23,10 +22,34 @@ std::int64_t bytes_of(const torch::Tensor& t) {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
-std::string shape_text(c10::IntArrayRef shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
+struct GroupMembers {
+  bool trainable = false;
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> params;
+  std::int64_t bytes = 0;
+};
+
+// A unit's parameters, in order, into groups of one (trainable, dtype) each, a group closing when
+// the next parameter would take it past BUCKET_BYTES.
+std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::string, torch::Tensor>>& params,
+                                            std::int64_t bucket_bytes) {
+  std::map<std::pair<bool, torch::ScalarType>, GroupMembers> open;
+  std::vector<GroupMembers> groups;
+  for (const auto& [name, param] : params) {
+    GroupMembers& group = open[{param.requires_grad(), param.scalar_type()}];
+    if (!group.names.empty() && group.bytes + bytes_of(param) > bucket_bytes) {
+      groups.push_back(std::move(group));
+      group = GroupMembers{};
+    }
+    group.trainable = param.requires_grad();
+    group.names.push_back(name);
+    group.params.push_back(param);
+    group.bytes += bytes_of(param);
+  }
+  for (auto& [key, group] : open) {
+    if (!group.names.empty()) groups.push_back(std::move(group));
+  }
+  return groups;
 }
 }  // namespace
 
@@ -108,40 +131,19 @@ struct ShardedModel::GradHook : torch::autograd::FunctionPostHook {
 
 ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, const ShardOptions& options)
     : pg_(group), options_(options) {
-  if (options_.bucket_bytes <= 0) fail_input("dist.bucket_mb: must be > 0");
+  if (options_.bucket_bytes <= 0) fail_input("dist: the bucket size must be > 0 (got {})", options_.bucket_bytes);
   torch::NoGradGuard no_grad;
   for (std::size_t u = 0; u < units.size(); ++u) {
     Unit unit;
     unit.name = units[u].name;
-    // Parameters go into groups by (trainable, dtype) in order, a group closing when the next
-    // parameter would take it past bucket_bytes.
-    using Key = std::tuple<bool, torch::ScalarType>;
-    std::map<Key, std::pair<std::vector<std::string>, std::vector<torch::Tensor>>> open;
-    std::vector<std::pair<Key, std::pair<std::vector<std::string>, std::vector<torch::Tensor>>>> closed;
-    std::map<Key, std::int64_t> open_bytes;
-    for (auto& [name, param] : units[u].params) {
-      Key key{param.requires_grad(), param.scalar_type()};
-      std::int64_t bytes = bytes_of(param);
-      if (!open[key].first.empty() && open_bytes[key] + bytes > options_.bucket_bytes) {
-        closed.emplace_back(key, std::move(open[key]));
-        open[key] = {};
-        open_bytes[key] = 0;
-      }
-      open[key].first.push_back(name);
-      open[key].second.push_back(param);
-      open_bytes[key] += bytes;
-    }
-    for (auto& [key, members] : open) {
-      if (!members.first.empty()) closed.emplace_back(key, std::move(members));
-    }
-    for (std::size_t i = 0; i < closed.size(); ++i) {
-      auto& [key, members] = closed[i];
+    auto members = split_into_groups(units[u].params, options_.bucket_bytes);
+    for (std::size_t i = 0; i < members.size(); ++i) {
       Group g;
       g.unit = u;
-      g.what = closed.size() > 1 ? fmt::format("{} [{}/{}]", unit.name, i + 1, closed.size()) : unit.name;
-      g.trainable = std::get<0>(key);
-      g.flat = std::make_unique<FlatParams>(std::move(members.first), std::move(members.second), pg_.world_size(),
-                                            pg_.rank(), options_.mode == ShardMode::Params);
+      g.what = members.size() > 1 ? fmt::format("{} [{}/{}]", unit.name, i + 1, members.size()) : unit.name;
+      g.trainable = members[i].trainable;
+      g.flat = std::make_unique<FlatParams>(std::move(members[i].names), std::move(members[i].params),
+                                            pg_.world_size(), pg_.rank(), options_.mode == ShardMode::Params);
       unit.groups.push_back(groups_.size());
       unit.trainable = unit.trainable || g.trainable;
       groups_.push_back(std::move(g));
@@ -155,12 +157,11 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     const FlatLayout& layout = g.flat->layout();
     const torch::Device device = g.flat->shard().device();
     state_device_ = options_.offload ? torch::Device(torch::kCPU) : device;
-    auto on_device = torch::TensorOptions().device(device);
     if (shards_grads()) {
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
     } else {
-      g.grad_full = torch::zeros({layout.padded_numel()}, on_device.dtype(g.flat->dtype()));
+      g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(g.flat->dtype()).device(device));
       auto views = unflatten(layout, g.grad_full);
       for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
     }
@@ -423,8 +424,8 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
       torch::Tensor t = lookup(layout.names[i]);
       if (!t.defined()) fail_input("checkpoint: {} {} is missing", kind_name, layout.names[i]);
       if (t.sizes() != c10::IntArrayRef(layout.shapes[i])) {
-        fail_input("checkpoint: {} {}: shape {} vs {}", kind_name, layout.names[i], shape_text(t.sizes()),
-                   shape_text(layout.shapes[i]));
+        fail_input("checkpoint: {} {}: shape {} vs {}", kind_name, layout.names[i], fmt::join(t.sizes(), "x"),
+                   fmt::join(layout.shapes[i], "x"));
       }
       tensors.push_back(t);
     }
