@@ -7,25 +7,10 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/causal_lm.h"
+#include "unit/train/tiny_model.h"
 
 namespace cotrain {
 namespace {
-
-CausalLM tiny_model(bool tied) {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_layers = 2;
-  c.num_heads = 2;
-  c.num_kv_heads = 1;
-  c.head_dim = 8;
-  c.qkv_bias = true;
-  c.tie_word_embeddings = tied;
-  CausalLM model(c, torch::TensorOptions().dtype(torch::kFloat32));
-  init_weights(model, 0.05, 3);
-  return model;
-}
 
 std::vector<std::string> names_of(const ParamUnit& unit) {
   std::vector<std::string> names;
@@ -70,7 +55,7 @@ TEST(Sharding, ParametersBecomeViewsOfBucketsAndKeepTheirValues) {
   for (const auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
   ProcessGroup single;
   ShardOptions options;
-  options.bucket_bytes = 4096;  // a layer's 1,984 parameters (7.9 KB) take several buckets
+  options.bucket_bytes = 8192;  // a layer's 7,808 parameters (31 KB) take several buckets
   DecoderUnits units = decoder_units(*model);
   ShardedModel sharded(single, units.units, options);
   EXPECT_GT(sharded.num_groups(), units.units.size());
@@ -96,14 +81,14 @@ TEST(Sharding, LoadingRejectsMissingAndMisshapedTensorsByName) {
     return it == state.end() ? torch::Tensor() : it->second;
   };
   EXPECT_NO_THROW(sharded.load_full(StateKind::ExpAvg, lookup));
-  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({24, 15});
+  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 31});
   try {
     sharded.load_full(StateKind::ExpAvg, lookup);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "checkpoint: exp_avg model.layers.0.mlp.up_proj.weight: shape 24x15 vs 24x16");
+    EXPECT_STREQ(e.what(), "checkpoint: exp_avg model.layers.0.mlp.up_proj.weight: shape 48x31 vs 48x32");
   }
-  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({24, 16});
+  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 32});
   state.erase("lm_head.weight");
   try {
     sharded.load_full(StateKind::Param, lookup);

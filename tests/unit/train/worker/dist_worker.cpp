@@ -32,6 +32,7 @@
 #include "cotrain/train/flat_params.h"
 #include "cotrain/train/launch.h"
 #include "cotrain/train/sharding.h"
+#include "unit/train/tiny_model.h"
 
 namespace {
 
@@ -59,20 +60,7 @@ constexpr double kLr = 2e-3, kWeightDecay = 0.1, kMaxNorm = 0.5;
 const AdamWOptions kAdam{0.9, 0.95, 1e-8, kWeightDecay};
 
 CausalLM make_model(const Flags& flags) {
-  ModelConfig c;
-  c.arch = Arch::Qwen2;
-  c.vocab_size = 64;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 8;
-  c.qkv_bias = true;
-  c.rope_theta = 10000;
-  c.tie_word_embeddings = flags.tied;
-  CausalLM model(c, torch::TensorOptions().dtype(torch::kFloat32));
-  init_weights(model, 0.05, 1234);
+  CausalLM model = tiny_model(flags.tied);
   if (flags.freeze) {  // frozen and trainable parameters in one unit, as with LoRA
     for (auto& item : model->named_parameters()) {
       if (item.key().find("q_proj.weight") != std::string::npos || item.key().find("k_proj.weight") != std::string::npos) {
