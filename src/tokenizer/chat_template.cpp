@@ -3,7 +3,10 @@
 // conversations of system, user and assistant messages without tools.
 #include "cotrain/tokenizer/chat_template.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
@@ -20,7 +23,7 @@ struct Segment {
 };
 using Segments = std::vector<Segment>;
 
-const std::vector<std::string> kNames = {"qwen2.5", "qwen3", "llama3", "deepseek-r1", "none"};
+const std::vector<std::string> kNames = {"qwen2.5", "qwen3", "llama3", "deepseek-r1", "chatml", "none"};
 constexpr const char* kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 // Python's str.strip/lstrip/rstrip with CHARS, or Unicode whitespace when CHARS is empty.
@@ -50,9 +53,12 @@ void check_roles(const std::vector<ChatMessage>& messages, const std::string& na
   }
 }
 
-Segments render_qwen25(const std::vector<ChatMessage>& m, bool generation_prompt) {
+// ChatML: Qwen2.5 inserts its default system turn; plain chatml (SmolLM2 and others) does not.
+Segments render_chatml(const std::vector<ChatMessage>& m, bool generation_prompt, const char* default_system) {
   Segments out;
-  if (m.empty() || m[0].role != "system") out.push_back({std::string("<|im_start|>system\n") + kQwenDefaultSystem + "<|im_end|>\n"});
+  if (default_system && (m.empty() || m[0].role != "system")) {
+    out.push_back({std::string("<|im_start|>system\n") + default_system + "<|im_end|>\n"});
+  }
   for (const auto& message : m) {
     bool assistant = message.role == "assistant";
     out.push_back({"<|im_start|>" + message.role + "\n"});
@@ -155,35 +161,57 @@ ChatTemplate ChatTemplate::by_name(const std::string& name) {
 
 ChatTemplate ChatTemplate::detect(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
-  fs::path config = fs::is_directory(path) ? path / "tokenizer_config.json"
-                    : path.filename() == "tokenizer_config.json" ? path
-                                                                  : path.parent_path() / "tokenizer_config.json";
-  if (!fs::exists(config)) fail_input("no tokenizer_config.json to detect the chat template from, {}", config.string());
-  nlohmann::json root = read_json_file(config);
-  std::string text;
-  const auto& field = root.contains("chat_template") ? root["chat_template"] : nlohmann::json();
-  if (field.is_string()) {
-    text = field.get<std::string>();
-  } else if (field.is_array()) {  // [{"name": "default", "template": ...}, ...]
-    for (const auto& entry : field) {
-      if (entry.value("name", "") == "default" && entry.contains("template")) text = entry["template"].get<std::string>();
+  const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  const fs::path config = path.filename() == "tokenizer_config.json" ? path : dir / "tokenizer_config.json";
+  // transformers >= 4.43 saves the template beside tokenizer_config.json and reads it from there first.
+  const fs::path jinja = dir / "chat_template.jinja";
+  std::string text, source;
+  if (fs::is_regular_file(jinja)) {
+    std::ifstream in(jinja, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) fail_input("{}: cannot read", jinja.string());
+    source = jinja.string();
+  } else if (fs::exists(config)) {
+    nlohmann::json root = read_json_file(config);
+    const auto& field = root.contains("chat_template") ? root["chat_template"] : nlohmann::json();
+    if (field.is_string()) {
+      text = field.get<std::string>();
+    } else if (field.is_array()) {  // [{"name": "default", "template": ...}, ...]
+      for (const auto& entry : field) {
+        if (entry.value("name", "") == "default" && entry.contains("template")) text = entry["template"].get<std::string>();
+      }
     }
+    source = config.string();
+  } else {
+    fail_input("{}: no chat_template.jinja or tokenizer_config.json to detect the chat template from (choose one with --template: {})",
+               dir.string(), fmt::join(kNames, ", "));
   }
-  if (text.empty()) fail_input("chat_template missing, {} (choose one with --template: {})", config.string(), fmt::join(kNames, ", "));
+  if (text.empty()) fail_input("{}: chat_template missing (choose one with --template: {})", source, fmt::join(kNames, ", "));
   auto has = [&](std::string_view s) { return text.find(s) != std::string::npos; };
   if (has("<｜Assistant｜>") && has("<｜User｜>") && has("</think>")) return ChatTemplate("deepseek-r1");
   if (has("<|start_header_id|>") && !has("Cutting Knowledge Date")) return ChatTemplate("llama3");
   if (has("<|im_start|>") && has(kQwenDefaultSystem)) return ChatTemplate("qwen2.5");
   if (has("<|im_start|>") && has("reasoning_content") && has("<think>")) return ChatTemplate("qwen3");
-  fail_input("chat_template is none of the known templates, {} (choose one with --template: {})", config.string(),
-             fmt::join(kNames, ", "));
+  if (has("<|im_start|>") && has("<|im_end|>")) {
+    if (has("loop.first and messages[0]['role'] != 'system'")) {
+      spdlog::warn("{}: a ChatML template with a default system turn of its own; rendering it as chatml, which adds none "
+                   "(give the system prompt explicitly to have one)", source);
+    }
+    return ChatTemplate("chatml");
+  }
+  fail_input("{}: chat_template is none of the known templates (choose one with --template: {})", source, fmt::join(kNames, ", "));
+}
+
+ChatTemplate ChatTemplate::named_or_detected(const std::string& name, const std::filesystem::path& path) {
+  return name.empty() || name == "auto" ? detect(path) : by_name(name);
 }
 
 namespace {
 
 Segments render_segments(const std::string& name, const std::vector<ChatMessage>& messages, bool generation_prompt) {
   check_roles(messages, name);
-  if (name == "qwen2.5") return render_qwen25(messages, generation_prompt);
+  if (name == "qwen2.5") return render_chatml(messages, generation_prompt, kQwenDefaultSystem);
+  if (name == "chatml") return render_chatml(messages, generation_prompt, nullptr);
   if (name == "qwen3") return render_qwen3(messages, generation_prompt);
   if (name == "llama3") return render_llama3(messages, generation_prompt);
   if (name == "deepseek-r1") return render_deepseek_r1(messages, generation_prompt);

@@ -28,10 +28,14 @@ struct RenderOptions {
 
 class ChatTemplate {
  public:
-  // Names: qwen2.5, qwen3, llama3, deepseek-r1, none. Unknown -> InputError listing the known ones.
+  // Names: qwen2.5, qwen3, llama3, deepseek-r1, chatml, none. Unknown -> InputError listing the known ones.
   static ChatTemplate by_name(const std::string& name);
-  // From tokenizer_config.json's chat_template (or a model directory holding it).
+  // From the model's Jinja template: chat_template.jinja beside tokenizer_config.json (where
+  // transformers >= 4.43 saves it), else tokenizer_config.json's chat_template. PATH is a model or
+  // tokenizer directory, or a file in one.
   static ChatTemplate detect(const std::filesystem::path& path);
+  // NAME, or detect(PATH) when NAME is "" or "auto".
+  static ChatTemplate named_or_detected(const std::string& name, const std::filesystem::path& path);
   static std::vector<std::string> known_names();
 
   const std::string& name() const { return name_; }
