@@ -39,8 +39,9 @@ struct Item {
   Verdict verdict;
 };
 
-std::string gold_text(const Json& value) {
-  if (value.is_string()) return value.get<std::string>();
+template <class JsonType>
+std::string gold_text(const JsonType& value) {
+  if (value.is_string()) return value.template get<std::string>();
   if (value.is_number()) return value.dump();
   return "";
 }
@@ -82,7 +83,7 @@ FilterResult filter_traces(const FilterOptions& o) {
         fail_input("{}: needs a string \"problem\" (or \"question\")", at);
       const char* answer = row.contains("answer") ? "answer" : "final_answer";
       if (!row.contains(answer)) fail_input("{}: needs an \"answer\"", at);
-      std::string gold = row[answer].is_array() && !row[answer].empty() ? gold_text(Json(row[answer][0])) : gold_text(Json(row[answer]));
+      std::string gold = row[answer].is_array() && !row[answer].empty() ? gold_text(row[answer][0]) : gold_text(row[answer]);
       math_gold.emplace(trim(row[question].get<std::string>()), gold);
     });
     if (code) {

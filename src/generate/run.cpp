@@ -71,7 +71,8 @@ std::map<std::size_t, std::vector<SampleRecord>> resume(const fs::path& out, std
     }
     SampleRecord r = record_of(row, at);
     if (r.prompt >= prompts || r.sample >= static_cast<std::size_t>(n)) fail_input("{}: prompt {} sample {} is outside this run", at, r.prompt, r.sample);
-    seen[r.prompt][r.sample] = std::move(r);
+    const std::size_t prompt = r.prompt, sample = r.sample;
+    seen[prompt][sample] = std::move(r);
   }
   for (auto& [prompt, samples] : seen) {
     if (static_cast<std::int64_t>(samples.size()) < n) {

@@ -11,8 +11,8 @@ cat > prompts.jsonl <<'JSONL'
 {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a prime."}]}
 {"prompt": "Count to three."}
 JSONL
-GEN=(generate --model m --input prompts.jsonl --n 2 --temperature 0.8 --top-p 0.95 --max-new-tokens 12 --seed 3)
-expect_exit 0 "$COTRAIN" "${GEN[@]}" --batch-size 3 --out first.jsonl
+GEN=(generate --model m --input prompts.jsonl --n 2 --top-p 0.95 --max-new-tokens 12 --seed 3)
+expect_exit 0 "$COTRAIN" "${GEN[@]}" --temperature 0.8 --batch-size 3 --out first.jsonl
 [ "$(wc -l < first.jsonl)" = 6 ] || fail "expected 6 sample lines"
 python3 - <<'PY' || fail "bad generation lines"
 import json
@@ -26,17 +26,17 @@ PY
 pass
 
 # Seeded by (seed, prompt, sample): another batch size gives the same samples.
-expect_exit 0 "$COTRAIN" "${GEN[@]}" --batch-size 1 --out second.jsonl
+expect_exit 0 "$COTRAIN" "${GEN[@]}" --temperature 0.8 --batch-size 1 --out second.jsonl
 [ "$(sort first.jsonl)" = "$(sort second.jsonl)" ] || fail "batch size changed the samples"
 pass
 
 # A run killed mid-write: the torn line and the rest of its prompt are redone, the rest kept.
 head -c "$(( $(head -n 3 first.jsonl | wc -c) + 20 ))" first.jsonl > resumed.jsonl
 cp first.jsonl.settings.json resumed.jsonl.settings.json
-expect_exit 0 "$COTRAIN" "${GEN[@]}" --batch-size 2 --out resumed.jsonl
+expect_exit 0 "$COTRAIN" "${GEN[@]}" --temperature 0.8 --batch-size 2 --out resumed.jsonl
 expect_contains err 'torn last line'
 [ "$(sort first.jsonl)" = "$(sort resumed.jsonl)" ] || fail "resumed run differs from a whole one"
-expect_exit 0 "$COTRAIN" "${GEN[@]}" --out resumed.jsonl
+expect_exit 0 "$COTRAIN" "${GEN[@]}" --temperature 0.8 --out resumed.jsonl
 expect_contains err '3 of 3 prompts already done'
 
 # Other settings on an existing output, and bad input: one-line errors, exit 2.
@@ -45,7 +45,7 @@ expect_one_line_error 'first.jsonl: made with other settings \(temperature'
 printf '{"prompt": "ok"}\n{"text": "no prompt"}\n' > bad.jsonl
 expect_exit 2 "$COTRAIN" generate --model m --input bad.jsonl --out bad-out.jsonl
 expect_one_line_error 'bad.jsonl:2: expected an object with "prompt" or "messages"'
-expect_exit 2 "$COTRAIN" "${GEN[@]}" --out x.jsonl --top-p 1.5
+expect_exit 2 "$COTRAIN" generate --model m --input prompts.jsonl --out x.jsonl --top-p 1.5
 expect_one_line_error '^error: --top-p: must be in'
 
 # eval --model: the benchmark's prompt, the first N problems, truncation counted.
