@@ -65,6 +65,15 @@ Generated generate_responses(const EvalArgs& a, const std::vector<std::string>& 
 #endif
 }
 
+// Math and code options take generated responses alike.
+template <class Options>
+void use_generated(Options& o, Generated&& g) {
+  o.responses = std::move(g.responses);
+  o.truncated = std::move(g.truncated);
+  o.generation = std::move(g.settings);
+  o.carry_files = {g.file, g.file + ".settings.json"};
+}
+
 void run_eval(const EvalArgs& a) {
   const BenchmarkInfo& info = find_benchmark(a.bench);
   const bool generate = !a.job.model.empty();
@@ -85,11 +94,7 @@ void run_eval(const EvalArgs& a) {
     if (generate) {
       std::vector<std::string> prompts;
       for (const auto& problem : livecodebench_problems(o)) prompts.push_back(livecodebench_prompt(problem));
-      Generated g = generate_responses(a, prompts);
-      o.responses = std::move(g.responses);
-      o.truncated = std::move(g.truncated);
-      o.generation = std::move(g.settings);
-      o.carry_files = {g.file, g.file + ".settings.json"};
+      use_generated(o, generate_responses(a, prompts));
     }
     std::cout << livecodebench_report_table(run_livecodebench_eval(o));
     return;
@@ -115,11 +120,7 @@ void run_eval(const EvalArgs& a) {
     const std::size_t count = a.limit > 0 ? std::min(a.limit, bench.problems.size()) : bench.problems.size();
     std::vector<std::string> prompts;
     for (std::size_t i = 0; i < count; ++i) prompts.push_back(math_prompt(bench.problems[i]));
-    Generated g = generate_responses(a, prompts);
-    o.responses = std::move(g.responses);
-    o.truncated = std::move(g.truncated);
-    o.generation = std::move(g.settings);
-    o.carry_files = {g.file, g.file + ".settings.json"};
+    use_generated(o, generate_responses(a, prompts));
   }
   std::cout << math_report_table(run_math_eval(o));
 }
