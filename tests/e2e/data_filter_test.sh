@@ -32,6 +32,6 @@ grep -q '3\*3' kept2.jsonl || fail "the 3*3 trace was not kept"
 expect_contains rej2.jsonl '"reason":"no matching problem"'
 
 expect_exit 2 "$COTRAIN" data filter --traces traces.jsonl --out k.jsonl
-expect_one_line_error '--gold-field or --bench-data: give exactly one'
+expect_one_line_error 'error: --gold-field or --bench-data: give exactly one'
 [ ! -e k.jsonl ] || fail "an output appeared after an error"
 finish
