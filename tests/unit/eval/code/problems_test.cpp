@@ -3,6 +3,7 @@
 #include "cotrain/eval/code/problems.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -115,6 +116,45 @@ TEST(LoadProblems, BadRowsNameFileLineAndField) {
                "pickle");
   expect_error("{" + base + R"(, "public_test_cases": )" + good_tests + R"(, "metadata": "[1]"})", "metadata");
   expect_error("not json", "bad JSON");
+  // A problem without tests used to pass every program.
+  expect_error("{" + base + R"(, "public_test_cases": "[]"})", "has no test cases");
+  expect_error("{" + base + R"(, "public_test_cases": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})",
+               "nested deeper");
+}
+
+// A 1.9 MB zlib bomb in private_test_cases inflated to 1.5 GB: inflating stops at the limit.
+TEST(CompressedTests, InflatingStopsAtTheLimit) {
+  z_stream stream{};
+  ASSERT_EQ(deflateInit(&stream, 9), Z_OK);
+  std::string zeros(1 << 20, '\0'), bomb(1 << 16, '\0');
+  std::size_t written = 0;
+  for (std::size_t total = 0; total <= kMaxInflatedBytes; total += zeros.size()) {
+    stream.next_in = reinterpret_cast<Bytef*>(zeros.data());
+    stream.avail_in = static_cast<uInt>(zeros.size());
+    while (stream.avail_in > 0) {
+      if (bomb.size() - written < 4096) bomb.resize(bomb.size() * 2);
+      stream.next_out = reinterpret_cast<Bytef*>(bomb.data() + written);
+      stream.avail_out = static_cast<uInt>(bomb.size() - written);
+      ASSERT_EQ(deflate(&stream, Z_NO_FLUSH), Z_OK);
+      written = bomb.size() - stream.avail_out;
+    }
+  }
+  for (int status = Z_OK; status != Z_STREAM_END;) {
+    if (bomb.size() - written < 4096) bomb.resize(bomb.size() * 2);
+    stream.next_out = reinterpret_cast<Bytef*>(bomb.data() + written);
+    stream.avail_out = static_cast<uInt>(bomb.size() - written);
+    status = deflate(&stream, Z_FINISH);
+    written = bomb.size() - stream.avail_out;
+  }
+  deflateEnd(&stream);
+  bomb.resize(written);
+  ASSERT_LT(bomb.size(), 1u << 20);  // under a megabyte that would inflate past the limit
+  try {
+    zlib_inflate(bomb);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("inflates to more than"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

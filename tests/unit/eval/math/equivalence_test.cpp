@@ -114,5 +114,22 @@ TEST(Equivalence, ReasonsSayWhichCheckDecided) {
   EXPECT_EQ(g.extraction, "boxed");
 }
 
+// Values past the exact range overflowed doubles to inf, and two infinities compared equal:
+// 2^{5000} = 3^{5000}, 1000! = 999!. Such values are equal only when written the same way.
+TEST(Equivalence, ValuesBeyondTheExactRangeAreNeverEqualByOverflow) {
+  for (auto [a, b] : {std::pair{"2^{5000}", "3^{5000}"}, {"1000!", "999!"}, {"10^{10^{5}}", "10^{10^{5}}+1"},
+                      {"2^{5000}", "\\infty"}, {"(x/10)^{5000}", "(x/10)^{5001}"}}) {
+    Grade g = grade(a, b);
+    EXPECT_FALSE(g.equal) << a << " vs " << b << ": " << g.reason;
+  }
+  EXPECT_EQ(grade("2^{5000}", "3^{5000}").reason, "cannot decide (beyond exact and floating-point range)");
+  EXPECT_TRUE(same("1000!", "1000!"));
+  EXPECT_TRUE(same("2^{5000}", "2^{5000}"));
+  EXPECT_TRUE(same("\\infty", "\\infty"));
+  EXPECT_TRUE(same("-\\infty", "-\\infty"));
+  EXPECT_FALSE(same("\\infty", "-\\infty"));
+  EXPECT_TRUE(same("2^{1000}", "2^{999} \\cdot 2"));  // within the exact range: exact
+}
+
 }  // namespace
 }  // namespace cotrain
