@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 
 namespace fs = std::filesystem;
 
@@ -135,9 +136,13 @@ void check_output_dir(const fs::path& target, const std::string& kind) {
   if (!S_ISDIR(st.st_mode)) fail_input("{}: exists and is not a directory; choose another output directory", target.string());
   std::error_code ec;
   if (fs::is_empty(target, ec) && !ec) return;
-  std::ifstream marker(target / kOutputMarker);
   std::string found;
-  if (marker && std::getline(marker, found) && found == kind) return;
+  try {  // through the input rule: a marker that is a FIFO must not block
+    found = read_input_file(target / kOutputMarker, 256);
+    if (!found.empty() && found.back() == '\n') found.pop_back();
+  } catch (const InputError&) {
+  }
+  if (found == kind) return;
   if (!found.empty()) {
     fail_input("{}: holds another command's output ({}), not a {} output; choose another output directory",
                target.string(), found, kind);

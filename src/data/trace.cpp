@@ -215,8 +215,9 @@ void for_each_trace(const fs::path& path, TraceFormat format, const std::functio
   bool array = first != std::string::npos && text[first] == '[';
   std::vector<RawRecord> raw = array ? split_json_array(text, first + 1) : split_lines(text);
 
-  for (const RawRecord& row : raw) {
-    if ((row.line & 255) == 0) throw_if_stopped();
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const RawRecord& row = raw[i];
+    if ((i & 255) == 255) throw_if_stopped();
     std::string reason;
     TraceRecord record;
     record.line = row.line;

@@ -88,7 +88,7 @@ expect_exit 0 "$COTRAIN" init-model --arch qwen2 --out again --force  # its own 
 bad_config() {  # bad_config KEY VALUE PATTERN: m-qwen2 with config.json's KEY set to VALUE is refused
   rm -rf badcfg && mkdir badcfg && ln -s "$WORK/m-qwen2/model.safetensors" badcfg/model.safetensors
   python3 -c "import json,sys; c=json.load(open('m-qwen2/config.json')); c[sys.argv[1]]=json.loads(sys.argv[2]); json.dump(c,open('badcfg/config.json','w'))" "$1" "$2"
-  expect_exit 2 timeout 60 "$COTRAIN" score --model badcfg --input ids.jsonl
+  expect_exit 2 timeout -k 5 60 "$COTRAIN" score --model badcfg --input ids.jsonl
   expect_one_line_error "$3"
 }
 bad_config rms_norm_eps -1e-6 'badcfg/config.json: rms_norm_eps: must be > 0'  # gave null log-probs, exit 0
@@ -100,9 +100,9 @@ bad_config vocab_size 1000000000 'badcfg: config.json describes [0-9]+ parameter
 bad_config intermediate_size 128 'badcfg: 6 mis-shaped tensor'
 # A FIFO as config.json or model.safetensors blocked forever.
 rm -rf fifo-model && mkdir fifo-model && cp m-qwen2/config.json fifo-model/ && mkfifo fifo-model/model.safetensors
-expect_exit 2 timeout 20 "$COTRAIN" score --model fifo-model --input ids.jsonl
+expect_exit 2 timeout -k 5 20 "$COTRAIN" score --model fifo-model --input ids.jsonl
 expect_one_line_error 'fifo-model/model.safetensors: is a FIFO'
 rm -f fifo-model/config.json && mkfifo fifo-model/config.json
-expect_exit 2 timeout 20 "$COTRAIN" inspect --model fifo-model
+expect_exit 2 timeout -k 5 20 "$COTRAIN" inspect --model fifo-model
 expect_one_line_error 'fifo-model/config.json: is a FIFO'
 finish
