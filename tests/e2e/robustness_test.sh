@@ -153,6 +153,11 @@ printf '%s\n' '{"question_id": "q0", "platform": "atcoder", "difficulty": "easy"
 printf '%s\n' '{"question_id": "q0", "response": "```python\nprint(1)\n```"}' >lcb-preds.jsonl
 expect_exit 2 $T "$COTRAIN" eval --bench livecodebench --data lcb.jsonl --predictions lcb-preds.jsonl
 expect_one_line_error 'lcb\.jsonl:1: problem q0 has no test cases'
+# --python naming an interpreter that never answers hung the evaluation.
+printf '%s\n' '{"question_id": "q0", "platform": "atcoder", "difficulty": "easy", "contest_date": "2024-01-01T00:00:00", "public_test_cases": "[{\"input\": \"\", \"output\": \"1\", \"testtype\": \"stdin\"}]"}' >lcb-ok.jsonl
+printf '#!/bin/sh\nexec sleep 1000\n' >silent-python && chmod +x silent-python
+expect_exit 2 $T "$COTRAIN" eval --bench livecodebench --data lcb-ok.jsonl --predictions lcb-preds.jsonl --python ./silent-python
+expect_one_line_error '--python \./silent-python: the interpreter did not answer within 10 s'
 
 ## Needs the shared Qwen tokenizer ############################################################
 require_shared tokenizers/qwen2.5/tokenizer.json

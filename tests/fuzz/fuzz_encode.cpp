@@ -3,6 +3,7 @@
 // (valid UTF-8, NFC outside the added tokens), and every id is a token.
 #include <nlohmann/json.hpp>
 
+#include "common/tiny_tokenizer.h"
 #include "cotrain/tokenizer/tokenizer.h"
 #include "cotrain/tokenizer/unicode.h"
 #include "fuzz_support.h"
@@ -14,27 +15,9 @@ namespace {
 
 const Tokenizer& tokenizer() {
   static const std::unique_ptr<Tokenizer> loaded = [] {
-    json vocab = json::object();
-    for (int b = 0; b < 256; ++b) vocab[unicode::byte_to_char()[b]] = b;
-    vocab["ab"] = 256;
-    vocab["abc"] = 257;
-    vocab["\u0120ab"] = 258;
-    json added = json::array();
-    int id = 259;
-    for (auto [content, special, normalized] : {std::tuple{"<|end|>", true, false}, {"<|end|>x", true, false},
-                                                {"<tool>", false, false}, {"<to", false, true}, {"\u00e9t\u00e9", false, true},
-                                                {"<|", true, false}, {"a", false, false}}) {
-      added.push_back({{"id", id++}, {"content", content}, {"special", special}, {"normalized", normalized}});
-    }
-    json t = {{"added_tokens", added},
-              {"normalizer", {{"type", "NFC"}}},
-              {"pre_tokenizer",
-               {{"type", "Sequence"},
-                {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}|\s+|[^\s\p{L}\p{N}]+)"}}},
-                                                {"behavior", "Isolated"}, {"invert", false}},
-                                               {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
-              {"decoder", {{"type", "ByteLevel"}}},
-              {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array({"a b", "ab c", "\u0120 ab"})}}}};
+    json t = test::tiny_tokenizer_json(false, {{"<|end|>", true, false}, {"<|end|>x", true, false}, {"<tool>", false, false},
+                                               {"<to", false, true}, {"\u00e9t\u00e9", false, true}, {"<|", true, false},
+                                               {"a", false, false}});
     return Tokenizer::load(fuzz::write_file(t.dump(), "encode-tokenizer.json"));
   }();
   return *loaded;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/shared_data.h"
+#include "common/tiny_tokenizer.h"
 #include "cotrain/core/error.h"
 #include "cotrain/tokenizer/tokenizer.h"
 #include "cotrain/tokenizer/unicode.h"
@@ -17,31 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-// Bytes 0-255 as ids 0-255, then "ab" = 256, "abc" = 257, "Ġab" = 258; merges a+b, ab+c, Ġ+ab.
+// The shared tiny tokenizer with "<|end|>" (259, special) and "<tool>" (260, not special).
 json tiny_tokenizer(bool pair_merges) {
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[unicode::byte_to_char()[b]] = b;
-  vocab["ab"] = 256;
-  vocab["abc"] = 257;
-  vocab["\u0120ab"] = 258;
-  json merges = pair_merges ? json::array({json::array({"a", "b"}), json::array({"ab", "c"}), json::array({"\u0120", "ab"})})
-                            : json::array({"a b", "ab c", "\u0120 ab"});
-  return {
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", json::array({{{"id", 259}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}},
-                                    {{"id", 260}, {"content", "<tool>"}, {"special", false}, {"normalized", false}}})},
-      {"normalizer", {{"type", "NFC"}}},
-      {"pre_tokenizer",
-       {{"type", "Sequence"},
-        {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}|\s+|[^\s\p{L}\p{N}]+)"}}},
-                                        {"behavior", "Isolated"}, {"invert", false}},
-                                       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
-      {"post_processor", {{"type", "ByteLevel"}}},
-      {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"byte_fallback", false}}},
-  };
+  return test::tiny_tokenizer_json(pair_merges, {{"<|end|>", true, false}, {"<tool>", false, false}});
 }
 
 std::filesystem::path write(const json& tokenizer) {
