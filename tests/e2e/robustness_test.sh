@@ -88,17 +88,20 @@ import json
 for i in range(400000): print(json.dumps({'gold': str(i), 'pred': '\\\\frac{%d}{%d}' % (2 * i, 2)}))" >many.jsonl
 stop_test() {  # stop_test SIGNAL CODE OUTPUT CMD...: CMD is stopped by SIGNAL, exits CODE, leaves no OUTPUT
   local sig=$1 want=$2 out=$3; shift 3
-  "$@" >/dev/null 2>stop.err &
+  "$@" >/dev/null 2>stop.err &  # not under timeout(1): it would pass the signal on twice
   local pid=$! got=0
   sleep 1
   kill -"$sig" $pid
+  (sleep 60; kill -9 $pid 2>/dev/null) &  # a binary that ignores the signal still ends
+  local watchdog=$!
   wait $pid || got=$?
+  kill $watchdog 2>/dev/null || true
   [ "$got" = "$want" ] && pass || fail "'$*' after SIG$sig exited $got, expected $want: $(cat stop.err)"
   grep -q "^error: interrupted by SIG$sig" stop.err && pass || fail "no 'interrupted' line: $(cat stop.err)"
   [ ! -e "$out" ] && pass || fail "'$*' left $out after SIG$sig"
 }
-stop_test INT 130 many-graded.jsonl timeout -k 5 120 "$COTRAIN" grade --pairs many.jsonl --out many-graded.jsonl
-stop_test TERM 143 big.jsonl timeout -k 5 120 "$COTRAIN" data synth --n 1000000 --out big.jsonl
+stop_test INT 130 many-graded.jsonl "$COTRAIN" grade --pairs many.jsonl --out many-graded.jsonl
+stop_test TERM 143 big.jsonl "$COTRAIN" data synth --n 1000000 --out big.jsonl
 no_temporaries .
 
 # A temporary left by a process killed outright (a second signal, SIGKILL) is removed by the next
