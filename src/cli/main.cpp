@@ -57,7 +57,7 @@ void check_numbers(CLI::App& app) {
     const bool is_unsigned = type.rfind("UINT", 0) == 0, is_signed = !is_unsigned && type.rfind("INT", 0) == 0;
     const bool is_float = type.rfind("FLOAT", 0) == 0;
     if (!is_unsigned && !is_signed && !is_float) continue;
-    option->check(CLI::Validator(
+    option->transform(CLI::Validator(
         [is_unsigned, is_float](std::string& value) -> std::string {
           const char* begin = value.data();
           const char* end = begin + value.size();
@@ -71,11 +71,13 @@ void check_numbers(CLI::App& app) {
             std::uint64_t v = 0;
             auto [ptr, ec] = std::from_chars(begin, end, v);
             if (ec != std::errc() || ptr != end) return "expected a non-negative integer that fits 64 bits, got '" + value + "'";
+            value = std::to_string(v);  // "010" is ten, not CLI11's octal eight
             return "";
           }
           std::int64_t v = 0;
           auto [ptr, ec] = std::from_chars(begin, end, v);
           if (ec != std::errc() || ptr != end) return "expected an integer that fits 64 bits, got '" + value + "'";
+          value = std::to_string(v);
           return "";
         },
         "", "number"));
