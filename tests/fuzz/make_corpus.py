@@ -94,7 +94,7 @@ def main():
              ("2^{5000}", "3^{5000}"), ("\\infty", "-\\infty"), ("\\text{(C)}", "C"),
              ("5", "The answer is $\\boxed{5}$. I hope it is correct."),
              ("\\dfrac{3}{4}", "<|begin_of_thought|>wait<|end_of_thought|><|begin_of_solution|>\\boxed{\\frac34}<|end_of_solution|>"),
-             ("\\sum_{k=0}^{10} k", "55"), ("\\binom{10}{3}", "120"), ("\\sin^2 x + \\cos^2 x", "1"), ("a<b\\le c", "(a, c]")]
+             ("\\sum_{k=0}^{10} k", "55"), ("0.10\\%10^{400}%", "0.1000.11%\n0.18\\%"), ("\\binom{10}{3}", "120"), ("\\sin^2 x + \\cos^2 x", "1"), ("a<b\\le c", "(a, c]")]
     for i, (gold, pred) in enumerate(pairs):
         write("fuzz_grade", f"seed{i}", gold + "\n" + pred)
     # trace files: the first byte picks the perturbation

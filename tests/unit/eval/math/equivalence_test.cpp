@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "cotrain/eval/math/normalize.h"
 
 namespace cotrain {
@@ -129,6 +131,17 @@ TEST(Equivalence, ValuesBeyondTheExactRangeAreNeverEqualByOverflow) {
   EXPECT_TRUE(same("-\\infty", "-\\infty"));
   EXPECT_FALSE(same("\\infty", "-\\infty"));
   EXPECT_TRUE(same("2^{1000}", "2^{999} \\cdot 2"));  // within the exact range: exact
+}
+
+// Found by fuzz_grade: a fraction near the 4096-bit cap took 0.1 s (gcd by Euclid over a
+// bit-by-bit division, and a gcd after every multiplication of a power). 50 of them take
+// milliseconds now.
+TEST(Equivalence, ExactArithmeticNearTheSizeCapIsFast) {
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(grade("0.10\\%10^{400}%", "2").equal);
+  EXPECT_TRUE(same("(\\frac{101}{1000})^{400}", "\\frac{101^{400}}{1000^{400}}"));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0) << "took " << seconds << " s";
 }
 
 }  // namespace
