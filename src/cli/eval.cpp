@@ -1,9 +1,10 @@
 // cotrain eval: grade a benchmark's responses, either generated elsewhere (--predictions) or by
 // cotrain from a model (--model, with the benchmark's prompt). Math benchmarks go to the math
-// checker, livecodebench to the code judge.
+// checker, livecodebench to the code judge (eval/registry.h says which is which).
 #include <iostream>
 
 #include "commands.h"
+#include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
 #include "cotrain/data/reasoning.h"
 #include "cotrain/eval/code/livecodebench_eval.h"
@@ -26,6 +27,7 @@ struct EvalArgs {
   int jobs = 1;
   double timeout = 6.0;
   std::string release, since, until, python = "python3";
+  std::vector<std::string> difficulties, platforms;
 };
 
 // Responses by problem from a generation run, with which ones hit the token limit.
@@ -39,6 +41,7 @@ struct Generated {
 Generated generate_responses(const EvalArgs& a, const std::vector<std::string>& prompts) {
 #ifdef COTRAIN_WITH_TORCH
   if (a.out.empty()) fail_input("--model: needs --out DIR (the generations are kept there, so an interrupted run continues)");
+  prepare_output_dir(a.out, kEvalOutputKind);  // refused before any work unless absent, empty or an earlier eval output
   std::vector<Conversation> conversations;
   for (const auto& prompt : prompts) conversations.push_back({{"user", prompt}});
   Generated g;
@@ -90,13 +93,15 @@ void run_eval(const EvalArgs& a) {
     o.since = a.since;
     o.until = a.until;
     o.python = a.python;
+    o.difficulties = a.difficulties;
+    o.platforms = a.platforms;
     o.limit = a.limit;
     if (generate) {
       std::vector<std::string> prompts;
       for (const auto& problem : livecodebench_problems(o)) prompts.push_back(livecodebench_prompt(problem));
       use_generated(o, generate_responses(a, prompts));
     }
-    std::cout << livecodebench_report_table(run_livecodebench_eval(o));
+    std::cout << livecodebench_summary(run_livecodebench_eval(o));
     return;
   }
   MathEvalOptions o;
@@ -122,7 +127,7 @@ void run_eval(const EvalArgs& a) {
     for (std::size_t i = 0; i < count; ++i) prompts.push_back(math_prompt(bench.problems[i]));
     use_generated(o, generate_responses(a, prompts));
   }
-  std::cout << math_report_table(run_math_eval(o));
+  std::cout << math_eval_summary(run_math_eval(o));
 }
 
 }  // namespace
@@ -145,6 +150,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--since", a->since, "livecodebench: first contest date (YYYY-MM-DD)");
   cmd->add_option("--until", a->until, "livecodebench: last contest date (YYYY-MM-DD)");
   cmd->add_option("--python", a->python, "livecodebench: the interpreter that runs the programs")->capture_default_str();
+  cmd->add_option("--difficulty", a->difficulties, "livecodebench: only these difficulties (easy,medium,hard)")->delimiter(',');
+  cmd->add_option("--platform", a->platforms, "livecodebench: only these platforms (atcoder,codeforces,leetcode)")->delimiter(',');
 #ifdef COTRAIN_WITH_TORCH
   add_generation_flags(cmd, a->job, /*with_model=*/false);
 #endif

@@ -116,6 +116,18 @@ FilterResult filter_traces(const FilterOptions& o) {
     items.push_back(std::move(item));
   });
 
+  // The outputs are opened before the work, so an unusable one fails fast.
+  FilterResult result;
+  result.rejects = !o.rejects.empty() ? o.rejects
+                   : o.out.extension() == ".jsonl" ? std::filesystem::path(o.out).replace_extension(".rejects.jsonl")
+                                                   : std::filesystem::path(o.out.string() + ".rejects.jsonl");
+  result.summary = o.out.string() + ".summary.json";
+  std::error_code ec;
+  if (std::filesystem::weakly_canonical(o.out, ec) == std::filesystem::weakly_canonical(result.rejects, ec)) {
+    fail_input("--rejects: {} is the same file as --out", result.rejects.string());
+  }
+  AtomicFile kept(o.out), rejects(result.rejects), summary_file(result.summary);
+
   // Math grading is quick; code runs in the sandbox on `jobs` threads.
   std::optional<Sandbox> sandbox;
   if (code) sandbox.emplace(o.python);
@@ -161,14 +173,8 @@ FilterResult filter_traces(const FilterOptions& o) {
   for (auto& t : threads) t.join();
   progress.finish();
   if (error) std::rethrow_exception(error);
-  if (stop_requested()) fail_runtime("interrupted; nothing written");
+  throw_if_stopped();
 
-  FilterResult result;
-  result.rejects = !o.rejects.empty() ? o.rejects
-                   : o.out.extension() == ".jsonl" ? std::filesystem::path(o.out).replace_extension(".rejects.jsonl")
-                                                   : std::filesystem::path(o.out.string() + ".rejects.jsonl");
-  result.summary = o.out.string() + ".summary.json";
-  AtomicFile kept(o.out), rejects(result.rejects);
   for (const Item& item : items) {
     if (item.verdict.keep) {
       kept.stream() << item.record.json.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
@@ -182,7 +188,6 @@ FilterResult filter_traces(const FilterOptions& o) {
   }
   json summary = {{"traces", o.traces.string()}, {"kept", result.kept}, {"rejected", result.rejected}, {"rejected_by_reason", result.reasons},
                   {"checker", code ? "code (sandbox)" : "math"}, {"out", o.out.string()}, {"rejects", result.rejects.string()}};
-  AtomicFile summary_file(result.summary);
   summary_file.stream() << summary.dump(2) << '\n';
   kept.commit();
   rejects.commit();

@@ -20,7 +20,7 @@ std::string benchmark_names_text() {
 const BenchmarkInfo& find_benchmark(const std::string& name) {
   for (const auto& b : benchmark_registry())
     if (b.name == name) return b;
-  fail_input("--bench: unknown benchmark '{}' (known: {})", name, benchmark_names_text());
+  fail_input("--bench {}: unknown benchmark (known: {})", name, benchmark_names_text());
 }
 
 }  // namespace cotrain

@@ -10,7 +10,7 @@ namespace cotrain {
 std::vector<std::int64_t> read_eos_token_ids(const std::filesystem::path& model_dir) {
   for (const char* name : {"generation_config.json", "config.json"}) {
     const auto path = model_dir / name;
-    if (!std::filesystem::is_regular_file(path)) continue;
+    if (!std::filesystem::exists(path)) continue;  // anything else there is read (and refused) by the input rule
     const nlohmann::json root = read_json_file(path);
     auto it = root.find("eos_token_id");
     if (!root.is_object() || it == root.end() || it->is_null()) continue;

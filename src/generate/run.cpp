@@ -10,6 +10,8 @@
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
+#include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
 #include "cotrain/core/signals.h"
 #include "cotrain/generate/generation_config.h"
@@ -35,7 +37,8 @@ json record_json(const SampleRecord& r) {
 }
 
 SampleRecord record_of(const json& row, const std::string& at) {
-  try {
+  if (!row.is_object()) fail_input("{}: not a generation line (prompt_index, sample_index, text, tokens, finish_reason)", at);
+  return with_json_errors(at, [&] {
     SampleRecord r;
     r.prompt = row.at("prompt_index").get<std::size_t>();
     r.sample = row.at("sample_index").get<std::size_t>();
@@ -44,9 +47,7 @@ SampleRecord record_of(const json& row, const std::string& at) {
     r.finish_reason = row.at("finish_reason").get<std::string>();
     r.stop = row.value("stop", "");
     return r;
-  } catch (const json::exception&) {
-    fail_input("{}: not a generation line (prompt_index, sample_index, text, tokens, finish_reason)", at);
-  }
+  });
 }
 
 // The complete prompts of an earlier run of OUT: a torn last line (no newline) and prompts with
@@ -54,8 +55,7 @@ SampleRecord record_of(const json& row, const std::string& at) {
 std::map<std::size_t, std::vector<SampleRecord>> resume(const fs::path& out, std::size_t prompts, std::int64_t n) {
   std::map<std::size_t, std::vector<SampleRecord>> done;
   if (!fs::exists(out)) return done;
-  std::ifstream in(out, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string text = read_input_file(out);
   bool changed = !text.empty() && text.back() != '\n';
   if (changed) spdlog::warn("{}: dropping a torn last line (the run was killed while writing it)", out.string());
   std::map<std::size_t, std::map<std::size_t, SampleRecord>> seen;
@@ -63,13 +63,7 @@ std::map<std::size_t, std::vector<SampleRecord>> resume(const fs::path& out, std
   for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1) {
     ++line_no;
     const std::string at = out.string() + ":" + std::to_string(line_no);
-    json row;
-    try {
-      row = json::parse(text.substr(begin, end - begin));
-    } catch (const json::parse_error&) {
-      fail_input("{}: bad JSON", at);
-    }
-    SampleRecord r = record_of(row, at);
+    SampleRecord r = record_of(parse_json(std::string_view(text).substr(begin, end - begin), at), at);
     if (r.prompt >= prompts || r.sample >= static_cast<std::size_t>(n)) fail_input("{}: prompt {} sample {} is outside this run", at, r.prompt, r.sample);
     const std::size_t prompt = r.prompt, sample = r.sample;
     seen[prompt][sample] = std::move(r);
@@ -100,7 +94,7 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   const auto device = parse_device(job.device);
   const auto dtype = parse_scalar_type(job.dtype, device);
   auto tokenizer = Tokenizer::load(job.model);
-  const ChatTemplate chat = ChatTemplate::named_or_detected(job.template_name, job.model);
+  const ChatTemplate chat = ChatTemplate::for_tokenizer(job.model, job.template_name);
   if (settings.eos_token_ids.empty()) settings.eos_token_ids = read_eos_token_ids(job.model);
   if (settings.eos_token_ids.empty()) spdlog::warn("{}: no eos_token_id; samples end only at stop strings or the length limit", job.model.string());
   const std::string system = resolve_system_prompt(job.system);
@@ -134,13 +128,8 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   const fs::path sidecar = out.string() + ".settings.json";
   if (fs::exists(out) || fs::exists(sidecar)) {
     if (!fs::exists(sidecar)) fail_input("{}: exists without {}; give another output or remove it", out.string(), sidecar.string());
-    json before;
-    try {
-      std::ifstream in(sidecar);
-      before = json::parse(in);
-    } catch (const json::parse_error&) {
-      fail_input("{}: bad JSON", sidecar.string());
-    }
+    const json before = read_json_file(sidecar);
+    if (!before.is_object()) fail_input("{}: expected a JSON object", sidecar.string());
     for (auto& [key, value] : run.settings.items()) {
       if (!before.contains(key) || before[key] != value) {
         fail_input("{}: made with other settings ({}: {} then, {} now); give another output or remove it", out.string(), key,
@@ -190,9 +179,11 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   });
   progress.finish();
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (finished < todo.size()) {
-    fail_runtime("interrupted: {} of {} prompts done in {}; run the same command again to continue", run.resumed_prompts + finished,
-                 prompts.size(), out.string());
+  if (finished < todo.size()) {  // generate() stops early only when a stop was requested
+    throw_if_stopped(fmt::format("{} of {} prompts done in {}; run the same command again to continue", run.resumed_prompts + finished,
+                                 prompts.size(), out.string())
+                         .c_str());
+    fail_runtime("{}: {} of {} prompts done", out.string(), run.resumed_prompts + finished, prompts.size());
   }
   return run;
 }

@@ -6,10 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/tokenizer/unicode.h"
 
@@ -48,7 +48,7 @@ void check_roles(const std::vector<ChatMessage>& messages, const std::string& na
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     if (role != "system" && role != "user" && role != "assistant") {
-      fail_input("message {} has role \"{}\", template {} supports system, user and assistant", i, role, name);
+      fail_input("message {}: role \"{}\" is not supported by template {} (system, user, assistant)", i, role, name);
     }
   }
 }
@@ -150,11 +150,15 @@ Segments render_none(const std::vector<ChatMessage>& m) {
 
 }  // namespace
 
-std::vector<std::string> ChatTemplate::known_names() { return kNames; }
+const std::vector<std::string>& ChatTemplate::known_names() { return kNames; }
+
+ChatTemplate ChatTemplate::for_tokenizer(const std::filesystem::path& tokenizer, const std::string& name) {
+  return name.empty() || name == "auto" ? detect(tokenizer) : by_name(name);
+}
 
 ChatTemplate ChatTemplate::by_name(const std::string& name) {
   if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
-    fail_input("unknown chat template \"{}\" (known: {})", name, fmt::join(kNames, ", "));
+    fail_input("--template {}: unknown chat template (known: {})", name, fmt::join(kNames, ", "));
   }
   return ChatTemplate(name);
 }
@@ -166,27 +170,32 @@ ChatTemplate ChatTemplate::detect(const std::filesystem::path& path) {
   // transformers >= 4.43 saves the template beside tokenizer_config.json and reads it from there first.
   const fs::path jinja = dir / "chat_template.jinja";
   std::string text, source;
-  if (fs::is_regular_file(jinja)) {
-    std::ifstream in(jinja, std::ios::binary);
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) fail_input("{}: cannot read", jinja.string());
+  if (fs::exists(jinja)) {
+    text = read_input_file(jinja, kMaxJsonFileBytes);
     source = jinja.string();
   } else if (fs::exists(config)) {
     nlohmann::json root = read_json_file(config);
-    const auto& field = root.contains("chat_template") ? root["chat_template"] : nlohmann::json();
-    if (field.is_string()) {
-      text = field.get<std::string>();
-    } else if (field.is_array()) {  // [{"name": "default", "template": ...}, ...]
-      for (const auto& entry : field) {
-        if (entry.value("name", "") == "default" && entry.contains("template")) text = entry["template"].get<std::string>();
-      }
-    }
     source = config.string();
+    auto field = root.is_object() ? root.find("chat_template") : root.end();
+    if (field == root.end() || field->is_null()) {
+    } else if (field->is_string()) {
+      text = field->get<std::string>();
+    } else if (field->is_array()) {  // [{"name": "default", "template": ...}, ...]
+      for (const auto& entry : *field) {
+        auto name = entry.is_object() ? entry.find("name") : entry.end();
+        if (name == entry.end() || *name != "default") continue;
+        auto body = entry.find("template");
+        if (body == entry.end() || !body->is_string()) fail_input("{}: chat_template's default entry has no string \"template\"", source);
+        text = body->get<std::string>();
+      }
+    } else {
+      fail_input("{}: chat_template is neither a string nor a list of named templates", source);
+    }
   } else {
-    fail_input("{}: no chat_template.jinja or tokenizer_config.json to detect the chat template from (choose one with --template: {})",
-               dir.string(), fmt::join(kNames, ", "));
+    fail_input("{}: no chat_template.jinja or tokenizer_config.json, so the chat template cannot be detected (choose one with "
+               "--template: {})", dir.string(), fmt::join(kNames, ", "));
   }
-  if (text.empty()) fail_input("{}: chat_template missing (choose one with --template: {})", source, fmt::join(kNames, ", "));
+  if (text.empty()) fail_input("{}: no chat_template (choose one with --template: {})", source, fmt::join(kNames, ", "));
   auto has = [&](std::string_view s) { return text.find(s) != std::string::npos; };
   if (has("<｜Assistant｜>") && has("<｜User｜>") && has("</think>")) return ChatTemplate("deepseek-r1");
   if (has("<|start_header_id|>") && !has("Cutting Knowledge Date")) return ChatTemplate("llama3");
@@ -200,10 +209,6 @@ ChatTemplate ChatTemplate::detect(const std::filesystem::path& path) {
     return ChatTemplate("chatml");
   }
   fail_input("{}: chat_template is none of the known templates (choose one with --template: {})", source, fmt::join(kNames, ", "));
-}
-
-ChatTemplate ChatTemplate::named_or_detected(const std::string& name, const std::filesystem::path& path) {
-  return name.empty() || name == "auto" ? detect(path) : by_name(name);
 }
 
 namespace {
@@ -257,7 +262,7 @@ RenderedChat ChatTemplate::render(const Tokenizer& tokenizer, const std::vector<
     if (next_target < targets.size() && static_cast<std::ptrdiff_t>(targets[next_target].first) < end && end > begin) out.mask[i] = 1;
   }
   if (!options.add_generation_prompt && std::find(out.mask.begin(), out.mask.end(), 1) == out.mask.end()) {
-    fail_input("conversation has nothing to train on (no assistant content) with template {}", name_);
+    fail_input("nothing to train on (no assistant content) with template {}", name_);
   }
   return out;
 }

@@ -59,12 +59,12 @@ expect_exit 0 "$COTRAIN" eval --bench livecodebench --data "$DATA" --predictions
 expect_contains "$WORK/dup/report.json" '"duplicates": 1'
 expect_contains "$WORK/dup/report.json" 'dup\.jsonl:2 \(fx_sum\)'
 run_bad --data "$DATA" --predictions "$PREDS" --release v9
-expect_one_line_error 'release "v9"'
+expect_one_line_error '--release v9: unknown LiveCodeBench release'
 head -c 300 "$DATA" > "$WORK/cut.jsonl"
 run_bad --data "$WORK/cut.jsonl" --predictions "$PREDS"
 expect_one_line_error 'cut\.jsonl:1: bad JSON'
 run_bad --data "$DATA" --predictions "$PREDS" --python "$WORK/no-such-python"
-expect_one_line_error 'Python interpreter'
+expect_one_line_error '--python .*no-such-python: cannot run it'
 run_bad --data "$DATA" --predictions "$PREDS" --jobs 0
 expect_one_line_error 'jobs'
 

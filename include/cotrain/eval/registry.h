@@ -14,6 +14,8 @@ struct BenchmarkInfo {
 };
 
 const std::vector<BenchmarkInfo>& benchmark_registry();
+// The AtomicDir kind of every evaluation's --out directory (core/atomic_file.h).
+inline constexpr const char* kEvalOutputKind = "eval";
 // The registered names joined with ", " (for help texts and errors).
 std::string benchmark_names_text();
 // NAME's entry; InputError listing the known names otherwise.

@@ -26,8 +26,10 @@ class CheckpointFiles {
   const CheckpointTensor* find(const std::string& name) const;
   std::vector<std::string> names() const;  // sorted
   std::uint64_t total_bytes() const;
+  const std::filesystem::path& dir() const { return dir_; }  // as given, for messages
 
  private:
+  std::filesystem::path dir_;
   std::vector<std::shared_ptr<const SafetensorsFile>> files_;
   std::unordered_map<std::string, CheckpointTensor> tensors_;
 };

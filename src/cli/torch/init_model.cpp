@@ -40,7 +40,7 @@ void run(const InitModelOptions& o) {
   CausalLM model(config, torch::TensorOptions().dtype(dtype));
   init_weights(model, o.init_std, o.seed);
 
-  AtomicDir out(o.out);
+  AtomicDir out(o.out, "model");
   std::ofstream(out.path() / "config.json") << config.to_hf_json().dump(2) << "\n";
   save_weights(model, out.path() / "model.safetensors");
   if (!o.tokenizer.empty()) copy_tokenizer_files(o.tokenizer, out.path());
@@ -59,7 +59,9 @@ void add_init_model_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "output model directory")->required();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str();
-  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init, in (0, 1]")
+      ->check(CLI::PositiveNumber & CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "copy tokenizer.json/tokenizer_config.json from this file's directory or this directory");
   cmd->add_flag("--force", o->force, "replace --out if it exists");
   cmd->callback([o] { run(*o); });

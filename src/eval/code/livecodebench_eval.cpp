@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <sstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,6 +18,7 @@
 #include "cotrain/eval/code/judge.h"
 #include "cotrain/eval/pass_at_k.h"
 #include "cotrain/eval/predictions.h"
+#include "cotrain/eval/registry.h"
 #include "cotrain/eval/code/problems.h"
 #include "cotrain/eval/code/sandbox.h"
 
@@ -67,7 +67,7 @@ std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeP
   for (auto& t : threads) t.join();
   progress.finish();
   if (error) std::rethrow_exception(error);
-  if (stop_requested()) fail_runtime("interrupted; nothing written");
+  throw_if_stopped();
   return results;
 }
 
@@ -81,7 +81,7 @@ json pass_rates(const std::vector<std::pair<int, int>>& n_and_c, std::size_t pro
 }  // namespace
 
 std::vector<CodeProblem> livecodebench_problems(const LiveCodeBenchEvalOptions& o) {
-  if (o.data.empty()) fail_input("--data: the code_generation_lite JSONL file is required for livecodebench");
+  if (o.data.empty()) fail_input("--data: required for livecodebench (the code_generation_lite JSONL file)");
   ProblemFilter filter{o.release, o.since, o.until, o.difficulties, o.platforms};
   std::vector<CodeProblem> problems = load_problems(o.data, filter);
   std::set<std::string> ids;
@@ -105,13 +105,16 @@ std::string livecodebench_prompt(const CodeProblem& problem) {
 json run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
   if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs: must be between 1 and 64 (got {})", o.jobs);
   if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout: must be in (0, 3600] seconds (got {})", o.timeout_s);
+  if (!o.out_dir.empty()) check_output_dir(o.out_dir, kEvalOutputKind);  // before hours of judging, not after
   std::vector<CodeProblem> problems = livecodebench_problems(o);
   Predictions predictions;
   if (o.responses) {
-    if (o.responses->size() != problems.size()) fail_input("{} responses for {} problems", o.responses->size(), problems.size());
+    if (o.responses->size() != problems.size()) {
+      fail_runtime("livecodebench: {} lists of responses for {} problems", o.responses->size(), problems.size());
+    }
     predictions.responses = *o.responses;
   } else {
-    if (o.predictions.empty()) fail_input("--predictions is required");
+    if (o.predictions.empty()) fail_input("--predictions: required");
     std::map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < problems.size(); ++i) index[problems[i].question_id] = i;
     predictions = read_predictions(o.predictions, problems.size(), [&](const json& row, const std::string& at, std::string& label) {
@@ -188,7 +191,7 @@ json run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
                  {"platforms", o.platforms},
                  {"python", sandbox.python()},
                  {"sandbox", sandbox.features().to_json()},
-                 {"sandbox_description", sandbox.features().describe()}};
+                 {"sandbox_summary", sandbox.features().describe()}};
   if (o.limit > 0) report["limit"] = o.limit;
   report.update(pass_rates(everything, problems.size()));
   json difficulty = json::object();
@@ -206,7 +209,7 @@ json run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
   }
 
   if (!o.out_dir.empty()) {
-    AtomicDir dir(o.out_dir);
+    AtomicDir dir(o.out_dir, kEvalOutputKind);
     AtomicFile results_file(dir.path() / "results.jsonl");
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const Judgement& j = results[i];
@@ -223,37 +226,35 @@ json run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
     AtomicFile report_file(dir.path() / "report.json");
     report_file.stream() << report.dump(2) << '\n';
     report_file.commit();
-    for (const auto& file : o.carry_files) {
-      std::filesystem::path from(file);
-      if (std::filesystem::exists(from)) std::filesystem::copy_file(from, dir.path() / from.filename());
-    }
+    for (const auto& file : o.carry_files) dir.carry(file);
     dir.commit();
   }
   return report;
 }
 
-std::string livecodebench_report_table(const json& report) {
-  std::ostringstream out;
-  out << fmt::format("LiveCodeBench: {} problems, {} samples", report["problems"].get<std::size_t>(), report["samples"].get<std::size_t>());
-  if (report["problems_without_predictions"].get<std::size_t>() || report["unknown"].get<std::size_t>() || report["duplicates"].get<std::size_t>())
-    out << fmt::format(" ({} problems without predictions, {} unknown and {} duplicate prediction lines)",
-                       report["problems_without_predictions"].get<std::size_t>(), report["unknown"].get<std::size_t>(),
-                       report["duplicates"].get<std::size_t>());
-  out << "\n";
+std::string livecodebench_summary(const json& report) {
+  std::string out = fmt::format("LiveCodeBench: {} problems, {} samples", report["problems"].get<std::size_t>(),
+                                report["samples"].get<std::size_t>());
+  const auto without = report["problems_without_predictions"].get<std::size_t>();
+  const auto unknown = report["unknown"].get<std::size_t>(), duplicates = report["duplicates"].get<std::size_t>();
+  if (without || unknown || duplicates) {
+    out += fmt::format(" ({} problems without predictions, {} unknown and {} duplicate prediction lines)", without, unknown, duplicates);
+  }
+  out += "\n";
   for (auto& [key, value] : report.items())
-    if (key.rfind("pass@", 0) == 0) out << fmt::format("  {:<8} {:.4f}\n", key, value.get<double>());
+    if (key.rfind("pass@", 0) == 0) out += fmt::format("  {:<8} {:.4f}\n", key, value.get<double>());
   for (auto& [name, rates] : report["by_difficulty"].items())
     if (rates.contains("pass@1"))
-      out << fmt::format("  {:<8} pass@1 {:.4f} ({} problems)\n", name, rates["pass@1"].get<double>(), rates["problems"].get<std::size_t>());
-  out << "  verdicts:";
-  for (auto& [v, count] : report["verdicts"].items()) out << fmt::format(" {} {};", v, count.get<int>());
-  out << "\n  sandbox: " << report["sandbox_description"].get<std::string>() << "\n";
+      out += fmt::format("  {:<8} pass@1 {:.4f} ({} problems)\n", name, rates["pass@1"].get<double>(), rates["problems"].get<std::size_t>());
+  out += "  verdicts:";
+  for (auto& [v, count] : report["verdicts"].items()) out += fmt::format(" {} {};", v, count.get<int>());
+  out += "\n  sandbox: " + report["sandbox_summary"].get<std::string>() + "\n";
   if (report.contains("generation")) {
     const json& g = report["generation"];
-    out << fmt::format("  generated {} samples, {} hit the token limit; pass@1 without them {:.4f}\n", g["samples"].get<std::size_t>(),
+    out += fmt::format("  generated {} samples, {} hit the token limit; pass@1 without them {:.4f}\n", g["samples"].get<std::size_t>(),
                        g["truncated"].get<std::size_t>(), g["accuracy_without_truncated"].get<double>());
   }
-  return out.str();
+  return out;
 }
 
 }  // namespace cotrain

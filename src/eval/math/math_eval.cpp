@@ -12,8 +12,10 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/eval/pass_at_k.h"
 #include "cotrain/eval/predictions.h"
+#include "cotrain/eval/registry.h"
 #include "cotrain/eval/math/benchmarks.h"
 #include "cotrain/eval/math/equivalence.h"
 
@@ -65,13 +67,14 @@ json group_json(const std::map<std::string, Group>& groups) {
 
 }  // namespace
 
-
 json run_math_eval(const MathEvalOptions& o) {
   Benchmark bench = load_benchmark(o.bench, benchmark_path(o.bench, o.data_file, o.data_dir));
   if (o.limit > 0 && o.limit < bench.problems.size()) bench.problems.resize(o.limit);  // the problems asked for
   Predictions preds;
   if (o.responses) {
-    if (o.responses->size() != bench.problems.size()) fail_input("{} responses for {} problems", o.responses->size(), bench.problems.size());
+    if (o.responses->size() != bench.problems.size()) {
+      fail_runtime("{}: {} lists of responses for {} problems", o.bench, o.responses->size(), bench.problems.size());
+    }
     preds.responses = *o.responses;
   } else {
     preds = read_math_predictions(o.predictions, bench);
@@ -79,7 +82,7 @@ json run_math_eval(const MathEvalOptions& o) {
   std::optional<AtomicDir> out_dir;
   std::optional<std::ofstream> results;
   if (!o.out_dir.empty()) {
-    out_dir.emplace(o.out_dir);
+    out_dir.emplace(o.out_dir, kEvalOutputKind);
     results.emplace(out_dir->path() / "results.jsonl", std::ios::binary);
   }
 
@@ -94,6 +97,7 @@ json run_math_eval(const MathEvalOptions& o) {
   std::vector<std::pair<int, int>> n_and_c;  // per predicted problem
   Progress progress("grading", static_cast<std::int64_t>(bench.problems.size()), "problems");
   for (std::size_t i = 0; i < bench.problems.size(); ++i) {
+    throw_if_stopped();
     const Problem& problem = bench.problems[i];
     const auto& responses = preds.responses[i];
     int correct = 0, whole = 0, whole_correct = 0;
@@ -190,22 +194,19 @@ json run_math_eval(const MathEvalOptions& o) {
     report["generation"]["problems_with_untruncated_samples"] = problems_untruncated;
   }
   if (out_dir) {
-    for (const auto& file : o.carry_files) {
-      std::filesystem::path from(file);
-      if (std::filesystem::exists(from)) std::filesystem::copy_file(from, out_dir->path() / from.filename());
-    }
+    for (const auto& file : o.carry_files) out_dir->carry(file);
     results->close();
-    if (!*results) fail_runtime("cannot write {}", (out_dir->path() / "results.jsonl").string());
+    if (!*results) fail_runtime("{}: write error", (out_dir->path() / "results.jsonl").string());
     std::ofstream r(out_dir->path() / "report.json", std::ios::binary);
     r << report.dump(2) << '\n';
     r.close();
-    if (!r) fail_runtime("cannot write {}", (out_dir->path() / "report.json").string());
+    if (!r) fail_runtime("{}: write error", (out_dir->path() / "report.json").string());
     out_dir->commit();
   }
   return report;
 }
 
-std::string math_report_table(const json& r) {
+std::string math_eval_summary(const json& r) {
   std::ostringstream out;
   out << fmt::format("{}: {} problems, {} predicted, {} samples\n", r["bench"].get<std::string>(), r["problems"].get<int>(),
                      r["predicted_problems"].get<int>(), r["samples"].get<int>());
@@ -233,6 +234,5 @@ std::string math_report_table(const json& r) {
   }
   return out.str();
 }
-
 
 }  // namespace cotrain

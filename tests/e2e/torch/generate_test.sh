@@ -64,5 +64,5 @@ expect_contains out 'hit the token limit'
 expect_exit 2 "$COTRAIN" eval --bench math500 --data-dir "$SHARED/benchmarks" --model m --limit 3
 expect_one_line_error 'error: --model: needs --out'
 expect_exit 2 "$COTRAIN" eval --bench nope --model m --out x
-expect_one_line_error "unknown benchmark 'nope' \(known: math500, aime24"
+expect_one_line_error "--bench nope: unknown benchmark \(known: math500, aime24"
 finish

@@ -132,9 +132,10 @@ TEST(ChatTemplate, DetectsFromTokenizerConfig) {
   auto dir = test::scratch_dir();
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{{ messages[0].content }}"})";
   EXPECT_THROW(ChatTemplate::detect(dir), InputError);
-  EXPECT_EQ(ChatTemplate::named_or_detected("auto", qwen3).name(), "qwen3");
-  EXPECT_EQ(ChatTemplate::named_or_detected("", qwen3).name(), "qwen3");
-  EXPECT_EQ(ChatTemplate::named_or_detected("llama3", qwen3).name(), "llama3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "auto").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3).name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3 / "tokenizer.json").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "llama3").name(), "llama3");
 }
 
 // transformers >= 4.43 writes the template to chat_template.jinja; it wins over tokenizer_config.json.
@@ -151,6 +152,7 @@ TEST(ChatTemplate, DetectsFromChatTemplateJinja) {
          "{{ '<|im_start|>assistant\n' }}{% endif %}";
   EXPECT_EQ(ChatTemplate::detect(dir).name(), "chatml");
   EXPECT_EQ(ChatTemplate::detect(dir / "tokenizer.json").name(), "chatml");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(dir / "tokenizer.json").name(), "chatml");
   std::ofstream(dir / "chat_template.jinja") << "{% for m in messages %}[{{ m.content }}]{% endfor %}";
   EXPECT_THROW(ChatTemplate::detect(dir), InputError);
 }
@@ -160,6 +162,22 @@ TEST(ChatTemplate, ChatmlHasNoDefaultSystemTurn) {
   EXPECT_EQ(chatml.render_text({{"user", "Hi"}}, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(chatml.render_text({{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}}, false),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n");
+}
+
+// A chat_template of another type (a number, a list whose default entry holds a number) was a
+// JSON type error: exit 1 with nlohmann's text and no file name.
+TEST(ChatTemplate, MalformedChatTemplateFieldsNameTheFile) {
+  auto dir = test::scratch_dir();
+  for (const char* config : {R"({"chat_template": 7})", R"({"chat_template": [{"name": "default", "template": 7}]})",
+                             R"({"chat_template": [{"name": 3}]})", R"([1, 2])", R"({"chat_template": 1e999})"}) {
+    std::ofstream(dir / "tokenizer_config.json") << config;
+    try {
+      ChatTemplate::detect(dir);
+      FAIL() << config << ": expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind((dir / "tokenizer_config.json").string() + ": ", 0), 0u) << config << ": " << e.what();
+    }
+  }
 }
 
 }  // namespace

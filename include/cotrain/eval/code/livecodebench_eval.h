@@ -25,7 +25,7 @@ struct LiveCodeBenchEvalOptions {
   std::optional<std::vector<std::vector<std::string>>> responses;
   std::vector<std::vector<bool>> truncated;
   nlohmann::json generation;
-  std::vector<std::string> carry_files;
+  std::vector<std::string> carry_files;  // files copied into the output directory (e.g. generations)
 };
 
 // The problems an evaluation asks for: the filtered set, then the first `limit`.
@@ -39,9 +39,11 @@ std::vector<CodeProblem> livecodebench_problems(const LiveCodeBenchEvalOptions& 
 // hides the function name the tests call).
 std::string livecodebench_prompt(const CodeProblem& problem);
 
-// Judges and writes DIR/results.jsonl + DIR/report.json; returns the report. InputError for bad input.
+// Judges, writes out_dir/results.jsonl and out_dir/report.json (when out_dir is set, an "eval"
+// output, see core/atomic_file.h) and returns the report; throws InputError for bad input.
 nlohmann::json run_livecodebench_eval(const LiveCodeBenchEvalOptions& options);
-// The report as the table the CLI prints.
-std::string livecodebench_report_table(const nlohmann::json& report);
+
+// The report as the summary `cotrain eval` prints.
+std::string livecodebench_summary(const nlohmann::json& report);
 
 }  // namespace cotrain

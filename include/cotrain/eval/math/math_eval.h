@@ -1,5 +1,6 @@
-// `cotrain eval --bench math500|aime24|amc23|olympiadbench|minerva_math --predictions FILE`:
-// grade generations made elsewhere against a benchmark and write results.jsonl + report.json.
+// `cotrain eval --bench math500|aime24|amc23|olympiadbench|minerva_math`: grade responses (a
+// predictions file made elsewhere, or responses just generated) against a benchmark and write
+// results.jsonl + report.json.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -36,7 +37,8 @@ struct MathEvalOptions {
 // Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory) and returns
 // the report. Throws InputError for bad input.
 nlohmann::json run_math_eval(const MathEvalOptions& options);
-// The report as the table the CLI prints.
-std::string math_report_table(const nlohmann::json& report);
+
+// The report as the table `cotrain eval` prints.
+std::string math_eval_summary(const nlohmann::json& report);
 
 }  // namespace cotrain
