@@ -33,6 +33,7 @@ void add_eval_command(CLI::App& app);
 void add_init_model_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_score_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 #endif
 
 }  // namespace cotrain::cli

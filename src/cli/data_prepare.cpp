@@ -60,7 +60,8 @@ void add_data_prepare_command(CLI::App& data) {
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, .model, or a model directory")->required();
   cmd->add_option("--out", args->out, "cache directory to create (replaced only when complete)")->required();
   cmd->add_option("--template", args->template_name,
-                  fmt::format("chat template: {} (default: from the tokenizer's config)", fmt::join(ChatTemplate::known_names(), ", ")));
+                  fmt::format("chat template: {} or auto (the default: the tokenizer's, from chat_template.jinja or tokenizer_config.json)",
+                              fmt::join(ChatTemplate::known_names(), ", ")));
   cmd->add_option("--cutoff", args->cutoff, "longest sample in tokens (0 = no limit)")->check(at_least(0))->capture_default_str();
   cmd->add_option("--cutoff-policy", args->cutoff_policy, "drop or truncate (keeps the prompt) samples over the cutoff")
       ->capture_default_str();

@@ -70,7 +70,7 @@ void add_data_stats_command(CLI::App& data) {
       ->default_str(fmt::format("{}", fmt::join(default_reflection_keywords(), ",")));
   cmd->add_option("--tokenizer", args->tokenizer, "count tokens of a trace file with this tokenizer (a cache knows its own)");
   cmd->add_option("--template", args->template_name,
-                  fmt::format("chat template for token counts: {} (default: from the tokenizer's config)",
+                  fmt::format("chat template for token counts: {} or auto (the default: the tokenizer's)",
                               fmt::join(ChatTemplate::known_names(), ", ")));
   cmd->add_option("--cutoff", args->cutoff, "count samples longer than this many tokens")->check(at_least(0))->capture_default_str();
   cmd->add_option("--pack", args->pack, "also report packing into bins of this many tokens (needs token lengths)")->check(at_least(0));

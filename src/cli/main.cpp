@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   cotrain::cli::add_init_model_command(app);
   cotrain::cli::add_inspect_command(app);
   cotrain::cli::add_score_command(app);
+  cotrain::cli::add_generate_command(app);
 #endif
   check_numbers(app);
 

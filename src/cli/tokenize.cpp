@@ -110,7 +110,8 @@ void add_tokenize_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(at_least(0))->capture_default_str();
   cmd->add_flag("--chat", args->chat, "rows are conversations {\"messages\": [{\"role\", \"content\"}]}: render a chat template");
   cmd->add_option("--template", args->template_name,
-                  fmt::format("chat template: {} (default: from tokenizer_config.json)", fmt::join(ChatTemplate::known_names(), ", ")));
+                  fmt::format("chat template: {} or auto (the default: the tokenizer's, from chat_template.jinja or tokenizer_config.json)",
+                              fmt::join(ChatTemplate::known_names(), ", ")));
   cmd->add_flag("--decode", args->decode, "rows are {\"ids\": [...]}: write {\"text\"}");
   cmd->add_flag("--skip-special", args->skip_special, "with --decode: leave special tokens out of the text");
   cmd->add_flag("--special-as-text", args->special_as_text, "encode special tokens written in the text (\"<|im_end|>\") as plain text");

@@ -73,6 +73,13 @@ void ensure_parent(const fs::path& target) {
   if (ec) fail_input("{}: cannot create directory ({})", parent.string(), ec.message());
 }
 
+void write_marker(const fs::path& dir, const std::string& kind) {
+  std::ofstream marker(dir / kOutputMarker, std::ios::binary | std::ios::trunc);
+  marker << kind << '\n';
+  marker.close();
+  if (!marker) fail_runtime("{}: write error", (dir / kOutputMarker).string());
+}
+
 bool is_link(const fs::path& path) {
   struct stat st {};
   return lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
@@ -168,13 +175,14 @@ AtomicDir::~AtomicDir() {
   fs::remove_all(temp_, ec);
 }
 
+void AtomicDir::carry(const fs::path& file) {
+  std::error_code ec;
+  fs::copy_file(file, temp_ / file.filename(), fs::copy_options::overwrite_existing, ec);
+  if (ec) fail_runtime("{}: cannot copy into {} ({})", file.string(), target_.string(), ec.message());
+}
+
 void AtomicDir::commit() {
-  {
-    std::ofstream marker(temp_ / kOutputMarker, std::ios::binary | std::ios::trunc);
-    marker << kind_ << '\n';
-    marker.close();
-    if (!marker) fail_runtime("{}: write error", (temp_ / kOutputMarker).string());
-  }
+  write_marker(temp_, kind_);
   check_output_dir(target_, kind_);  // still ours: nothing was put there meanwhile
   std::error_code ec;
   fs::path old;
@@ -187,6 +195,14 @@ void AtomicDir::commit() {
   if (ec) fail_runtime("{}: cannot rename {} into place ({})", target_.string(), temp_.string(), ec.message());
   committed_ = true;
   if (!old.empty()) fs::remove_all(old, ec);
+}
+
+void prepare_output_dir(const fs::path& target, const std::string& kind) {
+  check_output_dir(target, kind);
+  std::error_code ec;
+  fs::create_directories(target, ec);
+  if (ec) fail_input("{}: cannot create directory ({})", target.string(), ec.message());
+  if (!fs::exists(target / kOutputMarker)) write_marker(target, kind);
 }
 
 OutputSink::OutputSink(const std::string& path_or_dash) {

@@ -1,5 +1,7 @@
 // Reading tokenizer.json into a BpeTokenizer. Each section is checked against what encode()
 // implements; any other setting is refused, naming its field, rather than approximated.
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
@@ -184,10 +186,21 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     vocab_[std::move(token)] = id;  // a repeated key keeps its last id, as a JSON map does
     max_id = std::max(max_id, id);
   }
+  // A vocabulary may lack some byte tokens (SmolLM2's lacks 0x04 among others). Without an unk
+  // token HF drops such bytes when encoding; so does encode(), counting them (dropped_bytes()).
+  std::vector<std::string> missing;
   for (int b = 0; b < 256; ++b) {
     auto it = vocab_.find(unicode::byte_to_char()[b]);
-    if (it == vocab_.end()) f.fail("model.vocab", fmt::format("lacks the byte-level token for byte {}", b));
-    byte_ids_[b] = it->second;
+    byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
+    if (it == vocab_.end()) missing.push_back(fmt::format("0x{:02x}", b));
+  }
+  if (!missing.empty()) {
+    if (model.contains("unk_token") && !model["unk_token"].is_null()) {
+      f.fail("model.unk_token", "is set while model.vocab lacks byte tokens (unk replacement is not supported)");
+    }
+    missing_bytes_ = missing.size();
+    spdlog::warn("{}: model.vocab lacks the byte-level tokens of {} byte(s) ({}); such bytes are dropped when encoding, as HF "
+                 "tokenizers does", f.file, missing.size(), fmt::join(missing, " "));
   }
   if (!f.need(model, "merges", "model.merges").is_array()) f.fail("model.merges", "is not an array");
   const std::vector<json>& merges = taken.merges;

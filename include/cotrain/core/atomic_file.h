@@ -51,6 +51,9 @@ class AtomicDir {
   AtomicDir& operator=(const AtomicDir&) = delete;
 
   const std::filesystem::path& path() const { return temp_; }  // write the contents here
+  // Copies FILE into the new directory under its own name (e.g. working files kept in the output
+  // this one replaces, see prepare_output_dir).
+  void carry(const std::filesystem::path& file);
   void commit();  // replace the target (an existing one is removed only after the new one is in place)
 
  private:
@@ -61,6 +64,11 @@ class AtomicDir {
 
 // Throws InputError unless TARGET may receive an AtomicDir output of KIND (see above).
 void check_output_dir(const std::filesystem::path& target, const std::string& kind);
+
+// For a resumable command that keeps working files in its output directory across runs (eval
+// --model keeps its generations there): the check above, then TARGET is created with KIND's
+// marker, so a rerun and the final AtomicDir of KIND (which carries the files over) accept it.
+void prepare_output_dir(const std::filesystem::path& target, const std::string& kind);
 
 // Where a command writes its records: the file given with --out (atomically), or stdout for "-".
 class OutputSink {

@@ -54,6 +54,11 @@ class Tokenizer {
   virtual TokenId token_to_id(std::string_view token) const = 0;  // -1 when absent
   virtual std::string id_to_token(TokenId id) const = 0;          // "" when absent
   virtual bool is_special(TokenId id) const = 0;
+
+  // Bytes the vocabulary has no token for (some byte-level BPE vocabularies lack a few), and how
+  // many such bytes encode() has dropped so far, as HF tokenizers drops them.
+  virtual std::size_t missing_byte_tokens() const { return 0; }
+  virtual std::uint64_t dropped_bytes() const { return 0; }
 };
 
 }  // namespace cotrain

@@ -64,6 +64,24 @@ TEST(TokenizerJson, InvalidUtf8BecomesReplacementCharacter) {
   EXPECT_THROW(tokenizer->decode({{999}}), InputError);
 }
 
+// HF drops a byte the vocabulary has no token for (when there is no unk token); the bytes on
+// either side then merge as neighbours.
+TEST(TokenizerJson, BytesWithoutATokenAreDroppedAndCounted) {
+  json tokenizer = tiny_tokenizer(false);
+  tokenizer["model"]["vocab"].erase(unicode::byte_to_char()[0x04]);
+  tokenizer["model"]["vocab"].erase(unicode::byte_to_char()[0x05]);
+  tokenizer["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};  // one word
+  auto loaded = Tokenizer::load(write(tokenizer));
+  EXPECT_EQ(loaded->missing_byte_tokens(), 2u);
+  EXPECT_EQ(loaded->dropped_bytes(), 0u);
+  EXPECT_EQ(loaded->encode("a\x04" "bc"), (std::vector<TokenId>{257}));  // "a" + "bc" still merge to "abc"
+  EXPECT_EQ(loaded->encode("\x05"), (std::vector<TokenId>{}));
+  EXPECT_EQ(loaded->encode("x\x04\x05y"), (std::vector<TokenId>{'x', 'y'}));
+  EXPECT_EQ(loaded->dropped_bytes(), 4u);
+  tokenizer["model"]["unk_token"] = "<unk>";
+  EXPECT_NE(load_error(tokenizer).find("model.unk_token"), std::string::npos);
+}
+
 struct BadCase {
   std::string name, field;
   std::function<void(json&)> change;
