@@ -18,15 +18,15 @@ struct PerturbArgs {
 };
 
 void run_perturb(const PerturbArgs& args) {
-  data::PerturbOptions options;
-  options.mode = data::perturb_mode_from_name(args.mode);
+  PerturbOptions options;
+  options.mode = perturb_mode_from_name(args.mode);
   options.ratio = args.ratio;
   options.seed = args.seed;
   if (!args.keywords.empty()) options.keywords = args.keywords;
-  std::vector<data::TraceRecord> records;
-  data::for_each_trace(args.in, data::trace_format_from_name(args.format),
-                       [&](data::TraceRecord& record) { records.push_back(std::move(record)); });
-  data::PerturbReport report = data::perturb_records(records, options);
+  std::vector<TraceRecord> records;
+  for_each_trace(args.in, trace_format_from_name(args.format),
+                       [&](TraceRecord& record) { records.push_back(std::move(record)); });
+  PerturbReport report = perturb_records(records, options);
 
   OutputSink sink(args.out);
   for (const auto& record : records) {

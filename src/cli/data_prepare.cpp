@@ -19,27 +19,27 @@ struct PrepareArgs {
 };
 
 void run_prepare(const PrepareArgs& args) {
-  data::PrepareSettings settings;
+  PrepareSettings settings;
   settings.inputs.assign(args.data.begin(), args.data.end());
   settings.tokenizer = args.tokenizer;
   settings.template_name = args.template_name;
-  settings.format = data::trace_format_from_name(args.format);
+  settings.format = trace_format_from_name(args.format);
   settings.render.cutoff = args.cutoff;
-  settings.render.cutoff_policy = data::cutoff_policy_from_name(args.cutoff_policy);
+  settings.render.cutoff_policy = cutoff_policy_from_name(args.cutoff_policy);
   settings.render.train_on_prompt = args.train_on_prompt;
   if (args.system_prompt_set) settings.render.system_prompt = args.system_prompt;
-  settings.on_error = data::on_error_from_name(args.on_error);
+  settings.on_error = on_error_from_name(args.on_error);
   settings.threads = args.threads;
 
   std::string why;
-  if (!args.force && data::cache_matches(args.out, settings, &why)) {
+  if (!args.force && cache_matches(args.out, settings, &why)) {
     spdlog::info("token cache {} is up to date (same inputs and settings); --force rebuilds it", args.out);
     return;
   }
   if (std::filesystem::exists(std::filesystem::path(args.out) / "manifest.json")) {
     spdlog::info("rebuilding {}: {}", args.out, args.force ? "--force" : why);
   }
-  data::PrepareReport r = data::prepare_token_cache(settings, args.out);
+  PrepareReport r = prepare_token_cache(settings, args.out);
   spdlog::info("prepared {}: {} documents, {} tokens ({} targets) from {} records in {:.1f} s ({:.1f} MB/s)", args.out,
                r.documents, r.tokens, r.target_tokens, r.records, r.seconds,
                r.seconds > 0 ? static_cast<double>(r.input_bytes) / 1e6 / r.seconds : 0.0);

@@ -16,14 +16,14 @@ namespace {
 
 struct StatsArgs {
   std::string path, tokenizer, template_name, format = "auto";
-  std::vector<std::string> keywords = data::default_reflection_keywords();
+  std::vector<std::string> keywords = default_reflection_keywords();
   std::int64_t cutoff = 16384, pack = 0;
   bool json = false;
   int threads = 0;
 };
 
-data::DataStats cache_stats(const StatsArgs& args) {
-  data::TokenCache cache = data::TokenCache::open(args.path);
+DataStats cache_stats(const StatsArgs& args) {
+  TokenCache cache = TokenCache::open(args.path);
   // Responses are decoded, so the tokenizer the cache was made with is needed.
   std::string tokenizer_path = args.tokenizer;
   if (tokenizer_path.empty()) tokenizer_path = cache.manifest()["tokenizer"].value("path", "");
@@ -31,10 +31,10 @@ data::DataStats cache_stats(const StatsArgs& args) {
     fail_input("the cache's tokenizer '{}' is not there; pass --tokenizer", tokenizer_path);
   }
   auto tokenizer = Tokenizer::load(tokenizer_path);
-  return data::token_cache_stats(cache, *tokenizer, args.keywords, args.cutoff);
+  return token_cache_stats(cache, *tokenizer, args.keywords, args.cutoff);
 }
 
-data::DataStats file_stats(const StatsArgs& args) {
+DataStats file_stats(const StatsArgs& args) {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ChatTemplate> chat_template;
   if (!args.tokenizer.empty()) {
@@ -43,18 +43,18 @@ data::DataStats file_stats(const StatsArgs& args) {
     chat_template = std::make_unique<ChatTemplate>(args.template_name.empty() ? ChatTemplate::detect(dir)
                                                                               : ChatTemplate::by_name(args.template_name));
   }
-  return data::trace_file_stats(args.path, data::trace_format_from_name(args.format), args.keywords, args.cutoff,
+  return trace_file_stats(args.path, trace_format_from_name(args.format), args.keywords, args.cutoff,
                                 {tokenizer.get(), chat_template.get(), args.threads});
 }
 
 void run_stats(const StatsArgs& args) {
   bool is_cache = fs::is_directory(args.path);
-  data::DataStats stats = is_cache ? cache_stats(args) : file_stats(args);
+  DataStats stats = is_cache ? cache_stats(args) : file_stats(args);
   stats.pack_capacity = args.pack;
   if (args.json) {
-    std::cout << data::stats_json(stats).dump(2) << '\n';
+    std::cout << stats_json(stats).dump(2) << '\n';
   } else {
-    std::cout << data::stats_text(stats);
+    std::cout << stats_text(stats);
   }
 }
 

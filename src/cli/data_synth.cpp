@@ -19,14 +19,14 @@ struct SynthArgs {
 
 void run_synth(const SynthArgs& args) {
   if (args.n == 0) fail_input("--n must be positive");
-  data::SynthSet set = data::synth_set(args.n, args.bench.empty() ? 0 : args.bench_n, args.seed);
+  SynthSet set = synth_set(args.n, args.bench.empty() ? 0 : args.bench_n, args.seed);
   // Both files are complete before either appears.
   AtomicFile traces(args.out);
-  for (const auto& problem : set.train) traces.stream() << data::synth_trace_record(problem).dump() << '\n';
+  for (const auto& problem : set.train) traces.stream() << synth_trace_record(problem).dump() << '\n';
   std::unique_ptr<AtomicFile> bench;
   if (!args.bench.empty()) {
     bench = std::make_unique<AtomicFile>(args.bench);
-    for (std::size_t i = 0; i < set.bench.size(); ++i) bench->stream() << data::synth_bench_record(set.bench[i], i).dump() << '\n';
+    for (std::size_t i = 0; i < set.bench.size(); ++i) bench->stream() << synth_bench_record(set.bench[i], i).dump() << '\n';
   }
   traces.commit();
   if (bench) bench->commit();

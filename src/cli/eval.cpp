@@ -36,9 +36,9 @@ void run_eval(const EvalArgs& a) {
     run_livecodebench_eval(o);
     return;
   }
-  if (!math::is_math_benchmark(a.bench))
+  if (!is_math_benchmark(a.bench))
     fail_input("unknown benchmark '{}', --bench (math500, aime24, amc23, olympiadbench, minerva_math, livecodebench)", a.bench);
-  math::MathEvalOptions o;
+  MathEvalOptions o;
   o.bench = a.bench;
   o.predictions = a.predictions;
   o.data_file = a.data;
@@ -50,13 +50,13 @@ void run_eval(const EvalArgs& a) {
     tokenizer = Tokenizer::load(a.tokenizer);
     o.count_tokens = [tokenizer](std::string_view text) { return tokenizer->encode(text).size(); };
   }
-  o.reflection_keywords = data::default_reflection_keywords();
+  o.reflection_keywords = default_reflection_keywords();
   o.count_keywords = [&keywords = o.reflection_keywords](std::string_view text) {
     std::vector<std::size_t> counts(keywords.size(), 0);
-    for (const auto& match : data::find_keywords(text, keywords)) ++counts[match.keyword];
+    for (const auto& match : find_keywords(text, keywords)) ++counts[match.keyword];
     return counts;
   };
-  math::run_math_eval(o);
+  run_math_eval(o);
 }
 
 }  // namespace

@@ -27,11 +27,11 @@ std::string string_field(const json& row, const char* name, const std::string& a
 }
 
 void run_grade(const GradeArgs& args) {
-  math::ExtractOptions options;
+  ExtractOptions options;
   options.strict = args.strict;
   if (args.pairs.empty()) {
     if (!args.gold_given || !args.pred_given) fail_input("give --pairs FILE, or both --gold and --pred");
-    math::Grade g = math::grade(args.gold, args.pred, true, options);
+    Grade g = grade(args.gold, args.pred, true, options);
     std::cout << (g.equal ? "equal" : "not equal") << " (" << g.reason << "): gold '" << g.gold_normalized << "', pred '"
               << g.pred_normalized << "'\n";
     return;
@@ -49,7 +49,7 @@ void run_grade(const GradeArgs& args) {
   OutputSink sink(args.out);
   std::size_t equal = 0;
   for (auto& row : rows) {
-    math::Grade g = math::grade(string_field(row, "gold", ""), string_field(row, "pred", ""), true, options);
+    Grade g = grade(string_field(row, "gold", ""), string_field(row, "pred", ""), true, options);
     row["equal"] = g.equal;
     row["reason"] = g.reason;
     if (args.verbose) {

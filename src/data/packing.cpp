@@ -6,14 +6,14 @@
 #include "cotrain/core/error.h"
 #include "cotrain/data/rng.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 double PackingPlan::efficiency() const {
   if (bins.empty()) return 1.0;
   return static_cast<double>(tokens) / (static_cast<double>(bins.size()) * static_cast<double>(capacity));
 }
 
-PackingPlan pack_documents(std::span<const std::int64_t> lengths, std::int64_t capacity, std::uint64_t seed,
+PackingPlan plan_packing(std::span<const std::int64_t> lengths, std::int64_t capacity, std::uint64_t seed,
                            std::uint64_t epoch) {
   if (capacity <= 0) fail_input("packing capacity must be positive, got {}", capacity);
   PackingPlan plan;
@@ -80,4 +80,4 @@ PackedSequence pack_sequence(std::span<const DocumentView> documents) {
   return out;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

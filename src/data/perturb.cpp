@@ -7,7 +7,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/eval/math/extract.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 // K distinct positions out of N, in increasing order.
@@ -32,7 +32,7 @@ std::string& turn_text(std::vector<TraceRecord>& records, const Turn& turn) {
 std::optional<TextRange> final_answer(std::string_view response) {
   std::size_t from = 0;
   if (auto thought = find_thought(response)) from = thought->end;
-  auto boxes = math::find_boxes(response.substr(from));
+  auto boxes = find_boxes(response.substr(from));
   if (boxes.empty() || !boxes.back().closed) return std::nullopt;  // a cut-off trace has no answer to swap
   return TextRange{boxes.back().content_begin + from, boxes.back().content_end + from};
 }
@@ -215,4 +215,4 @@ PerturbReport perturb_records(std::vector<TraceRecord>& records, const PerturbOp
   return report;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -15,7 +15,7 @@
 
 namespace fs = std::filesystem;
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 constexpr std::size_t kBatchRecords = 256;
@@ -211,4 +211,4 @@ PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::pat
   return report;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

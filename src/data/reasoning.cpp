@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -135,4 +135,4 @@ std::vector<TextRange> find_numbers(std::string_view text) {
   return numbers;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -4,7 +4,7 @@
 
 #include "cotrain/core/error.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 CutoffPolicy cutoff_policy_from_name(std::string_view name) {
   if (name == "drop") return CutoffPolicy::drop;
@@ -43,4 +43,4 @@ RenderedSample render_sample(const Tokenizer& tokenizer, const ChatTemplate& cha
   return sample;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -11,7 +11,7 @@
 #include "cotrain/eval/math/extract.h"
 #include "cotrain/core/parallel.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 double percentile(const std::vector<std::int64_t>& sorted, double p) {
   if (sorted.empty()) return 0;
@@ -47,8 +47,8 @@ void ResponseStats::add(std::string_view response) {
     ++with_thought_;
     steps_ += split_steps(response.substr(thought->begin, thought->end - thought->begin)).steps.size();
   }
-  auto boxes = math::find_boxes(response);
-  if (std::any_of(boxes.begin(), boxes.end(), [](const math::Box& b) { return b.closed; })) ++boxed_;
+  auto boxes = find_boxes(response);
+  if (std::any_of(boxes.begin(), boxes.end(), [](const Box& b) { return b.closed; })) ++boxed_;
 }
 
 namespace {
@@ -69,7 +69,7 @@ PackingSummary summarize_packing(const std::vector<std::int64_t>& lengths, std::
     if (l > capacity) ++summary.too_long;
     else fitting.push_back(l);
   }
-  PackingPlan plan = pack_documents(fitting, capacity, 0, 0);
+  PackingPlan plan = plan_packing(fitting, capacity, 0, 0);
   summary.bins = plan.bins.size();
   summary.efficiency = plan.efficiency();
   return summary;
@@ -172,4 +172,4 @@ DataStats token_cache_stats(const TokenCache& cache, const Tokenizer& tokenizer,
   return stats;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

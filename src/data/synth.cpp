@@ -6,7 +6,7 @@
 
 #include "cotrain/data/rng.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::int64_t pick(Rng& rng, std::int64_t lo, std::int64_t hi) {  // uniform in [lo, hi]
@@ -163,4 +163,4 @@ SynthSet synth_set(std::size_t train_count, std::size_t bench_count, std::uint64
   return set;
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace cotrain::data {
+namespace cotrain {
 
 static_assert(std::endian::native == std::endian::little, "the token cache is little-endian");
 
@@ -149,4 +149,4 @@ std::span<const std::uint8_t> TokenCache::mask(std::size_t doc) const {
   return {mask_ + offsets_[doc], static_cast<std::size_t>(length(doc))};
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

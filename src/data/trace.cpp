@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 const Json& field(const Json& record, const char* name) {
@@ -246,4 +246,4 @@ void for_each_trace(const fs::path& path, TraceFormat format, const std::functio
   }
 }
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -10,7 +10,7 @@
 
 #include "cotrain/tokenizer/tokenizer.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 struct PackingPlan {
   std::int64_t capacity = 0;
@@ -27,7 +27,7 @@ struct PackingPlan {
 // the order of the bins, are drawn from Rng(seed, epoch), so every epoch trains on a new order
 // while the same (seed, epoch) always gives the same plan. A document longer than CAPACITY, or
 // an empty one, throws InputError (apply the cutoff when preparing the data).
-PackingPlan pack_documents(std::span<const std::int64_t> lengths, std::int64_t capacity, std::uint64_t seed,
+PackingPlan plan_packing(std::span<const std::int64_t> lengths, std::int64_t capacity, std::uint64_t seed,
                            std::uint64_t epoch);
 
 // One document's tokens and loss mask (1 = a training target).
@@ -55,4 +55,4 @@ struct PackedSequence {
 
 PackedSequence pack_sequence(std::span<const DocumentView> documents);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -11,7 +11,7 @@
 #include "cotrain/data/rng.h"
 #include "cotrain/data/trace.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 enum class PerturbMode { wrong_answer, corrupt_digits, remove_keywords, shuffle_steps, delete_steps, insert_steps };
 
@@ -50,4 +50,4 @@ void delete_steps(Steps& steps, double ratio, Rng& rng);
 // drawn positions between, before or after the existing steps.
 void insert_steps(Steps& steps, double ratio, Rng& rng, const std::function<std::string(Rng&)>& donor);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -12,7 +12,7 @@
 #include "cotrain/data/render.h"
 #include "cotrain/data/trace.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 enum class OnError { fail, skip };
 OnError on_error_from_name(std::string_view name);  // "fail" or "skip"
@@ -54,4 +54,4 @@ bool cache_matches(const std::filesystem::path& dir, const PrepareSettings& sett
 // 64-bit FNV-1a of a file's bytes, as 16 hex digits.
 std::string file_hash(const std::filesystem::path& path);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

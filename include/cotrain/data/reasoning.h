@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cotrain::data {
+namespace cotrain {
 
 // Byte range of the text between <|begin_of_thought|> and <|end_of_thought|> (Sky-T1), or
 // between <think> and </think> (R1). A missing end marker means the section runs to the end.
@@ -45,4 +45,4 @@ std::vector<TextRange> find_numbers(std::string_view text);
 // The final \boxed{} answer is found with the grader's own finder (eval/math/extract.h), so a
 // perturbation and the benchmark agree on what "the answer" is.
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -11,7 +11,7 @@
 #include "cotrain/tokenizer/chat_template.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 enum class CutoffPolicy { drop, truncate };
 CutoffPolicy cutoff_policy_from_name(std::string_view name);  // "drop" or "truncate"
@@ -39,4 +39,4 @@ struct RenderedSample {
 RenderedSample render_sample(const Tokenizer& tokenizer, const ChatTemplate& chat_template,
                              Conversation conversation, const RenderSettings& settings);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

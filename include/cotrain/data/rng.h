@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace cotrain::data {
+namespace cotrain {
 
 class Rng {
  public:
@@ -43,4 +43,4 @@ class Rng {
   std::uint64_t state_;
 };
 
-}  // namespace cotrain::data
+}  // namespace cotrain

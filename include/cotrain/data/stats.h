@@ -14,7 +14,7 @@
 #include "cotrain/data/trace.h"
 #include "cotrain/tokenizer/chat_template.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 // Percentiles interpolate linearly between order statistics (numpy.percentile's default).
 struct LengthSummary {
@@ -53,7 +53,7 @@ struct DataStats {
   std::int64_t pack_capacity = 0;  // > 0: also report best-fit-decreasing packing into bins this long
 };
 
-// Packing of the samples that fit into bins of CAPACITY tokens (pack_documents, seed 0, epoch 0).
+// Packing of the samples that fit into bins of CAPACITY tokens (plan_packing, seed 0, epoch 0).
 struct PackingSummary {
   std::size_t bins = 0, too_long = 0;  // too_long: samples over the capacity, left out
   double efficiency = 1.0;
@@ -82,4 +82,4 @@ DataStats trace_file_stats(const std::filesystem::path& path, TraceFormat format
 DataStats token_cache_stats(const TokenCache& cache, const Tokenizer& tokenizer, std::vector<std::string> keywords,
                             std::int64_t cutoff);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

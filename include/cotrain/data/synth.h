@@ -8,7 +8,7 @@
 
 #include "cotrain/data/trace.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 // The system prompt of the synthetic traces (shaped like Sky-T1's: think in a thought section,
 // then answer in a solution section).
@@ -33,4 +33,4 @@ struct SynthSet {
 };
 SynthSet synth_set(std::size_t train_count, std::size_t bench_count, std::uint64_t seed);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

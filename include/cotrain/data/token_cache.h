@@ -20,7 +20,7 @@
 #include "cotrain/data/packing.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 inline constexpr const char* kTokenCacheFormat = "cotrain-token-cache";
 inline constexpr int kTokenCacheVersion = 1;
@@ -60,7 +60,7 @@ class TokenCache {
   std::size_t size() const { return documents_; }  // number of documents
   std::int64_t tokens() const { return tokens_; }
   std::int64_t length(std::size_t doc) const { return offsets_[doc + 1] - offsets_[doc]; }
-  std::vector<std::int64_t> lengths() const;  // for pack_documents
+  std::vector<std::int64_t> lengths() const;  // for plan_packing
   std::span<const TokenId> ids(std::size_t doc) const;
   std::span<const std::uint8_t> mask(std::size_t doc) const;
   DocumentView document(std::size_t doc) const { return {ids(doc), mask(doc)}; }
@@ -80,4 +80,4 @@ class TokenCache {
   std::int64_t tokens_ = 0;
 };
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -12,7 +12,7 @@
 
 #include "cotrain/tokenizer/chat_template.h"
 
-namespace cotrain::data {
+namespace cotrain {
 
 // ordered_json keeps the fields of a record in their file order when it is written back (perturb).
 using Json = nlohmann::ordered_json;
@@ -60,4 +60,4 @@ void for_each_trace(const std::filesystem::path& path, TraceFormat format,
 // Assistant turns of a conversation (the responses stats and perturbations look at).
 std::vector<const ChatMessage*> assistant_turns(const Conversation& conversation);
 
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -9,7 +9,7 @@
 #include "cotrain/core/jsonl.h"
 #include "cotrain/eval/math/extract.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 using nlohmann::json;
@@ -100,4 +100,4 @@ Benchmark load_benchmark(const std::string& name, const std::filesystem::path& p
   return b;
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

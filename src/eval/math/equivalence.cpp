@@ -10,7 +10,7 @@
 #include "cotrain/eval/math/extract.h"
 #include "cotrain/eval/math/normalize.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 using Complex = std::complex<double>;
@@ -782,4 +782,4 @@ Grade grade(std::string_view gold, std::string_view prediction, bool extract_gol
   return g;
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -6,7 +6,7 @@
 #include <cctype>
 #include <vector>
 
-namespace cotrain::math {
+namespace cotrain {
 
 std::vector<Box> find_boxes(std::string_view text) {
   std::vector<Box> boxes;
@@ -261,4 +261,4 @@ Extraction extract_answer(std::string_view response, const ExtractOptions& optio
   return {"", "none"};
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

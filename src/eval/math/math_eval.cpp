@@ -16,7 +16,7 @@
 #include "cotrain/eval/math/benchmarks.h"
 #include "cotrain/eval/math/equivalence.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 using nlohmann::json;
@@ -229,4 +229,4 @@ json run_math_eval(const MathEvalOptions& o) {
   return report;
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

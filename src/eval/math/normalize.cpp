@@ -7,7 +7,7 @@
 
 #include "text.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 std::string replace_all(std::string_view s, std::string_view from, std::string_view to) {
@@ -491,4 +491,4 @@ std::string normalize_answer(std::string_view s) {
   return a;
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -16,7 +16,7 @@
 #include "cotrain/eval/math/expr.h"
 #include "text.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 enum class T { Num, Ident, Cmd, Op, End };
@@ -692,4 +692,4 @@ std::string to_string(const Node& n) {
   return {};
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

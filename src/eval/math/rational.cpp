@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace cotrain::math {
+namespace cotrain {
 
 using Limbs = std::vector<std::uint32_t>;
 
@@ -337,4 +337,4 @@ std::optional<Rational> exact_root(const Rational& a, int k) {
   return Rational::make(neg ? n->negated() : *n, *d);
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace cotrain::math {
+namespace cotrain {
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_letter(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
@@ -24,4 +24,4 @@ inline std::string lower(std::string_view s) {
   return out;
 }
 
-}  // namespace cotrain::math
+}  // namespace cotrain

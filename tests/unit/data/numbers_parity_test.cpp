@@ -7,7 +7,7 @@
 #include "cotrain/data/perturb.h"
 #include "cotrain/data/reasoning.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 TEST(NumbersParity, SameSpansAsPythonRegex) {
@@ -42,4 +42,4 @@ TEST(NumbersParity, SameSpansAsPythonRegex) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -8,7 +8,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/data/rng.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::vector<std::int64_t> random_lengths(std::size_t n, std::int64_t max, std::uint64_t seed) {
@@ -20,7 +20,7 @@ std::vector<std::int64_t> random_lengths(std::size_t n, std::int64_t max, std::u
 
 TEST(Packing, EveryDocumentOnceAndNoBinOverCapacity) {
   auto lengths = random_lengths(2000, 4096, 1);
-  PackingPlan plan = pack_documents(lengths, 8192, 7, 0);
+  PackingPlan plan = plan_packing(lengths, 8192, 7, 0);
   std::vector<int> seen(lengths.size(), 0);
   std::int64_t total = 0;
   ASSERT_EQ(plan.bins.size(), plan.bin_tokens.size());
@@ -46,7 +46,7 @@ TEST(Packing, EveryDocumentOnceAndNoBinOverCapacity) {
 TEST(Packing, BestFitPutsEachDocumentInTheFullestBinWithRoom) {
   // Decreasing: 6 -> A (4 free), 5 -> B (5 free), 4 -> A (best fit: 4 free, not B's 5), 3 -> B, 2 -> B.
   std::vector<std::int64_t> lengths = {3, 6, 2, 4, 5};
-  PackingPlan plan = pack_documents(lengths, 10, 0, 0);
+  PackingPlan plan = plan_packing(lengths, 10, 0, 0);
   ASSERT_EQ(plan.bins.size(), 2u);
   std::vector<std::vector<std::size_t>> bins = plan.bins;
   for (auto& bin : bins) std::sort(bin.begin(), bin.end());
@@ -58,10 +58,10 @@ TEST(Packing, BestFitPutsEachDocumentInTheFullestBinWithRoom) {
 TEST(Packing, DeterministicPerSeedAndEpochReshuffledAcrossEpochs) {
   auto lengths = random_lengths(500, 1000, 2);
   for (auto& l : lengths) l = (l % 4 + 1) * 250;  // many ties
-  auto a = pack_documents(lengths, 2000, 3, 0);
-  auto b = pack_documents(lengths, 2000, 3, 0);
-  auto next_epoch = pack_documents(lengths, 2000, 3, 1);
-  auto other_seed = pack_documents(lengths, 2000, 4, 0);
+  auto a = plan_packing(lengths, 2000, 3, 0);
+  auto b = plan_packing(lengths, 2000, 3, 0);
+  auto next_epoch = plan_packing(lengths, 2000, 3, 1);
+  auto other_seed = plan_packing(lengths, 2000, 4, 0);
   EXPECT_EQ(a.bins, b.bins);
   EXPECT_NE(a.bins, next_epoch.bins);
   EXPECT_NE(a.bins, other_seed.bins);
@@ -70,10 +70,10 @@ TEST(Packing, DeterministicPerSeedAndEpochReshuffledAcrossEpochs) {
 
 TEST(Packing, RejectsDocumentsThatDoNotFit) {
   std::vector<std::int64_t> lengths = {10, 11};
-  EXPECT_THROW(pack_documents(lengths, 10, 0, 0), InputError);
+  EXPECT_THROW(plan_packing(lengths, 10, 0, 0), InputError);
   std::vector<std::int64_t> empty_doc = {0};
-  EXPECT_THROW(pack_documents(empty_doc, 10, 0, 0), InputError);
-  EXPECT_TRUE(pack_documents(std::vector<std::int64_t>{}, 10, 0, 0).bins.empty());
+  EXPECT_THROW(plan_packing(empty_doc, 10, 0, 0), InputError);
+  EXPECT_TRUE(plan_packing(std::vector<std::int64_t>{}, 10, 0, 0).bins.empty());
 }
 
 TEST(Packing, SequenceHasBoundariesRestartedPositionsAndMaskedFirstTokens) {
@@ -88,4 +88,4 @@ TEST(Packing, SequenceHasBoundariesRestartedPositionsAndMaskedFirstTokens) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

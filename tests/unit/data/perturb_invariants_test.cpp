@@ -7,7 +7,7 @@
 
 #include "cotrain/data/perturb.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::vector<TraceRecord> reference_records() {
@@ -122,4 +122,4 @@ TEST(PerturbInvariants, ContentModesKeepEverythingOutsideTheirTarget) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

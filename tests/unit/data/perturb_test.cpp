@@ -9,7 +9,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/eval/math/extract.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::string sky_response(const std::vector<std::string>& steps, const std::string& answer) {
@@ -209,7 +209,7 @@ TEST(PerturbRecords, WrongAnswerReplacesTheBoxedAnswerWithAnotherSamples) {
   auto fresh = make_records(6, 3);
   for (int r = 0; r < 6; ++r) {
     std::string out = response_of(records[r]), in = response_of(fresh[r]);
-    auto box = math::last_boxed(out);
+    auto box = last_boxed(out);
     ASSERT_TRUE(box);
     int answer = std::stoi(*box);
     EXPECT_NE(answer, 100 + r);
@@ -243,4 +243,4 @@ TEST(PerturbRecords, ResponsesWithoutAThoughtAreCountedAndKept) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -14,7 +14,7 @@
 
 namespace fs = std::filesystem;
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 const std::string kGood1 = R"({"system": "S", "conversations": [{"from": "human", "value": "What is 2+2?"}, {"from": "gpt", "value": "<|begin_of_thought|>\n\n2+2=4.\n\nWait, let me check: yes.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{4}\n\n<|end_of_solution|>"}]})";
@@ -217,7 +217,7 @@ TEST(TokenCacheReader, PacksFromTheMappedArrays) {
   prepare_token_cache(settings_for(tok_path, {a}), dir / "cache");
   TokenCache cache = TokenCache::open(dir / "cache");
   auto lengths = cache.lengths();
-  PackingPlan plan = pack_documents(lengths, 256, 1, 0);
+  PackingPlan plan = plan_packing(lengths, 256, 1, 0);
   ASSERT_EQ(plan.bins.size(), 1u);  // 3 short documents fit one 256-token bin
   std::vector<DocumentView> docs;
   for (std::size_t d : plan.bins[0]) docs.push_back(cache.document(d));
@@ -230,4 +230,4 @@ TEST(TokenCacheReader, PacksFromTheMappedArrays) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -8,7 +8,7 @@
 #include "cotrain/core/error.h"
 #include "unit/tokenizer/loaded_tokenizers.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::vector<TokenId> concat(std::initializer_list<std::vector<TokenId>> parts) {
@@ -92,4 +92,4 @@ TEST(Render, CutoffDropsOrTruncatesKeepingThePrompt) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -10,7 +10,7 @@
 #include "cotrain/data/stats.h"
 #include "unit/tokenizer/loaded_tokenizers.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 const std::filesystem::path kReference = std::filesystem::path(COTRAIN_BINARY_DIR) / "reference" / "data_reference";
@@ -40,4 +40,4 @@ TEST(StatsParity, MatchesThePythonReference) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

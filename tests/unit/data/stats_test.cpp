@@ -4,7 +4,7 @@
 
 #include "cotrain/data/reasoning.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 TEST(Stats, LengthSummaryMatchesNumpyLinearPercentiles) {
@@ -55,4 +55,4 @@ TEST(Stats, JsonHasOneKeyPerKeyword) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

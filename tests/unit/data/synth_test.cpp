@@ -8,7 +8,7 @@
 #include "cotrain/data/reasoning.h"
 #include "cotrain/eval/math/extract.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 TEST(Synth, EveryTraceIsInSkyT1FormatWithItsGoldAnswerBoxed) {
@@ -21,7 +21,7 @@ TEST(Synth, EveryTraceIsInSkyT1FormatWithItsGoldAnswerBoxed) {
     Steps steps = split_steps(std::string_view(p.response).substr(thought->begin, thought->end - thought->begin));
     EXPECT_GE(steps.steps.size(), 5u);
     EXPECT_NE(p.response.find("Wait, let me check"), std::string::npos);
-    EXPECT_EQ(math::last_boxed(p.response), p.answer);
+    EXPECT_EQ(last_boxed(p.response), p.answer);
     EXPECT_GT(p.response.find("<|begin_of_solution|>"), thought->end);
     // Trace and record agree.
     Json record = synth_trace_record(p);
@@ -76,4 +76,4 @@ TEST(Synth, SeededAndBenchDisjointFromTraining) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

@@ -7,7 +7,7 @@
 #include "common/shared_data.h"
 #include "cotrain/core/error.h"
 
-namespace cotrain::data {
+namespace cotrain {
 namespace {
 
 std::filesystem::path write_file(const std::string& text, const std::string& name = "traces.jsonl") {
@@ -133,4 +133,4 @@ TEST(TraceReader, FormatNames) {
 }
 
 }  // namespace
-}  // namespace cotrain::data
+}  // namespace cotrain

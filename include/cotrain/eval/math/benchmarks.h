@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace cotrain::math {
+namespace cotrain {
 
 struct Problem {
   std::string id;                // the benchmark's own id (unique_id, id or idx)
@@ -31,4 +31,4 @@ std::filesystem::path benchmark_path(const std::string& name, const std::string&
 // Throws InputError naming the file, line and field for anything malformed.
 Benchmark load_benchmark(const std::string& name, const std::filesystem::path& path);
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -10,7 +10,7 @@
 #include "cotrain/eval/math/expr.h"
 #include "cotrain/eval/math/extract.h"
 
-namespace cotrain::math {
+namespace cotrain {
 
 struct Verdict {
   bool equal = false;
@@ -40,4 +40,4 @@ struct Grade {
 // extract_gold the gold is extracted the same way (for gold fields that hold whole solutions).
 Grade grade(std::string_view gold, std::string_view prediction, bool extract_gold = true, const ExtractOptions& options = {});
 
-}  // namespace cotrain::math
+}  // namespace cotrain

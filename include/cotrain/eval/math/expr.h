@@ -10,7 +10,7 @@
 
 #include "cotrain/eval/math/rational.h"
 
-namespace cotrain::math {
+namespace cotrain {
 
 enum class Kind {
   Number,     // *value (exact), decimals = digits after the point as written (-1: none written)
@@ -49,4 +49,4 @@ std::optional<Node> parse_answer(std::string_view normalized);
 // A compact text form of a tree, for results and debugging ("(x + 1)^2" style).
 std::string to_string(const Node& node);
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cotrain::math {
+namespace cotrain {
 
 struct Extraction {
   std::string answer;  // empty when nothing was found
@@ -51,4 +51,4 @@ struct ExtractOptions {
 
 Extraction extract_answer(std::string_view response, const ExtractOptions& options = {});
 
-}  // namespace cotrain::math
+}  // namespace cotrain

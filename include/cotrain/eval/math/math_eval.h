@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cotrain::math {
+namespace cotrain {
 
 struct MathEvalOptions {
   std::string bench;
@@ -28,4 +28,4 @@ struct MathEvalOptions {
 // table to stdout and returns the report. Throws InputError for bad input.
 nlohmann::json run_math_eval(const MathEvalOptions& options);
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace cotrain::math {
+namespace cotrain {
 
 std::string strip_outer_punctuation(std::string_view s);  // whitespace, leading ':', trailing '.'
 std::string unify_fractions(std::string_view s);          // \dfrac \tfrac \cfrac -> \frac
@@ -36,4 +36,4 @@ bool has_percent(std::string_view s);
 
 std::string normalize_answer(std::string_view s);
 
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace cotrain::math {
+namespace cotrain {
 
 class BigInt {
  public:
@@ -80,4 +80,4 @@ class Rational {
   BigInt num_, den_;
 };
 
-}  // namespace cotrain::math
+}  // namespace cotrain

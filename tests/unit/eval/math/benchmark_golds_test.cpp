@@ -17,7 +17,7 @@
 #include "cotrain/eval/math/equivalence.h"
 #include "cotrain/eval/math/normalize.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
@@ -124,4 +124,4 @@ TEST_P(BenchmarkGolds, EqualThemselvesAndNotOthers) {
 INSTANTIATE_TEST_SUITE_P(All, BenchmarkGolds, ::testing::Values("math500", "aime24", "amc23", "olympiadbench", "minerva_math"));
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -5,7 +5,7 @@
 
 #include "cotrain/eval/math/normalize.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 bool same(std::string_view gold, std::string_view pred) { return grade(gold, pred).equal; }
@@ -115,4 +115,4 @@ TEST(Equivalence, ReasonsSayWhichCheckDecided) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -13,7 +13,7 @@
 #include "cotrain/core/jsonl.h"
 #include "cotrain/eval/math/equivalence.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 TEST(EquivalenceVectors, AgreementAndListedDisagreements) {
@@ -49,4 +49,4 @@ TEST(EquivalenceVectors, AgreementAndListedDisagreements) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

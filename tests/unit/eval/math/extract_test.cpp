@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 TEST(Extract, LastBoxedWithBalancedBraces) {
@@ -60,4 +60,4 @@ TEST(Extract, InlineMathDoesNotCrossLines) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -7,7 +7,7 @@
 
 #include "cotrain/eval/math/equivalence.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 std::string random_answer(std::mt19937_64& rng) {
@@ -61,4 +61,4 @@ TEST(Fuzz, HostileInputsAreBounded) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -7,7 +7,7 @@
 #include "cotrain/eval/math/extract.h"
 #include "cotrain/eval/math/normalize.h"
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 TEST(NormalizationVectors, AllMatchExactly) {
@@ -34,4 +34,4 @@ TEST(NormalizationVectors, AllMatchExactly) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 TEST(Normalize, StripOuterPunctuation) {
@@ -117,4 +117,4 @@ TEST(Normalize, ComposedAnswer) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain

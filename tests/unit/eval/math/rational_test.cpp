@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace cotrain::math {
+namespace cotrain {
 namespace {
 
 TEST(BigInt, ArithmeticBeyond64Bits) {
@@ -48,4 +48,4 @@ TEST(Rational, ExactRootsOnlyForPerfectPowers) {
 }
 
 }  // namespace
-}  // namespace cotrain::math
+}  // namespace cotrain
