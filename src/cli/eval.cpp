@@ -1,5 +1,7 @@
 // cotrain eval: grade generations made elsewhere. Math benchmarks (math500, aime24, amc23,
 // olympiadbench, minerva_math) go to the math checker, livecodebench to the code judge.
+#include <iostream>
+
 #include "commands.h"
 #include "cotrain/core/error.h"
 #include "cotrain/data/reasoning.h"
@@ -18,6 +20,7 @@ struct EvalArgs {
   int jobs = 1;
   double timeout = 6.0;
   std::string release, since, until, python = "python3";
+  std::vector<std::string> difficulties, platforms;
 };
 
 void run_eval(const EvalArgs& a) {
@@ -33,11 +36,13 @@ void run_eval(const EvalArgs& a) {
     o.since = a.since;
     o.until = a.until;
     o.python = a.python;
-    run_livecodebench_eval(o);
+    o.difficulties = a.difficulties;
+    o.platforms = a.platforms;
+    std::cout << livecodebench_summary(run_livecodebench_eval(o));
     return;
   }
   if (!is_math_benchmark(a.bench))
-    fail_input("unknown benchmark '{}', --bench (math500, aime24, amc23, olympiadbench, minerva_math, livecodebench)", a.bench);
+    fail_input("--bench {}: unknown benchmark (math500, aime24, amc23, olympiadbench, minerva_math, livecodebench)", a.bench);
   MathEvalOptions o;
   o.bench = a.bench;
   o.predictions = a.predictions;
@@ -56,7 +61,7 @@ void run_eval(const EvalArgs& a) {
     for (const auto& match : find_keywords(text, keywords)) ++counts[match.keyword];
     return counts;
   };
-  run_math_eval(o);
+  std::cout << math_eval_summary(run_math_eval(o));
 }
 
 }  // namespace
@@ -77,6 +82,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--since", a->since, "livecodebench: first contest date (YYYY-MM-DD)");
   cmd->add_option("--until", a->until, "livecodebench: last contest date (YYYY-MM-DD)");
   cmd->add_option("--python", a->python, "livecodebench: the interpreter that runs the programs")->capture_default_str();
+  cmd->add_option("--difficulty", a->difficulties, "livecodebench: only these difficulties (easy,medium,hard)")->delimiter(',');
+  cmd->add_option("--platform", a->platforms, "livecodebench: only these platforms (atcoder,codeforces,leetcode)")->delimiter(',');
   cmd->callback([a] { run_eval(*a); });
 }
 

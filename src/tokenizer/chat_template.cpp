@@ -45,7 +45,7 @@ void check_roles(const std::vector<ChatMessage>& messages, const std::string& na
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     if (role != "system" && role != "user" && role != "assistant") {
-      fail_input("message {} has role \"{}\", template {} supports system, user and assistant", i, role, name);
+      fail_input("message {}: role \"{}\" is not supported by template {} (system, user, assistant)", i, role, name);
     }
   }
 }
@@ -144,11 +144,16 @@ Segments render_none(const std::vector<ChatMessage>& m) {
 
 }  // namespace
 
-std::vector<std::string> ChatTemplate::known_names() { return kNames; }
+const std::vector<std::string>& ChatTemplate::known_names() { return kNames; }
+
+ChatTemplate ChatTemplate::for_tokenizer(const std::filesystem::path& tokenizer, const std::string& name) {
+  if (!name.empty()) return by_name(name);
+  return detect(std::filesystem::is_directory(tokenizer) ? tokenizer : tokenizer.parent_path());
+}
 
 ChatTemplate ChatTemplate::by_name(const std::string& name) {
   if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
-    fail_input("unknown chat template \"{}\" (known: {})", name, fmt::join(kNames, ", "));
+    fail_input("--template {}: unknown chat template (known: {})", name, fmt::join(kNames, ", "));
   }
   return ChatTemplate(name);
 }
@@ -158,24 +163,34 @@ ChatTemplate ChatTemplate::detect(const std::filesystem::path& path) {
   fs::path config = fs::is_directory(path) ? path / "tokenizer_config.json"
                     : path.filename() == "tokenizer_config.json" ? path
                                                                   : path.parent_path() / "tokenizer_config.json";
-  if (!fs::exists(config)) fail_input("no tokenizer_config.json to detect the chat template from, {}", config.string());
+  if (!fs::exists(config)) {
+    fail_input("{}: not found, so the chat template cannot be detected (choose one with --template: {})", config.string(),
+               fmt::join(kNames, ", "));
+  }
   nlohmann::json root = read_json_file(config);
   std::string text;
-  const auto& field = root.contains("chat_template") ? root["chat_template"] : nlohmann::json();
-  if (field.is_string()) {
-    text = field.get<std::string>();
-  } else if (field.is_array()) {  // [{"name": "default", "template": ...}, ...]
-    for (const auto& entry : field) {
-      if (entry.value("name", "") == "default" && entry.contains("template")) text = entry["template"].get<std::string>();
+  auto field = root.is_object() ? root.find("chat_template") : root.end();
+  if (field == root.end() || field->is_null()) {
+  } else if (field->is_string()) {
+    text = field->get<std::string>();
+  } else if (field->is_array()) {  // [{"name": "default", "template": ...}, ...]
+    for (const auto& entry : *field) {
+      auto name = entry.is_object() ? entry.find("name") : entry.end();
+      if (name == entry.end() || *name != "default") continue;
+      auto body = entry.find("template");
+      if (body == entry.end() || !body->is_string()) fail_input("{}: chat_template's default entry has no string \"template\"", config.string());
+      text = body->get<std::string>();
     }
+  } else {
+    fail_input("{}: chat_template is neither a string nor a list of named templates", config.string());
   }
-  if (text.empty()) fail_input("chat_template missing, {} (choose one with --template: {})", config.string(), fmt::join(kNames, ", "));
+  if (text.empty()) fail_input("{}: no chat_template (choose one with --template: {})", config.string(), fmt::join(kNames, ", "));
   auto has = [&](std::string_view s) { return text.find(s) != std::string::npos; };
   if (has("<｜Assistant｜>") && has("<｜User｜>") && has("</think>")) return ChatTemplate("deepseek-r1");
   if (has("<|start_header_id|>") && !has("Cutting Knowledge Date")) return ChatTemplate("llama3");
   if (has("<|im_start|>") && has(kQwenDefaultSystem)) return ChatTemplate("qwen2.5");
   if (has("<|im_start|>") && has("reasoning_content") && has("<think>")) return ChatTemplate("qwen3");
-  fail_input("chat_template is none of the known templates, {} (choose one with --template: {})", config.string(),
+  fail_input("{}: chat_template is none of the known templates (choose one with --template: {})", config.string(),
              fmt::join(kNames, ", "));
 }
 
@@ -229,7 +244,7 @@ RenderedChat ChatTemplate::render(const Tokenizer& tokenizer, const std::vector<
     if (next_target < targets.size() && static_cast<std::ptrdiff_t>(targets[next_target].first) < end && end > begin) out.mask[i] = 1;
   }
   if (!options.add_generation_prompt && std::find(out.mask.begin(), out.mask.end(), 1) == out.mask.end()) {
-    fail_input("conversation has nothing to train on (no assistant content) with template {}", name_);
+    fail_input("nothing to train on (no assistant content) with template {}", name_);
   }
   return out;
 }

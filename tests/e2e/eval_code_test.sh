@@ -56,12 +56,12 @@ printf '{"question_id": "fx_sum", "response": "x"}\n{"question_id": "fx_sum", "r
 run_bad --data "$DATA" --predictions "$WORK/dup.jsonl"
 expect_one_line_error 'dup\.jsonl:2: second prediction'
 run_bad --data "$DATA" --predictions "$PREDS" --release v9
-expect_one_line_error 'release "v9"'
+expect_one_line_error '--release v9: unknown LiveCodeBench release'
 head -c 300 "$DATA" > "$WORK/cut.jsonl"
 run_bad --data "$WORK/cut.jsonl" --predictions "$PREDS"
 expect_one_line_error 'cut\.jsonl:1: bad JSON'
 run_bad --data "$DATA" --predictions "$PREDS" --python "$WORK/no-such-python"
-expect_one_line_error 'Python interpreter'
+expect_one_line_error '--python .*no-such-python: cannot run it'
 run_bad --data "$DATA" --predictions "$PREDS" --jobs 0
 expect_one_line_error 'jobs'
 

@@ -14,6 +14,11 @@ namespace cotrain {
 
 using TokenId = std::int32_t;
 
+// The files Tokenizer::load(PATH) reads ids from: PATH itself, or a model directory's tokenizer.json
+// and/or tokenizer.model (when both are there, load takes tokenizer.json if it can and the .model
+// otherwise). Anything that caches token ids keys on all of them.
+std::vector<std::filesystem::path> tokenizer_files(const std::filesystem::path& path);
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;

@@ -19,7 +19,7 @@ namespace cotrain::cli {
 namespace {
 
 struct ScoreOptions {
-  std::string model, adapter, input, out, tokenizer;
+  std::string model, adapter, input, out = "-", tokenizer;
   std::int64_t max_tokens = 8192;
   DeviceOptions device;
 };
@@ -84,7 +84,7 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "model directory")->required();
   cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory to score through (unmerged, as peft runs it)");
   cmd->add_option("--input", o->input, "JSONL file, one {\"input_ids\": [...]} or {\"text\": ...} per line ('-' for stdin)")->required();
-  cmd->add_option("--out", o->out, "output JSONL (default: stdout)");
+  cmd->add_option("--out", o->out, "output JSONL (- for stdout)")->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer for {\"text\"} lines (default: the model directory's)");
   cmd->add_option("--max-tokens", o->max_tokens, "tokens per packed batch row")->check(CLI::PositiveNumber)->capture_default_str();
   o->device.add_to(cmd);

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -100,7 +99,7 @@ std::vector<Judgement> judge_all(const Sandbox& sandbox, const std::vector<CodeP
   for (auto& t : threads) t.join();
   progress.finish();
   if (error) std::rethrow_exception(error);
-  if (stop_requested()) fail_runtime("interrupted; nothing written");
+  throw_if_stopped();
   return results;
 }
 
@@ -113,11 +112,12 @@ json pass_rates(const std::vector<std::pair<int, int>>& n_and_c) {
 
 }  // namespace
 
-void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
-  if (o.data.empty()) fail_input("--data (the code_generation_lite JSONL file) is required for livecodebench");
-  if (o.predictions.empty()) fail_input("--predictions is required");
-  if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs must be between 1 and 64, got {}", o.jobs);
-  if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout must be in (0, 3600] seconds, got {}", o.timeout_s);
+json run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
+  if (o.data.empty()) fail_input("--data: required for livecodebench (the code_generation_lite JSONL file)");
+  if (o.predictions.empty()) fail_input("--predictions: required");
+  if (o.jobs < 1 || o.jobs > 64) fail_input("--jobs: must be between 1 and 64 (got {})", o.jobs);
+  if (!(o.timeout_s > 0 && o.timeout_s <= 3600)) fail_input("--timeout: must be in (0, 3600] seconds (got {})", o.timeout_s);
+  if (!o.out_dir.empty()) check_output_dir(o.out_dir, "eval");  // before hours of judging, not after
   ProblemFilter filter{o.release, o.since, o.until, o.difficulties, o.platforms};
   std::vector<CodeProblem> problems = load_problems(o.data, filter);
   std::set<std::string> ids;
@@ -172,7 +172,8 @@ void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
                  {"difficulties", o.difficulties},
                  {"platforms", o.platforms},
                  {"python", sandbox.python()},
-                 {"sandbox", sandbox.features().to_json()}};
+                 {"sandbox", sandbox.features().to_json()},
+                 {"sandbox_summary", sandbox.features().describe()}};
   report.update(pass_rates(everything));
   json difficulty = json::object();
   for (auto& [name, list] : by_difficulty) {
@@ -182,7 +183,7 @@ void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
   report["by_difficulty"] = difficulty;
 
   if (!o.out_dir.empty()) {
-    AtomicDir dir(o.out_dir);
+    AtomicDir dir(o.out_dir, "eval");
     AtomicFile results_file(dir.path() / "results.jsonl");
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const Judgement& j = results[i];
@@ -202,19 +203,23 @@ void run_livecodebench_eval(const LiveCodeBenchEvalOptions& o) {
     dir.commit();
   }
 
-  std::cout << fmt::format("LiveCodeBench: {} problems, {} samples", everything.size(), samples.size());
-  if (without_predictions || predictions.skipped)
-    std::cout << fmt::format(" ({} problems without predictions, {} predictions skipped)", without_predictions,
-                             predictions.skipped);
-  std::cout << "\n";
+  return report;
+}
+
+std::string livecodebench_summary(const json& report) {
+  std::string out = fmt::format("LiveCodeBench: {} problems, {} samples", report["problems"].get<std::size_t>(),
+                                report["samples"].get<std::size_t>());
+  auto without = report["problems_without_predictions"].get<std::size_t>(), skipped = report["predictions_skipped"].get<std::size_t>();
+  if (without || skipped) out += fmt::format(" ({} problems without predictions, {} predictions skipped)", without, skipped);
+  out += "\n";
   for (auto& [key, value] : report.items())
-    if (key.rfind("pass@", 0) == 0) std::cout << fmt::format("  {:<8} {:.4f}\n", key, value.get<double>());
-  for (auto& [name, rates] : difficulty.items())
-    std::cout << fmt::format("  {:<8} pass@1 {:.4f} ({} problems)\n", name, rates["pass@1"].get<double>(),
-                             rates["problems"].get<std::size_t>());
-  std::cout << "  verdicts:";
-  for (auto& [v, count] : verdicts) std::cout << fmt::format(" {} {};", v, count);
-  std::cout << "\n  sandbox: " << sandbox.features().describe() << "\n";
+    if (key.rfind("pass@", 0) == 0) out += fmt::format("  {:<8} {:.4f}\n", key, value.get<double>());
+  for (auto& [name, rates] : report["by_difficulty"].items())
+    out += fmt::format("  {:<8} pass@1 {:.4f} ({} problems)\n", name, rates["pass@1"].get<double>(), rates["problems"].get<std::size_t>());
+  out += "  verdicts:";
+  for (auto& [v, count] : report["verdicts"].items()) out += fmt::format(" {} {};", v, count.get<int>());
+  out += "\n  sandbox: " + report["sandbox_summary"].get<std::string>() + "\n";
+  return out;
 }
 
 }  // namespace cotrain

@@ -64,9 +64,9 @@ std::filesystem::path benchmark_path(const std::string& name, const std::string&
 }
 
 Benchmark load_benchmark(const std::string& name, const std::filesystem::path& path) {
-  if (!is_math_benchmark(name)) fail_input("unknown math benchmark '{}', --bench", name);
+  if (!is_math_benchmark(name)) fail_input("--bench {}: unknown math benchmark", name);
   if (!std::filesystem::exists(path))
-    fail_input("benchmark file {} not found (give --data-dir, --data or COTRAIN_DATA; scripts/download_benchmarks.sh fetches it)",
+    fail_input("{}: benchmark file not found (give --data-dir, --data or COTRAIN_DATA; scripts/download_benchmarks.sh fetches it)",
                path.string());
   Benchmark b;
   b.name = name;

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iostream>
+#include <sstream>
 #include <map>
 #include <unordered_map>
 
@@ -12,6 +12,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/eval/pass_at_k.h"
 #include "cotrain/eval/math/benchmarks.h"
 #include "cotrain/eval/math/equivalence.h"
@@ -98,7 +99,10 @@ json group_json(const std::map<std::string, Group>& groups) {
   return out;
 }
 
-void print_table(const json& r, std::ostream& out) {
+}  // namespace
+
+std::string math_eval_summary(const json& r) {
+  std::ostringstream out;
   out << fmt::format("{}: {} problems, {} predicted, {} samples\n", r["bench"].get<std::string>(), r["problems"].get<int>(),
                      r["predicted_problems"].get<int>(), r["samples"].get<int>());
   out << fmt::format("  {:<28}{:>8.4f}\n", "accuracy (avg over samples)", r["accuracy"].get<double>());
@@ -116,9 +120,8 @@ void print_table(const json& r, std::ostream& out) {
   if (r.contains("reflection_keywords_per_response"))
     out << fmt::format("; reflection keywords per response {:.2f}", r["reflection_keywords_per_response"].get<double>());
   out << "\n";
+  return out.str();
 }
-
-}  // namespace
 
 json run_math_eval(const MathEvalOptions& o) {
   Benchmark bench = load_benchmark(o.bench, benchmark_path(o.bench, o.data_file, o.data_dir));
@@ -126,7 +129,7 @@ json run_math_eval(const MathEvalOptions& o) {
   std::optional<AtomicDir> out_dir;
   std::optional<std::ofstream> results;
   if (!o.out_dir.empty()) {
-    out_dir.emplace(o.out_dir);
+    out_dir.emplace(o.out_dir, "eval");
     results.emplace(out_dir->path() / "results.jsonl", std::ios::binary);
   }
 
@@ -139,6 +142,7 @@ json run_math_eval(const MathEvalOptions& o) {
   std::vector<std::pair<int, int>> n_and_c;  // per predicted problem
   Progress progress("grading", static_cast<std::int64_t>(bench.problems.size()), "problems");
   for (std::size_t i = 0; i < bench.problems.size(); ++i) {
+    throw_if_stopped();
     const Problem& problem = bench.problems[i];
     const auto& responses = preds.responses[i];
     int correct = 0;
@@ -218,14 +222,13 @@ json run_math_eval(const MathEvalOptions& o) {
   if (o.count_tokens) report["mean_response_tokens"] = tokens * per_sample;
   if (out_dir) {
     results->close();
-    if (!*results) fail_runtime("cannot write {}", (out_dir->path() / "results.jsonl").string());
+    if (!*results) fail_runtime("{}: write error", (out_dir->path() / "results.jsonl").string());
     std::ofstream r(out_dir->path() / "report.json", std::ios::binary);
     r << report.dump(2) << '\n';
     r.close();
-    if (!r) fail_runtime("cannot write {}", (out_dir->path() / "report.json").string());
+    if (!r) fail_runtime("{}: write error", (out_dir->path() / "report.json").string());
     out_dir->commit();
   }
-  print_table(report, std::cout);
   return report;
 }
 

@@ -134,5 +134,21 @@ TEST(ChatTemplate, DetectsFromTokenizerConfig) {
   EXPECT_THROW(ChatTemplate::detect(dir), InputError);
 }
 
+// A chat_template of another type (a number, a list whose default entry holds a number) was a
+// JSON type error: exit 1 with nlohmann's text and no file name.
+TEST(ChatTemplate, MalformedChatTemplateFieldsNameTheFile) {
+  auto dir = test::scratch_dir();
+  for (const char* config : {R"({"chat_template": 7})", R"({"chat_template": [{"name": "default", "template": 7}]})",
+                             R"({"chat_template": [{"name": 3}]})", R"([1, 2])", R"({"chat_template": 1e999})"}) {
+    std::ofstream(dir / "tokenizer_config.json") << config;
+    try {
+      ChatTemplate::detect(dir);
+      FAIL() << config << ": expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind((dir / "tokenizer_config.json").string() + ": ", 0), 0u) << config << ": " << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cotrain

@@ -1,5 +1,6 @@
 // `cotrain eval --bench livecodebench`: judge model-written programs in the sandbox.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,11 @@ struct LiveCodeBenchEvalOptions {
   std::vector<std::string> difficulties, platforms;  // empty = all
 };
 
-// Prints a summary table to stdout; throws InputError for bad input.
-void run_livecodebench_eval(const LiveCodeBenchEvalOptions& options);
+// Judges, writes out_dir/results.jsonl and out_dir/report.json (when out_dir is set) and returns
+// the report; throws InputError for bad input.
+nlohmann::json run_livecodebench_eval(const LiveCodeBenchEvalOptions& options);
+
+// The report as the summary `cotrain eval` prints.
+std::string livecodebench_summary(const nlohmann::json& report);
 
 }  // namespace cotrain

@@ -24,8 +24,11 @@ struct MathEvalOptions {
   std::function<std::vector<std::size_t>(std::string_view)> count_keywords;
 };
 
-// Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory), prints a
-// table to stdout and returns the report. Throws InputError for bad input.
+// Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory) and returns
+// the report. Throws InputError for bad input.
 nlohmann::json run_math_eval(const MathEvalOptions& options);
+
+// The report as the table `cotrain eval` prints.
+std::string math_eval_summary(const nlohmann::json& report);
 
 }  // namespace cotrain
