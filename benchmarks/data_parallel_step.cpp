@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
       pg.barrier("step start");
       auto t0 = std::chrono::steady_clock::now();
       Tensor hidden_states = model->hidden_states(row).view({-1, hidden});
-      Tensor nll = summed_nll(hidden_states, model->head_weight(), targets);
+      Tensor nll = summed_nll(hidden_states, model->head_weight(), targets, LossGradients::build);
       sharded.begin_backward(true);
       auto t1 = std::chrono::steady_clock::now();
       (nll / static_cast<double>(seq_len * pg.world_size())).backward();

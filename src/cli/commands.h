@@ -8,6 +8,11 @@
 #include <cstdlib>
 #include <string>
 
+#include <filesystem>
+#include <string>
+
+#include "cotrain/core/error.h"
+
 namespace cotrain::cli {
 
 // A numeric flag that must be at least MIN: "--cutoff: must be >= 0 (got -5)". Whether the value
@@ -34,6 +39,12 @@ void add_init_model_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 #endif
+
+// Commands that write a directory refuse to replace one unless --force, before any long work.
+inline void refuse_existing_output(const std::string& out, bool force) {
+  if (!force && std::filesystem::exists(out)) fail_input("--out {} exists (use --force to replace it)", out);
+}
 
 }  // namespace cotrain::cli

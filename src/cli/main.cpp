@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   cotrain::cli::add_inspect_command(app);
   cotrain::cli::add_score_command(app);
   cotrain::cli::add_generate_command(app);
+  cotrain::cli::add_export_command(app);
 #endif
   check_numbers(app);
 

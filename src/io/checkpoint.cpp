@@ -64,10 +64,15 @@ std::vector<std::string> CheckpointFiles::names() const {
   return out;
 }
 
-std::uint64_t CheckpointFiles::total_bytes() const {
-  std::uint64_t total = 0;
-  for (const auto& [name, t] : tensors_) total += t.info->end - t.info->begin;
-  return total;
+CheckpointStats CheckpointFiles::stats() const {
+  CheckpointStats s;
+  for (const auto& [name, t] : tensors_) {
+    s.tensors += 1;
+    s.parameters += t.info->numel();
+    s.bytes += t.info->end - t.info->begin;
+    s.tensors_by_dtype[std::string(dtype_name(t.info->dtype))] += 1;
+  }
+  return s;
 }
 
 }  // namespace cotrain

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "cotrain/core/error.h"
+#include "cotrain/model/activation_checkpoint.h"
 
 namespace cotrain {
 
@@ -30,7 +31,17 @@ DecoderModelImpl::DecoderModelImpl(const ModelConfig& c, const torch::TensorOpti
 CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& options) : config(c) {
   model = register_module("model", DecoderModel(c, options));
   if (!c.tie_word_embeddings) lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, options));
-  inv_freq = rope_inv_freq(c, options.device());
+  inv_freq = register_buffer("inv_freq", rope_inv_freq(c, options.device()));
+}
+
+void CausalLMImpl::to(torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(dtype, non_blocking);
+  inv_freq.set_data(rope_inv_freq(config, inv_freq.device()));
+}
+
+void CausalLMImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  inv_freq.set_data(rope_inv_freq(config, device));
 }
 
 torch::Tensor CausalLMImpl::hidden_states(const PackedRow& row) {
@@ -38,7 +49,12 @@ torch::Tensor CausalLMImpl::hidden_states(const PackedRow& row) {
   auto ids = row.input_ids.to(dev).reshape({1, -1});
   auto rope = rope_tables(inv_freq, row.position_ids.to(dev), dtype());
   auto x = model->embed_tokens(ids);
-  for (const auto& layer : *model->layers) x = layer->as<DecoderLayer>()->forward(x, rope, row.cu_seqlens);
+  const bool recompute = activation_checkpointing && is_training() && torch::GradMode::is_enabled();
+  for (const auto& module : *model->layers) {
+    auto layer = std::dynamic_pointer_cast<DecoderLayerImpl>(module);
+    x = recompute ? checkpointed_forward(layer, x, rope, row.cu_seqlens, lora_dropout_generator)
+                  : layer->forward(x, rope, row.cu_seqlens);
+  }
   return model->norm(x);
 }
 
@@ -72,18 +88,18 @@ torch::Tensor CausalLMImpl::next_token_logits(const std::vector<std::vector<std:
 torch::Tensor CausalLMImpl::head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 void init_weights(CausalLM& model, double std, std::uint64_t seed) {
+  if (model->lora) fail_runtime("init_weights: the model has a LoRA adapter; initialise the base model before attaching it");
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    torch::Tensor& param = item.value();
-    auto ends_with = [&](const std::string& s) { return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0; };
-    if (ends_with("norm.weight")) {
-      param.fill_(1.0);
-    } else if (ends_with(".bias")) {
-      param.zero_();
-    } else {  // drawn on the CPU in fp32 so the values do not depend on device or dtype
-      param.copy_(at::normal(0.0, std, param.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)));
+  auto normal = [&](torch::Tensor& w) { w.copy_(at::normal(0.0, std, w.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32))); };
+  for (const auto& module : model->modules()) {  // parents before children: the order of named_parameters()
+    if (auto* linear = module->as<LinearImpl>()) {
+      normal(linear->weight);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* embedding = module->as<EmbeddingImpl>()) {
+      normal(embedding->weight);
+    } else if (auto* norm = module->as<RMSNormImpl>()) {
+      norm->weight.fill_(1.0);
     }
   }
 }

@@ -18,7 +18,50 @@ LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool has_bias, const t
   if (has_bias) bias = register_parameter("bias", torch::empty({out}, options));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return at::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = at::linear(x, weight, bias);
+  if (!lora_A) return y;
+  auto h = x.to(lora_A->weight.scalar_type());
+  if (lora_dropout > 0 && is_training()) {  // inverted dropout, as torch's
+    h = h * at::empty_like(h).bernoulli_(1 - lora_dropout, dropout_generator).div_(1 - lora_dropout);
+  }
+  auto delta = at::linear(at::linear(h, lora_A->weight), lora_B->weight) * lora_scaling;
+  return (y + delta).to(y.scalar_type());
+}
+
+void LinearImpl::add_lora(std::int64_t rank, double scaling, double dropout, at::Generator& init, at::Generator generator) {
+  const auto in = weight.size(1), out = weight.size(0);
+  const auto base = weight.scalar_type();
+  // peft keeps adapters of a half-precision base in fp32 (autocast_adapter_dtype)
+  const auto dtype = base == torch::kBFloat16 || base == torch::kFloat16 ? torch::kFloat32 : base;
+  auto options = weight.options().dtype(dtype);
+  lora_A = register_module("lora_A", std::make_shared<LinearImpl>(in, rank, false, options));
+  lora_B = register_module("lora_B", std::make_shared<LinearImpl>(rank, out, false, options));
+  torch::NoGradGuard no_grad;
+  // kaiming_uniform_(a=sqrt(5)): gain sqrt(2 / (1 + 5)) * sqrt(3 / fan_in) = 1 / sqrt(fan_in).
+  // Drawn on the CPU in fp32 so the values do not depend on device or dtype.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  lora_A->weight.copy_(at::empty({rank, in}, torch::kFloat32).uniform_(-bound, bound, init));
+  lora_B->weight.zero_();
+  lora_scaling = scaling;
+  lora_dropout = dropout;
+  dropout_generator = std::move(generator);
+}
+
+void LinearImpl::merge_lora() {
+  if (!lora_A) return;
+  {
+    torch::NoGradGuard no_grad;
+    auto f32 = torch::kFloat32;
+    auto delta = at::mm(lora_B->weight.to(f32), lora_A->weight.to(f32)) * lora_scaling;  // peft's (B @ A) * s
+    weight.add_(delta);  // in fp32, rounded once to the weight's dtype
+  }
+  unregister_module("lora_A");
+  unregister_module("lora_B");
+  lora_A = lora_B = nullptr;
+  lora_scaling = lora_dropout = 0;
+  dropout_generator = at::Generator();
+}
 
 EmbeddingImpl::EmbeddingImpl(std::int64_t vocab, std::int64_t dim, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({vocab, dim}, options));

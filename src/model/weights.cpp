@@ -20,35 +20,6 @@ std::string list_names(const std::vector<std::string>& names) {
 
 }  // namespace
 
-torch::ScalarType to_scalar_type(DType dtype) {
-  switch (dtype) {
-    case DType::Bool: return torch::kBool;
-    case DType::U8: return torch::kUInt8;
-    case DType::I8: return torch::kInt8;
-    case DType::I16: return torch::kInt16;
-    case DType::U16: return torch::kUInt16;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I32: return torch::kInt32;
-    case DType::U32: return torch::kUInt32;
-    case DType::F32: return torch::kFloat32;
-    case DType::F64: return torch::kFloat64;
-    case DType::I64: return torch::kInt64;
-    case DType::U64: return torch::kUInt64;
-    case DType::F8_E5M2: return torch::kFloat8_e5m2;
-    case DType::F8_E4M3: return torch::kFloat8_e4m3fn;
-  }
-  fail_input("unknown dtype");
-}
-
-DType to_dtype(torch::ScalarType type) {
-  for (auto d : {DType::Bool, DType::U8, DType::I8, DType::I16, DType::U16, DType::F16, DType::BF16, DType::I32, DType::U32,
-                 DType::F32, DType::F64, DType::I64, DType::U64, DType::F8_E5M2, DType::F8_E4M3}) {
-    if (to_scalar_type(d) == type) return d;
-  }
-  fail_input("tensor type {} cannot be stored in safetensors", c10::toString(type));
-}
-
 torch::Tensor tensor_view(const SafetensorsFile& file, const TensorInfo& info, std::shared_ptr<const SafetensorsFile> keep_alive) {
   auto options = torch::TensorOptions().dtype(to_scalar_type(info.dtype));
   void* data = file.data(info);
@@ -61,6 +32,7 @@ torch::Tensor tensor_view(const SafetensorsFile& file, const TensorInfo& info, s
 }
 
 void load_weights(CausalLM& model, const CheckpointFiles& checkpoint) {
+  if (model->lora) fail_runtime("load_weights: load the base weights before attaching a LoRA adapter");
   torch::NoGradGuard no_grad;
   std::vector<std::string> missing, mismatched;
   std::set<std::string> used;
@@ -89,19 +61,6 @@ void load_weights(CausalLM& model, const CheckpointFiles& checkpoint) {
   if (!unexpected.empty()) spdlog::warn("ignoring {} unexpected tensor(s) in the checkpoint: {}", unexpected.size(), list_names(unexpected));
 }
 
-void save_weights(CausalLM& model, const std::filesystem::path& path) {
-  std::vector<torch::Tensor> keep;
-  std::vector<TensorToWrite> tensors;
-  for (auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    torch::Tensor& param = item.value();
-    auto t = param.detach().to(torch::kCPU).contiguous();
-    keep.push_back(t);
-    tensors.push_back({name, to_dtype(t.scalar_type()), t.sizes().vec(), t.data_ptr(), t.nbytes()});
-  }
-  write_safetensors(path, tensors);
-}
-
 torch::Device parse_device(const std::string& name) {
   if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (name == "cpu") return torch::Device(torch::kCPU);
@@ -120,14 +79,6 @@ torch::Device parse_device(const std::string& name) {
     return device;
   }
   fail_input("--device {}: not a device (cpu, cuda, cuda:N, auto)", name);
-}
-
-torch::ScalarType parse_scalar_type(const std::string& name, const torch::Device& device) {
-  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-  if (name == "float32" || name == "fp32") return torch::kFloat32;
-  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
-  if (name == "float16" || name == "fp16") return torch::kFloat16;
-  fail_input("--dtype {}: not a dtype (float32, bfloat16, float16, auto)", name);
 }
 
 CausalLM load_model(const std::filesystem::path& dir, torch::ScalarType dtype, const torch::Device& device) {

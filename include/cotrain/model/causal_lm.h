@@ -7,11 +7,13 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "cotrain/model/config.h"
 #include "cotrain/model/kv_cache.h"
 #include "cotrain/model/layers.h"
+#include "cotrain/model/lora_settings.h"
 
 namespace cotrain {
 
@@ -48,15 +50,31 @@ struct CausalLMImpl : torch::nn::Module {
   torch::Device device() const { return model->embed_tokens->weight.device(); }
   torch::ScalarType dtype() const { return model->embed_tokens->weight.scalar_type(); }
 
+  // The rope frequencies stay fp32 whatever dtype the model is moved to (a bf16 inv_freq would
+  // put positions thousands of tokens in visibly off); they follow the model's device.
+  using torch::nn::Module::to;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+
   ModelConfig config;
   DecoderModel model{nullptr};
   Linear lm_head{nullptr};  // null when tie_word_embeddings
-  torch::Tensor inv_freq;   // rope frequencies, fp32 (not a parameter)
+  torch::Tensor inv_freq;   // rope frequencies [head_dim / 2], fp32, a buffer (not a parameter)
+
+  // Recompute each decoder layer in the backward pass instead of keeping its activations
+  // (training only; see model/activation_checkpoint.h). Set by the trainer.
+  bool activation_checkpointing = false;
+  // The attached LoRA adapter (model/lora.h), if any, and the generator its dropout masks come
+  // from. Save lora_dropout_generator.get_state() with the training state for a bit-exact resume.
+  std::optional<LoraSettings> lora;
+  at::Generator lora_dropout_generator;
 };
 TORCH_MODULE(CausalLM);
 
-// Fills parameters the way transformers initialises a fresh model: normal(0, std) for
-// linear and embedding weights, ones for norms, zeros for biases. Deterministic for a seed.
+// Fills the base parameters the way transformers initialises a fresh model, module by module:
+// normal(0, std) for Linear and Embedding weights, zeros for Linear biases, ones for RMSNorm.
+// Deterministic for a seed (drawn on the CPU in fp32, so independent of device and dtype).
+// A model with a LoRA adapter attached is refused: initialise the base first.
 void init_weights(CausalLM& model, double std, std::uint64_t seed);
 
 }  // namespace cotrain

@@ -3,6 +3,7 @@
 // transformers' so a checkpoint maps onto named_parameters() one to one.
 #pragma once
 #include <torch/nn/module.h>
+#include <ATen/core/Generator.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
@@ -13,11 +14,26 @@
 
 namespace cotrain {
 
-// y = x W^T + b, W: [out, in].
+// y = x W^T + b, W: [out, in]; with a LoRA adapter, y = x W^T + b + B(A(dropout(x))) * scaling.
+// The adapter lives inside the layer it adapts (torchtune's LoRALinear) and computes what peft's
+// lora.Linear does, dtypes included: A and B are fp32 when the base is bf16/fp16 (peft's
+// autocast_adapter_dtype), x is cast to their dtype, the sum is taken in the wider type and cast
+// back to the base output's dtype. Dropout is inverted dropout, active in training mode only,
+// drawing its masks from `dropout_generator` (whose state can be saved and restored).
 struct LinearImpl : torch::nn::Module {
   LinearImpl(std::int64_t in, std::int64_t out, bool bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
+
+  // Registers lora_A ([rank, in], kaiming-uniform(a=sqrt(5)) from INIT, i.e. U(-1/sqrt(in),
+  // 1/sqrt(in)) as nn.Linear) and lora_B ([out, rank], zeros) as submodules, so they are named
+  // like peft's (<module>.lora_A.weight).
+  void add_lora(std::int64_t rank, double scaling, double dropout, at::Generator& init, at::Generator dropout_generator);
+  // W += scaling * B A, computed in fp32 and rounded once to W's dtype; then removes the adapter.
+  void merge_lora();
+  std::shared_ptr<LinearImpl> lora_A, lora_B;  // null without an adapter
+  double lora_scaling = 0, lora_dropout = 0;
+  at::Generator dropout_generator;
 };
 TORCH_MODULE(Linear);
 

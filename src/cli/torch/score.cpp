@@ -2,6 +2,7 @@
 //   in:  {"input_ids": [...]}  or  {"text": "..."} (tokenised with the model's tokenizer)
 //   out: {"logprobs": [...], "nll": x, "tokens": n}, one line per input line, in input order;
 //        logprobs[t-1] = log p(x_t | x_<t) for t = 1..n-1 and nll = -sum(logprobs).
+//   --adapter DIR scores through a PEFT LoRA adapter on top of --model.
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -10,6 +11,7 @@
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
 #include "cotrain/data/token_input.h"
+#include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/score.h"
 #include "cotrain/tokenizer/tokenizer.h"
 #include "torch/device_options.h"
@@ -18,7 +20,7 @@ namespace cotrain::cli {
 namespace {
 
 struct ScoreOptions {
-  std::string model, input, out = "-", tokenizer;
+  std::string model, adapter, input, out = "-", tokenizer;
   std::int64_t max_tokens = 8192;
   DeviceOptions device;
 };
@@ -26,6 +28,7 @@ struct ScoreOptions {
 void run(const ScoreOptions& o) {
   o.device.apply_threads();
   auto model = load_model(o.model, o.device.resolved_dtype(), o.device.resolved_device());
+  if (!o.adapter.empty()) load_peft_adapter(model, o.adapter);
   model->eval();
   std::unique_ptr<Tokenizer> tokenizer;
   auto sequences = read_token_sequences(o.input, model->config.vocab_size, [&]() -> const Tokenizer& {
@@ -52,6 +55,7 @@ void add_score_command(CLI::App& app) {
   auto o = std::make_shared<ScoreOptions>();
   auto* cmd = app.add_subcommand("score", "Per-token log-probabilities of JSONL sequences ({\"input_ids\"} or {\"text\"})");
   cmd->add_option("--model", o->model, "model directory")->required();
+  cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory to score through (unmerged, as peft runs it)");
   cmd->add_option("--input", o->input, "JSONL file, one {\"input_ids\": [...]} or {\"text\": ...} per line ('-' for stdin)")->required();
   cmd->add_option("--out", o->out, "output JSONL (- for stdout)")->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer for {\"text\"} lines (default: the model directory's)");
