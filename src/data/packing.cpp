@@ -4,7 +4,7 @@
 #include <map>
 
 #include "cotrain/core/error.h"
-#include "cotrain/data/rng.h"
+#include "cotrain/core/rng.h"
 
 namespace cotrain {
 

@@ -4,12 +4,13 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
+#include "cotrain/core/signals.h"
 
 namespace fs = std::filesystem;
 
 namespace cotrain {
 
-CheckpointFiles::CheckpointFiles(const fs::path& dir) {
+CheckpointFiles::CheckpointFiles(const fs::path& dir) : dir_(dir) {
   std::vector<fs::path> shards;
   std::unordered_map<std::string, std::string> weight_map;  // from the index, to cross-check
   fs::path index = dir / "model.safetensors.index.json";
@@ -33,10 +34,11 @@ CheckpointFiles::CheckpointFiles(const fs::path& dir) {
   }
 
   for (const auto& shard : shards) {
+    throw_if_stopped();
     auto file = SafetensorsFile::open(shard);
     for (const auto& info : file->header().tensors) {
       auto [it, inserted] = tensors_.emplace(info.name, CheckpointTensor{&info, file.get()});
-      if (!inserted) fail_input("tensor '{}' is in both {} and {}", info.name, it->second.file->path().string(), shard.string());
+      if (!inserted) fail_input("{}: tensor '{}' is also in {}", shard.string(), info.name, it->second.file->path().string());
     }
     files_.push_back(std::move(file));
   }

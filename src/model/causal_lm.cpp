@@ -97,6 +97,33 @@ torch::Tensor CausalLMImpl::hidden_states(const PackedRow& row) {
   return model->norm(x);
 }
 
+torch::Tensor CausalLMImpl::next_token_logits(const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::int64_t>& rows,
+                                              KVCache& cache) {
+  std::vector<std::int64_t> counts, ids, positions, cu{0};
+  for (const auto& t : tokens) counts.push_back(static_cast<std::int64_t>(t.size()));
+  const CacheStep step = cache.plan(rows, counts);
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    for (std::size_t j = 0; j < tokens[i].size(); ++j) {
+      ids.push_back(tokens[i][j]);
+      positions.push_back(step.starts[i] + static_cast<std::int64_t>(j));  // the rotary offset is the row's length
+    }
+    cu.push_back(static_cast<std::int64_t>(ids.size()));
+  }
+  const auto dev = device();
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto rope = rope_tables(inv_freq, torch::tensor(positions, i64).to(dev), dtype());
+  auto x = model->embed_tokens(torch::tensor(ids, i64).to(dev).reshape({1, -1}));
+  for (std::size_t l = 0; l < model->layers->size(); ++l) {
+    const LayerCache layer_cache = cache.layer(l, step);
+    x = model->layers[l]->as<DecoderLayer>()->forward(x, rope, cu, &layer_cache);
+  }
+  cache.commit(step);
+  std::vector<std::int64_t> last(cu.begin() + 1, cu.end());
+  for (auto& i : last) --i;
+  auto hidden = model->norm(x.squeeze(0).index_select(0, torch::tensor(last, i64).to(dev)));
+  return at::linear(hidden, head_weight()).to(torch::kFloat32);
+}
+
 torch::Tensor CausalLMImpl::head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
 
 void init_weights(CausalLM& model, double std, std::uint64_t seed) {

@@ -94,7 +94,7 @@ void write_model_dir(CausalLM& model, const fs::path& out, const ModelDirOptions
     }
   }
 
-  AtomicDir dir(out);
+  AtomicDir dir(out, kModelDirKind);
   {
     AtomicFile file(dir.path() / "config.json");
     file.stream() << config.to_hf_json().dump(2) << "\n";

@@ -161,7 +161,7 @@ void save_peft_adapter(CausalLM& model, const fs::path& dir, const std::string& 
       {"inference_mode", true},
       {"revision", nullptr},
   };
-  AtomicDir out(dir);
+  AtomicDir out(dir, kPeftAdapterKind);
   {
     AtomicFile file(out.path() / kConfigFile);
     file.stream() << config.dump(2) << "\n";
@@ -224,6 +224,7 @@ LoraSettings load_peft_adapter(CausalLM& model, const fs::path& dir) {
 
 void export_merged_model(const fs::path& base_dir, const fs::path& adapter_dir, const fs::path& out_dir,
                          std::optional<torch::ScalarType> dtype, const torch::Device& device) {
+  check_output_dir(out_dir, kModelDirKind);  // before the long work
   const auto config = ModelConfig::load(base_dir);
   const auto base_dtype = parse_hf_dtype(config.dtype, (base_dir / "config.json").string() + ": dtype");
   const auto out_dtype = dtype.value_or(base_dtype);

@@ -52,8 +52,8 @@ void load_weights(CausalLM& model, const CheckpointFiles& checkpoint) {
     auto view = tensor_view(*t->file, *t->info, nullptr);  // the checkpoint outlives this copy
     param.copy_(view);
   }
-  if (!missing.empty()) fail_input("checkpoint is missing {} tensor(s): {}", missing.size(), list_names(missing));
-  if (!mismatched.empty()) fail_input("checkpoint has {} mis-shaped tensor(s): {}", mismatched.size(), list_names(mismatched));
+  if (!missing.empty()) fail_input("{}: missing {} tensor(s): {}", checkpoint.dir().string(), missing.size(), list_names(missing));
+  if (!mismatched.empty()) fail_input("{}: {} mis-shaped tensor(s): {}", checkpoint.dir().string(), mismatched.size(), list_names(mismatched));
   std::vector<std::string> unexpected;
   for (const auto& name : checkpoint.names()) {
     if (!used.count(name)) unexpected.push_back(name);
@@ -66,11 +66,17 @@ torch::Device parse_device(const std::string& name) {
   if (name == "cpu") return torch::Device(torch::kCPU);
   if (name.rfind("cuda", 0) == 0) {
     if (!torch::cuda::is_available()) fail_input("--device {}: CUDA is not available in this build or on this machine", name);
+    torch::Device device(torch::kCPU);
     try {
-      return torch::Device(name);
+      device = torch::Device(name);
     } catch (const c10::Error&) {
       fail_input("--device {}: not a device (cpu, cuda, cuda:N, auto)", name);
     }
+    auto count = static_cast<int>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count) {
+      fail_input("--device {}: this machine has {} CUDA device(s) (cuda:0..cuda:{})", name, count, count - 1);
+    }
+    return device;
   }
   fail_input("--device {}: not a device (cpu, cuda, cuda:N, auto)", name);
 }
@@ -78,6 +84,15 @@ torch::Device parse_device(const std::string& name) {
 CausalLM load_model(const std::filesystem::path& dir, torch::ScalarType dtype, const torch::Device& device) {
   auto config = ModelConfig::load(dir);
   CheckpointFiles checkpoint(dir);
+  // Before allocating anything: a config that asks for far more parameters than the checkpoint
+  // holds (a vocabulary of 1e9) cannot match it. Smaller differences (a missing lm_head) are
+  // named tensor by tensor by load_weights.
+  std::int64_t stored = 0;
+  for (const auto& name : checkpoint.names()) stored += checkpoint.find(name)->info->numel();
+  if (config.num_parameters() > 2 * stored + (std::int64_t{1} << 20)) {
+    fail_input("{}: config.json describes {} parameters but the checkpoint holds {}", dir.string(),
+               config.num_parameters(), stored);
+  }
   CausalLM model(config, torch::TensorOptions().dtype(dtype).device(device));
   load_weights(model, checkpoint);
   return model;

@@ -1,23 +1,17 @@
 // SIGINT/SIGTERM set a flag instead of killing the process, so long commands can stop at a safe
-// point and save their state. A second signal while stopping exits at once.
+// point and save their state. A second signal while stopping exits at once (temporaries it leaves
+// are reclaimed by later runs, see atomic_file.h).
 #pragma once
-#include <stdexcept>
-#include <string>
 
 namespace cotrain {
 
 void install_stop_handlers();
 bool stop_requested();
-int stop_signal();          // the first signal received (SIGINT, SIGTERM), 0 when none
+int stop_signal();  // the first signal received, 0 when none
+// Throws Interrupted ("interrupted by SIGINT; WHAT") when a stop was requested. Long loops call
+// this between items; WHAT says what is (not) left behind, e.g. "nothing written".
+void throw_if_stopped(const char* what = "nothing written");
 void reset_stop_request();  // for tests
-
-// Thrown by a command that stopped at a safe point on a stop signal, after saving its state.
-// main() prints "stopped: <what>" and exits 128 + signal (130 for SIGINT, 143 for SIGTERM), the
-// status a shell reports for a process killed by that signal.
-class Stopped : public std::runtime_error {
- public:
-  Stopped(const std::string& what, int signal) : std::runtime_error(what), signal(signal) {}
-  int signal;
-};
+void request_stop(int signal);  // what the handler does, minus the message (for tests)
 
 }  // namespace cotrain

@@ -36,8 +36,10 @@ class CheckpointFiles {
   const CheckpointTensor* find(const std::string& name) const;
   std::vector<std::string> names() const;  // sorted
   CheckpointStats stats() const;
+  const std::filesystem::path& dir() const { return dir_; }  // as given, for messages
 
  private:
+  std::filesystem::path dir_;
   std::vector<std::shared_ptr<const SafetensorsFile>> files_;
   std::unordered_map<std::string, CheckpointTensor> tensors_;
 };

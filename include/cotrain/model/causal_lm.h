@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cotrain/model/config.h"
+#include "cotrain/model/kv_cache.h"
 #include "cotrain/model/layers.h"
 #include "cotrain/model/lora_settings.h"
 
@@ -53,6 +54,10 @@ struct CausalLMImpl : torch::nn::Module {
 
   // Final hidden states [1, T, hidden] for one packed row (on the model's device).
   torch::Tensor hidden_states(const PackedRow& row);
+  // Generation: sequence i of the pass extends cache row rows[i] by tokens[i] (positions continue
+  // from the row's length). Returns the fp32 logits of each sequence's last new token, [n, vocab].
+  torch::Tensor next_token_logits(const std::vector<std::vector<std::int64_t>>& tokens, const std::vector<std::int64_t>& rows,
+                                  KVCache& cache);
   // The LM head matrix [vocab, hidden]: lm_head.weight, or the embeddings when tied.
   torch::Tensor head_weight() const;
   torch::Device device() const { return model->embed_tokens->weight.device(); }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cotrain/model/config.h"
+#include "cotrain/model/kv_cache.h"
 
 namespace cotrain {
 
@@ -65,15 +66,25 @@ RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& posit
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
 
 // Grouped-query attention over one packed row: tokens attend causally within their own
-// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])).
+// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])). With a CACHE, document i is
+// the continuation of cache row step.rows[i]: its keys and values are stored there and it attends
+// to the row's past as well (generation; see kv_cache.h).
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const ModelConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                        const LayerCache* cache = nullptr);
   std::int64_t num_heads, num_kv_heads, head_dim;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+
+ private:
+  torch::Tensor cached_decode(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const LayerCache& cache);
 };
 TORCH_MODULE(Attention);
+
+// [queries, keys] bool: query i (at position keys - queries + i) sees keys 0..its position. SDPA's
+// is_causal is top-left aligned instead, which is wrong whenever keys > queries.
+torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device);
 
 // down(silu(gate(x)) * up(x))
 struct MLPImpl : torch::nn::Module {
@@ -86,7 +97,8 @@ TORCH_MODULE(MLP);
 // Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)).
 struct DecoderLayerImpl : torch::nn::Module {
   DecoderLayerImpl(const ModelConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                        const LayerCache* cache = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

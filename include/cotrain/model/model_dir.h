@@ -14,6 +14,8 @@
 
 namespace cotrain {
 
+inline constexpr const char* kModelDirKind = "model";  // its AtomicDir kind (core/atomic_file.h)
+
 struct ModelDirOptions {
   // Where the tokenizer files and generation_config.json come from (a directory, or a file in
   // it); empty: none are written.
@@ -26,7 +28,8 @@ struct ModelDirOptions {
 
 // Writes MODEL (base weights only: merge or save a LoRA adapter separately) to OUT atomically:
 // everything goes to a temporary directory renamed over OUT at the end, so OUT is complete or
-// untouched. Weights are written in the model's dtype.
+// untouched. OUT must be absent, empty or an earlier model directory written by cotrain
+// (AtomicDir's rule). Weights are written in the model's dtype.
 void write_model_dir(CausalLM& model, const std::filesystem::path& out, const ModelDirOptions& options = {});
 
 // The files write_model_dir copies, in order: tokenizer.json, tokenizer_config.json,

@@ -12,6 +12,8 @@
 
 namespace cotrain {
 
+inline constexpr const char* kPeftAdapterKind = "lora-adapter";  // its AtomicDir kind (core/atomic_file.h)
+
 // Writes the adapter attached to MODEL to DIR, atomically (DIR is replaced only once both files
 // are complete). Tensors keep the adapter's dtype (fp32 for a bf16/fp16 base, as peft saves).
 // target_modules lists module names ("q_proj", ...) adapted in every layer, full paths otherwise.

@@ -36,7 +36,9 @@ void add_init_model_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "output model directory")->required();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str();
-  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init, in (0, 1]")
+      ->check(CLI::PositiveNumber & CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer,
                   "copy the tokenizer files (and generation_config.json) from this directory, or from this file's directory");
   cmd->add_flag("--force", o->force, "replace --out if it exists");

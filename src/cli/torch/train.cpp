@@ -3,9 +3,11 @@
 //   cotrain lora --config FILE [--rank N] [...]
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "commands.h"
+#include "cotrain/core/error.h"
 #include "cotrain/core/signals.h"
 #include "cotrain/train/recipe.h"
 
@@ -32,9 +34,10 @@ void run(TrainMode mode, const TrainOptions& o) {
 
   TrainResult result = run_training(config);
   if (result.status == "stopped") {
-    throw Stopped(fmt::format("after step {}/{}; {} says so (status \"stopped\")", result.steps_done, result.total_steps,
-                              (std::filesystem::path(config.output_dir) / "run.json").string()),
-                  result.stop_signal);
+    throw Interrupted(result.stop_signal,
+                      fmt::format("interrupted by {} after step {}/{}; {} says so (status \"stopped\")",
+                                  result.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", result.steps_done,
+                                  result.total_steps, (std::filesystem::path(config.output_dir) / "run.json").string()));
   }
   std::cout << fmt::format("trained {} steps: loss {:.4f}", result.steps_done, result.last_loss);
   if (result.val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.val_loss);

@@ -153,7 +153,7 @@ done
 kill -INT $pid
 code=0; wait $pid || code=$?
 [ "$code" = 130 ] || fail "SIGINT: exit $code, expected 130; $(tail -3 err)"; pass
-expect_contains err '^stopped: after step [0-9]+/'
+expect_contains err '^error: interrupted by SIGINT after step [0-9]+/'
 expect_contains stopped/run.json '"status": "stopped"'
 python3 -c "
 import json

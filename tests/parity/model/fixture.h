@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cotrain/core/jsonl.h"
@@ -59,6 +60,39 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 inline double rel_diff(const torch::Tensor& got, const torch::Tensor& ref) {
   auto g = got.to(torch::kFloat64), r = ref.to(torch::kFloat64);
   return (g - r).norm().item<double>() / std::max(r.norm().item<double>(), 1e-12);
+}
+
+// MODEL's log-probs of the fixture's sequences, each run alone and all packed into one row,
+// against the fixture's PREFIX<i>: the largest absolute differences.
+struct Agreement {
+  double alone = 0, packed = 0, packed_vs_alone = 0;
+};
+
+inline Agreement logprob_agreement(CausalLM& model, const Fixture& f, const std::string& prefix) {
+  Agreement a;
+  auto packed = packed_logprobs(model, f.sequences);
+  for (std::size_t i = 0; i < f.sequences.size(); ++i) {
+    auto ref = f.get(prefix + std::to_string(i));
+    auto alone = packed_logprobs(model, {f.sequences[i]})[0];
+    if (alone.numel() != ref.numel()) throw std::runtime_error("sequence " + std::to_string(i) + ": length differs from the fixture's");
+    a.alone = std::max(a.alone, max_abs_diff(alone, ref));
+    a.packed = std::max(a.packed, max_abs_diff(packed[i], ref));
+    a.packed_vs_alone = std::max(a.packed_vs_alone, max_abs_diff(packed[i], alone));
+  }
+  return a;
+}
+
+// bf16 log-probs against the fixture's PREFIX<i>: the largest and the mean absolute difference.
+inline std::pair<double, double> bf16_agreement(const std::vector<torch::Tensor>& got, const Fixture& f, const std::string& prefix) {
+  double worst = 0, sum_abs = 0;
+  std::int64_t count = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    auto ref = f.get(prefix + std::to_string(i));
+    worst = std::max(worst, max_abs_diff(got[i], ref));
+    sum_abs += (got[i].to(torch::kFloat64) - ref.to(torch::kFloat64)).abs().sum().item<double>();
+    count += ref.numel();
+  }
+  return {worst, sum_abs / static_cast<double>(std::max<std::int64_t>(count, 1))};
 }
 
 }  // namespace cotrain::test

@@ -23,20 +23,11 @@ TEST_P(Parity, Fp32LogprobsMatchTransformersAloneAndPacked) {
   auto f = load_fixture(GetParam());
   auto model = load_model(f.dir, torch::kFloat32, torch::kCPU);
   torch::NoGradGuard no_grad;
-  auto packed = packed_logprobs(model, f.sequences);
-  double worst_alone = 0, worst_packed = 0, worst_packed_vs_alone = 0;
-  for (std::size_t i = 0; i < f.sequences.size(); ++i) {
-    auto ref = f.get("logprobs." + std::to_string(i));
-    auto alone = packed_logprobs(model, {f.sequences[i]})[0];
-    ASSERT_EQ(alone.numel(), ref.numel());
-    worst_alone = std::max(worst_alone, max_abs_diff(alone, ref));
-    worst_packed = std::max(worst_packed, max_abs_diff(packed[i], ref));
-    worst_packed_vs_alone = std::max(worst_packed_vs_alone, max_abs_diff(packed[i], alone));
-  }
-  EXPECT_LE(worst_alone, 1e-4);
-  EXPECT_LE(worst_packed, 1e-4);
-  EXPECT_LE(worst_packed_vs_alone, 1e-5);  // packing changes nothing but float summation order
-  RecordProperty("max_abs_diff", fmt::format("{:.3g}", worst_alone));
+  auto worst = test::logprob_agreement(model, f, "logprobs.");
+  EXPECT_LE(worst.alone, 1e-4);
+  EXPECT_LE(worst.packed, 1e-4);
+  EXPECT_LE(worst.packed_vs_alone, 1e-5);  // packing changes nothing but float summation order
+  RecordProperty("max_abs_diff", fmt::format("{:.3g}", worst.alone));
 }
 
 // Through the training loss (fused chunked NLL) on one packed row of all sequences.
@@ -73,17 +64,9 @@ TEST_P(Parity, Bf16LogprobsWithinBf16Resolution) {
   auto f = load_fixture(GetParam());
   auto model = load_model(f.dir, torch::kBFloat16, torch::kCPU);
   torch::NoGradGuard no_grad;
-  auto packed = packed_logprobs(model, f.sequences);
-  double worst_vs_hf_bf16 = 0, sum_abs = 0;
-  std::int64_t count = 0;
-  for (std::size_t i = 0; i < f.sequences.size(); ++i) {
-    auto ref = f.get("logprobs_bf16." + std::to_string(i));
-    worst_vs_hf_bf16 = std::max(worst_vs_hf_bf16, max_abs_diff(packed[i], ref));
-    sum_abs += (packed[i].to(torch::kFloat64) - ref.to(torch::kFloat64)).abs().sum().item<double>();
-    count += ref.numel();
-  }
+  auto [worst_vs_hf_bf16, mean] = test::bf16_agreement(packed_logprobs(model, f.sequences), f, "logprobs_bf16.");
   EXPECT_LE(worst_vs_hf_bf16, 0.05);
-  EXPECT_LE(sum_abs / static_cast<double>(count), 0.005);
+  EXPECT_LE(mean, 0.005);
   RecordProperty("bf16_max_abs_diff", fmt::format("{:.3g}", worst_vs_hf_bf16));
 }
 

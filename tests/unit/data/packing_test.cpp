@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "cotrain/core/error.h"
-#include "cotrain/data/rng.h"
+#include "cotrain/core/rng.h"
 
 namespace cotrain {
 namespace {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -99,7 +101,22 @@ TEST(Safetensors, CorruptFilesGiveOneLineErrorsNamingFileAndTensor) {
   }
   std::ofstream(dir / "tiny.safetensors") << "abc";
   EXPECT_NE(open_error(dir / "tiny.safetensors").find("too short"), std::string::npos);
-  EXPECT_NE(open_error(dir / "absent.safetensors").find("cannot open"), std::string::npos);
+  EXPECT_NE(open_error(dir / "absent.safetensors").find("absent.safetensors: no such file"), std::string::npos);
+  // A FIFO blocked open() forever; a directory is refused too.
+  ASSERT_EQ(mkfifo((dir / "fifo.safetensors").c_str(), 0600), 0);
+  EXPECT_NE(open_error(dir / "fifo.safetensors").find("fifo.safetensors: is a FIFO"), std::string::npos);
+  EXPECT_NE(open_error(dir).find("is a directory"), std::string::npos);
+}
+
+// A header nested 60k deep crashed (stack overflow); nesting is bounded before parsing.
+TEST(Safetensors, DeeplyNestedHeaderIsAnInputError) {
+  std::string header = R"({"__metadata__":{"x":)" + std::string(60000, '[') + std::string(60000, ']') + "}}";
+  try {
+    parse_safetensors_header(header, 0, "deep.safetensors");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("deep.safetensors: JSON nested deeper than 128 levels"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Checkpoint, ReadsShardsThroughIndexAndChecksIt) {

@@ -80,16 +80,8 @@ TEST(ActivationCheckpointing, FullFineTuneGradientsEqualThoseWithout) {
 
 TEST(ActivationCheckpointing, RecomputesTheSameLoraDropoutMasks) {
   auto model = random_model(Arch::Qwen2);
-  LoraSettings s;
-  s.rank = 4;
-  s.alpha = 8;
-  s.dropout = 0.3;
-  add_lora(model, s, 1);
-  {
-    torch::NoGradGuard no_grad;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(2);
-    for (auto& item : lora_parameters(model)) item.value().normal_(0, 0.3, gen);
-  }
+  add_lora(model, test::lora_settings({"all-linear"}, 4, 8, false, /*dropout=*/0.3), 1);
+  test::randomize_lora_b(model, 2, 0.3);
   model->train();
   auto& generator = model->lora_dropout_generator;
   auto start = generator.get_state();

@@ -10,27 +10,9 @@
 namespace cotrain {
 namespace {
 
+using test::lora_settings;
 using test::random_model;
-
-LoraSettings lora(std::vector<std::string> targets = {"all-linear"}, std::int64_t rank = 4, double alpha = 8, bool rslora = false,
-                  double dropout = 0) {
-  LoraSettings s;
-  s.rank = rank;
-  s.alpha = alpha;
-  s.rslora = rslora;
-  s.dropout = dropout;
-  s.targets = std::move(targets);
-  return s;
-}
-
-// Fresh adapters have B = 0 and change nothing; tests give B values.
-void randomize_b(CausalLM& model, std::uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  for (auto& item : lora_parameters(model)) {
-    if (item.key().find("lora_B") != std::string::npos) item.value().normal_(0, 0.5, gen);
-  }
-}
+using test::randomize_lora_b;
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -49,15 +31,15 @@ std::string input_error(F&& f) {
 PackedRow some_row() { return pack_documents({{5, 17, 33, 2, 90, 41, 8, 8, 60, 3, 71, 12}, {4, 4, 19, 50, 23}}); }
 
 TEST(Lora, ScalingIsAlphaOverRankOrOverSqrtRank) {
-  EXPECT_DOUBLE_EQ(lora({"q_proj"}, 8, 16).scaling(), 2.0);
-  EXPECT_DOUBLE_EQ(lora({"q_proj"}, 64, 128).scaling(), 2.0);
-  EXPECT_DOUBLE_EQ(lora({"q_proj"}, 8, 16, /*rslora=*/true).scaling(), 16 / std::sqrt(8.0));
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 8, 16).scaling(), 2.0);
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 64, 128).scaling(), 2.0);
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 8, 16, /*rslora=*/true).scaling(), 16 / std::sqrt(8.0));
 }
 
 TEST(Lora, InitIsKaimingUniformAndZerosAndFreezesTheBase) {
   auto model = random_model(Arch::Qwen2);
   auto base = random_model(Arch::Qwen2);
-  add_lora(model, lora(), 3);
+  add_lora(model, lora_settings(), 3);
   auto adapter = lora_parameters(model);
   ASSERT_EQ(adapter.size(), 2u * 7 * 2);  // A and B for 7 linears in 2 layers
   EXPECT_EQ(adapter["model.layers.1.mlp.down_proj.lora_A.weight"].sizes(), torch::IntArrayRef({4, 48}));
@@ -89,8 +71,8 @@ TEST(Lora, InitIsKaimingUniformAndZerosAndFreezesTheBase) {
   EXPECT_TRUE(torch::equal(row_logprobs(model, row), row_logprobs(base, row)));
   // A depends on the seed only.
   auto again = random_model(Arch::Qwen2), other = random_model(Arch::Qwen2);
-  add_lora(again, lora(), 3);
-  add_lora(other, lora(), 4);
+  add_lora(again, lora_settings(), 3);
+  add_lora(other, lora_settings(), 4);
   const auto name = "model.layers.0.self_attn.q_proj.lora_A.weight";
   EXPECT_TRUE(torch::equal(lora_parameters(again)[name], adapter[name]));
   EXPECT_FALSE(torch::equal(lora_parameters(other)[name], adapter[name]));
@@ -98,14 +80,14 @@ TEST(Lora, InitIsKaimingUniformAndZerosAndFreezesTheBase) {
 
 TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
   auto model = random_model(Arch::Qwen3);  // untied: has an lm_head
-  EXPECT_EQ(lora_target_paths(model, lora({"q_proj", "model.layers.1.mlp.down_proj"}), "lora.targets"),
+  EXPECT_EQ(lora_target_paths(model, lora_settings({"q_proj", "model.layers.1.mlp.down_proj"}), "lora.targets"),
             (std::vector<std::string>{"model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.mlp.down_proj"}));
-  auto all = lora_target_paths(model, lora(), "lora.targets");
+  auto all = lora_target_paths(model, lora_settings(), "lora.targets");
   EXPECT_EQ(all.size(), 14u);
   for (const auto& p : all) EXPECT_EQ(p.find("lm_head"), std::string::npos);
 
   auto error = [&](std::vector<std::string> targets) {
-    return input_error([&] { lora_target_paths(model, lora(std::move(targets)), "lora.targets"); });
+    return input_error([&] { lora_target_paths(model, lora_settings(std::move(targets)), "lora.targets"); });
   };
   EXPECT_EQ(error({"lm_head"}), "lora.targets: 'lm_head' names lm_head, which LoRA cannot adapt "
                                 "(decoder linears only: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
@@ -115,12 +97,12 @@ TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
   EXPECT_NE(error({"all-linear", "q_proj"}).find("'all-linear' must be the only target"), std::string::npos);
   EXPECT_NE(error({}).find("no target modules"), std::string::npos);
 
-  EXPECT_EQ(input_error([&] { add_lora(model, lora({"q_proj"}, 0), 0); }), "lora.rank: must be > 0 (got 0)");
-  EXPECT_EQ(input_error([&] { add_lora(model, lora({"q_proj"}, 4, -1), 0); }), "lora.alpha: must be > 0 (got -1)");
-  EXPECT_EQ(input_error([&] { add_lora(model, lora({"q_proj"}, 4, 8, false, 1.0), 0); }), "lora.dropout: must be in [0, 1) (got 1)");
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 0), 0); }), "lora.rank: must be > 0 (got 0)");
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 4, -1), 0); }), "lora.alpha: must be > 0 (got -1)");
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 4, 8, false, 1.0), 0); }), "lora.dropout: must be in [0, 1) (got 1)");
   EXPECT_FALSE(model->lora.has_value());  // refused settings attach nothing
-  add_lora(model, lora({"q_proj"}), 0);
-  EXPECT_EQ(input_error([&] { add_lora(model, lora({"v_proj"}), 0); }), "the model already has a LoRA adapter");
+  add_lora(model, lora_settings({"q_proj"}), 0);
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"v_proj"}), 0); }), "the model already has a LoRA adapter");
 }
 
 // y = W x + b + s * B(A(x)), with A and B in fp32 over a bf16 base, x cast to fp32, the sum taken
@@ -134,7 +116,7 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       linear->weight.copy_(torch::randn({5, 6}));
       linear->bias.copy_(torch::randn({5}));
       auto init = at::make_generator<at::CPUGeneratorImpl>(1);
-      const double s = lora({"q_proj"}, 3, 8, rslora).scaling();
+      const double s = lora_settings({"q_proj"}, 3, 8, rslora).scaling();
       linear->add_lora(3, s, 0.0, init, at::Generator());
       linear->lora_B->weight.copy_(torch::randn({5, 3}));
       const auto& A = linear->lora_A->weight;
@@ -179,11 +161,11 @@ TEST(Lora, DropoutIsInvertedAndTrainingOnly) {
 
 TEST(Lora, DropoutMasksComeFromTheModelsGeneratorAndReplayFromItsState) {
   auto model = random_model(Arch::Llama);
-  add_lora(model, lora({"all-linear"}, 4, 8, false, 0.3), 1);
-  randomize_b(model, 2);
+  add_lora(model, lora_settings({"all-linear"}, 4, 8, false, 0.3), 1);
+  randomize_lora_b(model, 2);
   auto no_dropout = random_model(Arch::Llama);
-  add_lora(no_dropout, lora({"all-linear"}, 4, 8, false, 0.0), 1);
-  randomize_b(no_dropout, 2);
+  add_lora(no_dropout, lora_settings({"all-linear"}, 4, 8, false, 0.0), 1);
+  randomize_lora_b(no_dropout, 2);
   auto row = some_row();
   torch::NoGradGuard no_grad;
   model->eval();
@@ -202,13 +184,13 @@ TEST(Lora, DropoutMasksComeFromTheModelsGeneratorAndReplayFromItsState) {
 TEST(Lora, MergeFoldsTheUpdateIntoTheWeightsInFp32) {
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     auto model = random_model(Arch::Qwen2, /*tied=*/true, 4, dtype);
-    add_lora(model, lora({"q_proj", "down_proj"}, 4, 8, /*rslora=*/true), 5);
-    randomize_b(model, 6);
+    add_lora(model, lora_settings({"q_proj", "down_proj"}, 4, 8, /*rslora=*/true), 5);
+    randomize_lora_b(model, 6);
     const auto path = std::string("model.layers.1.mlp.down_proj");
     auto adapter = lora_parameters(model);
     auto w_before = model->named_parameters()[path + ".weight"].detach().clone();
     auto expected = (w_before.to(torch::kFloat32) + at::mm(adapter[path + ".lora_B.weight"], adapter[path + ".lora_A.weight"]) *
-                                                         lora({}, 4, 8, true).scaling())
+                                                         lora_settings({}, 4, 8, true).scaling())
                         .to(dtype);
     auto row = some_row();
     torch::Tensor unmerged;

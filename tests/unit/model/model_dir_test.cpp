@@ -88,7 +88,7 @@ TEST(ModelDir, NamesTheDtypeAndCopiesTokenizerAndGenerationFiles) {
   }
   auto model = random_model(Arch::Qwen3, false, 1, torch::kBFloat16);
   write_model_dir(model, root / "m", {.copy_from = root / "source" / "tokenizer.json"});  // a file: its directory
-  EXPECT_EQ(files_in(root / "m"), (std::vector<std::string>{"chat_template.jinja", "config.json", "generation_config.json",
+  EXPECT_EQ(files_in(root / "m"), (std::vector<std::string>{".cotrain-output", "chat_template.jinja", "config.json", "generation_config.json",
                                                              "model.safetensors", "tokenizer.json", "tokenizer_config.json"}));
   EXPECT_EQ(read_json_file(root / "m" / "generation_config.json")["file"], "generation_config.json");
   auto config = ModelConfig::load(root / "m");
@@ -99,26 +99,32 @@ TEST(ModelDir, NamesTheDtypeAndCopiesTokenizerAndGenerationFiles) {
   expect_same_parameters(model, loaded);
 }
 
-TEST(ModelDir, AnExistingDirectoryIsReplacedOnlyByACompleteOne) {
+TEST(ModelDir, AnEarlierModelIsReplacedOnlyByACompleteOne) {
   auto root = test::scratch_dir();
-  fs::create_directories(root / "m");
-  std::ofstream(root / "m" / "old.txt") << "old";
+  auto first = random_model(Arch::Qwen2, false, 1), second = random_model(Arch::Qwen2, false, 2);
+  write_model_dir(first, root / "m");
   fs::create_directories(root / "empty");
-  auto model = random_model(Arch::Qwen2);
   try {
-    write_model_dir(model, root / "m", {.copy_from = root / "empty", .require_tokenizer = true});
+    write_model_dir(second, root / "m", {.copy_from = root / "empty", .require_tokenizer = true});
     FAIL() << "expected an error";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()), (root / "empty").string() + ": no tokenizer.json, tokenizer_config.json or tokenizer.model there");
   }
-  EXPECT_EQ(files_in(root / "m"), std::vector<std::string>{"old.txt"});
   EXPECT_EQ(files_in(root), (std::vector<std::string>{"empty", "m"}));  // no temporary left behind
-  add_lora(model, LoraSettings{}, 0);
-  EXPECT_THROW(write_model_dir(model, root / "m"), RuntimeFailure);
-  EXPECT_EQ(files_in(root / "m"), std::vector<std::string>{"old.txt"});
-  merge_lora(model);
-  write_model_dir(model, root / "m");
-  EXPECT_EQ(files_in(root / "m"), (std::vector<std::string>{"config.json", "model.safetensors"}));
+  add_lora(second, LoraSettings{}, 0);
+  EXPECT_THROW(write_model_dir(second, root / "m"), RuntimeFailure);  // adapters are merged or saved apart
+  auto still_first = load_model(root / "m", torch::kFloat32, torch::kCPU);
+  expect_same_parameters(first, still_first);
+  merge_lora(second);
+  write_model_dir(second, root / "m");
+  EXPECT_EQ(files_in(root / "m"), (std::vector<std::string>{".cotrain-output", "config.json", "model.safetensors"}));
+  auto now_second = load_model(root / "m", torch::kFloat32, torch::kCPU);
+  expect_same_parameters(second, now_second);
+  // A directory that is not a model cotrain wrote is never replaced.
+  fs::create_directories(root / "mine");
+  std::ofstream(root / "mine" / "notes.txt") << "keep";
+  EXPECT_THROW(write_model_dir(second, root / "mine"), InputError);
+  EXPECT_EQ(files_in(root / "mine"), std::vector<std::string>{"notes.txt"});
 }
 
 }  // namespace

@@ -20,31 +20,17 @@ namespace {
 namespace fs = std::filesystem;
 using test::random_model;
 
-LoraSettings settings(std::vector<std::string> targets, std::int64_t rank, double alpha, bool rslora, double dropout) {
-  LoraSettings s;
-  s.rank = rank;
-  s.alpha = alpha;
-  s.rslora = rslora;
-  s.dropout = dropout;
-  s.targets = std::move(targets);
-  return s;
-}
-
 CausalLM model_with_adapter(Arch arch, torch::ScalarType dtype, const LoraSettings& s) {
   auto model = random_model(arch, false, 5, dtype);
   add_lora(model, s, 9);
-  torch::NoGradGuard no_grad;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(10);
-  for (auto& item : lora_parameters(model)) {
-    if (item.key().find("lora_B") != std::string::npos) item.value().normal_(0, 0.5, gen);
-  }
+  test::randomize_lora_b(model, 10);
   return model;
 }
 
 TEST(PeftAdapter, SaveLoadRoundTripIsBitExactInPeftsFormat) {
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     auto dir = test::scratch_dir() / "adapter";
-    auto s = settings({"q_proj", "v_proj", "model.layers.1.mlp.down_proj"}, 4, 8, /*rslora=*/true, 0.1);
+    auto s = test::lora_settings({"q_proj", "v_proj", "model.layers.1.mlp.down_proj"}, 4, 8, /*rslora=*/true, 0.1);
     auto model = model_with_adapter(Arch::Qwen3, dtype, s);
     save_peft_adapter(model, dir, "org/base-model");
 
@@ -98,7 +84,7 @@ struct AdapterFiles {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
 
   explicit AdapterFiles(const fs::path& root) : dir(root / "adapter") {
-    auto model = model_with_adapter(Arch::Qwen2, torch::kFloat32, settings({"all-linear"}, 4, 8, false, 0));
+    auto model = model_with_adapter(Arch::Qwen2, torch::kFloat32, test::lora_settings({"all-linear"}, 4, 8, false, 0));
     save_peft_adapter(model, root / "good", "base");
     config = read_json_file(root / "good" / "adapter_config.json");
     auto file = SafetensorsFile::open(root / "good" / "adapter_model.safetensors");

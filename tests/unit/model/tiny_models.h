@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "cotrain/model/causal_lm.h"
+#include "cotrain/model/lora.h"
 
 namespace cotrain::test {
 
@@ -36,6 +37,26 @@ inline CausalLM random_model(Arch arch = Arch::Qwen2, bool tied = false, std::ui
     }
   }
   return model;
+}
+
+inline LoraSettings lora_settings(std::vector<std::string> targets = {"all-linear"}, std::int64_t rank = 4, double alpha = 8,
+                                  bool rslora = false, double dropout = 0) {
+  LoraSettings s;
+  s.rank = rank;
+  s.alpha = alpha;
+  s.rslora = rslora;
+  s.dropout = dropout;
+  s.targets = std::move(targets);
+  return s;
+}
+
+// A fresh adapter has B = 0 and changes nothing; tests draw B from normal(0, STD).
+inline void randomize_lora_b(CausalLM& model, std::uint64_t seed, double std = 0.5) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  for (auto& item : lora_parameters(model)) {
+    if (item.key().find("lora_B") != std::string::npos) item.value().normal_(0, std, gen);
+  }
 }
 
 }  // namespace cotrain::test

@@ -55,7 +55,7 @@ TEST(ChatTemplate, TextAndIdsEqualTransformers) {
     EXPECT_EQ(rendered.mask.size(), rendered.ids.size());
     ++id_checks;
   }
-  EXPECT_EQ(families, (std::set<std::string>{"qwen2.5", "qwen3", "llama3", "deepseek-r1"}));
+  EXPECT_EQ(families, (std::set<std::string>{"qwen2.5", "qwen3", "llama3", "deepseek-r1", "chatml"}));
   EXPECT_GE(id_checks, 50u);
 }
 
@@ -148,10 +148,10 @@ TEST(ChatTemplate, EmptyMaskIsAnError) {
 
 TEST(ChatTemplate, UnknownNamesAndRolesAreErrors) {
   try {
-    ChatTemplate::by_name("chatml");
+    ChatTemplate::by_name("vicuna");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen25, qwen3, llama3, deepseek-r1, none"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen25, qwen3, llama3, deepseek-r1, chatml, none"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ChatTemplate::by_name("qwen3").render_text({{"tool", "x"}}, false), InputError);
 }
@@ -165,6 +165,52 @@ TEST(ChatTemplate, DetectsFromTokenizerConfig) {
   auto dir = test::scratch_dir();
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{{ messages[0].content }}"})";
   EXPECT_THROW(ChatTemplate::detect(dir), InputError);
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "auto").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3).name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3 / "tokenizer.json").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "llama3").name(), "llama3");
+}
+
+// transformers >= 4.43 writes the template to chat_template.jinja; it wins over tokenizer_config.json.
+TEST(ChatTemplate, DetectsFromChatTemplateJinja) {
+  COTRAIN_SHARED_FILE(qwen3, "tokenizers/qwen3/tokenizer_config.json");
+  auto dir = test::scratch_dir();
+  std::filesystem::copy_file(qwen3, dir / "tokenizer_config.json");
+  EXPECT_EQ(ChatTemplate::detect(dir).name(), "qwen3");
+  // SmolLM2's template: ChatML with a default system line of its own.
+  std::ofstream(dir / "chat_template.jinja")
+      << "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+         "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + "
+         "message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+         "{{ '<|im_start|>assistant\n' }}{% endif %}";
+  EXPECT_EQ(ChatTemplate::detect(dir).name(), "chatml");
+  EXPECT_EQ(ChatTemplate::detect(dir / "tokenizer.json").name(), "chatml");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(dir / "tokenizer.json").name(), "chatml");
+  std::ofstream(dir / "chat_template.jinja") << "{% for m in messages %}[{{ m.content }}]{% endfor %}";
+  EXPECT_THROW(ChatTemplate::detect(dir), InputError);
+}
+
+TEST(ChatTemplate, ChatmlHasNoDefaultSystemTurn) {
+  auto chatml = ChatTemplate::by_name("chatml");
+  EXPECT_EQ(chatml.render_text({{"user", "Hi"}}, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(chatml.render_text({{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}}, false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n");
+}
+
+// A chat_template of another type (a number, a list whose default entry holds a number) was a
+// JSON type error: exit 1 with nlohmann's text and no file name.
+TEST(ChatTemplate, MalformedChatTemplateFieldsNameTheFile) {
+  auto dir = test::scratch_dir();
+  for (const char* config : {R"({"chat_template": 7})", R"({"chat_template": [{"name": "default", "template": 7}]})",
+                             R"({"chat_template": [{"name": 3}]})", R"([1, 2])", R"({"chat_template": 1e999})"}) {
+    std::ofstream(dir / "tokenizer_config.json") << config;
+    try {
+      ChatTemplate::detect(dir);
+      FAIL() << config << ": expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind((dir / "tokenizer_config.json").string() + ": ", 0), 0u) << config << ": " << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -155,7 +155,8 @@ struct RowForward {
     }
     Tensor targets = row.targets;
     nll = run(units.head, x, [&](const Tensor& h) {
-      return summed_nll(model->model->norm(h).view({-1, model->config.hidden_size}), model->head_weight(), targets, LossGradients::build);
+      return summed_nll(model->model->norm(h).view({-1, model->config.hidden_size}), model->head_weight(), targets,
+                        LossGradients::build);
     });
   }
   RopeTables rope;
