@@ -7,9 +7,9 @@
 #include <numeric>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/rng.h"
 #include "cotrain/data/packing.h"
 #include "cotrain/data/prepare.h"
-#include "cotrain/data/rng.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -55,9 +55,14 @@ void check_cache_settings(const TokenCache& cache, const TrainConfig& config, co
 // cache was made with, both decode the first document and must agree.
 void check_tokenizer(const TokenCache& cache, const fs::path& model_dir, const std::string& path) {
   const fs::path model_file = model_tokenizer_file(model_dir);
-  const auto& recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::object());
-  if (model_file.empty() || cache.size() == 0 || recorded.value("fnv1a64", "") == file_hash(model_file)) return;
-  const fs::path cache_file = recorded.value("path", "");
+  // Cache version 2 lists every tokenizer file of the directory it was made with.
+  const auto recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::array());
+  if (model_file.empty() || cache.size() == 0 || !recorded.is_array() || recorded.empty()) return;
+  const std::string model_hash = file_hash(model_file);
+  for (const auto& entry : recorded) {
+    if (entry.value("fnv1a64", "") == model_hash) return;
+  }
+  const fs::path cache_file = recorded[0].value("path", "");
   if (cache_file.empty()) return;  // a cache made without cotrain: nothing to compare with
   if (!fs::exists(cache_file)) {
     spdlog::warn("{}: made with tokenizer {}, which is gone; cannot check it against {}", path, cache_file.string(), model_file.string());

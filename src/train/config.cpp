@@ -73,6 +73,9 @@ std::vector<ConfigKey> train_config_schema(TrainMode mode) {
     };
     keys.insert(keys.end(), lora.begin(), lora.end());
   }
+  keys.push_back({"dist.shard", T::string, "none", {"none", "optimizer", "grads", "params"}});
+  keys.push_back({"dist.timeout_s", T::number, 1800});
+  keys.push_back({"dist.offload", T::boolean, false});
   keys.push_back({"output.dir", T::string, nullptr, {}, true});
   return keys;
 }
@@ -155,6 +158,12 @@ TrainConfig load_train_config(TrainMode mode, const std::string& file, const std
   require(c.train.log_every > 0, "train.log_every", "must be > 0", c.train.log_every);
   c.train.eval_every = t["eval_every"];
   require(c.train.eval_every >= 0, "train.eval_every", "must be >= 0 (0: validate at the end only)", c.train.eval_every);
+
+  const Json& d = r["dist"];
+  c.dist.shard = d["shard"];
+  c.dist.timeout_s = d["timeout_s"];
+  require(c.dist.timeout_s > 0, "dist.timeout_s", "must be > 0", c.dist.timeout_s);
+  c.dist.offload = d["offload"];
 
   if (mode == TrainMode::lora) {
     Json& l = c.resolved["lora"];

@@ -5,15 +5,21 @@
 //   gradients       = of that loss, accumulated in fp32 over the micro-batches
 //   grad_norm       = global L2 norm before clipping; clipped to max_grad_norm (clip_grad_norm_)
 //   update          = torch.optim.AdamW at lr = schedule(step) (transformers' *_with_warmup)
-// Seams for data parallelism are marked DIST: where the step's target-token count and the
-// gradients become global, the optimizer step, and the outputs only rank 0 writes.
+// Data parallel (torchrun, srun or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT; docs/distributed.md):
+// each rank trains a strided share of every step's documents, the target-token count and the
+// gradients are summed over the ranks, so N ranks take the same step as one with the whole global
+// batch; dist.shard splits the optimizer state, gradients and parameters ZeRO-1/2/3-style. Rank 0
+// alone writes the run directory. A process started without launcher variables is a job of one.
 #include "cotrain/train/recipe.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <optional>
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
@@ -24,9 +30,11 @@
 #include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 #include "cotrain/train/batches.h"
-#include "cotrain/train/optimizer.h"
+#include "cotrain/train/data_parallel.h"
 #include "cotrain/train/run_files.h"
 #include "cotrain/train/schedule.h"
+#include "cotrain/train/sharding.h"
+#include "cotrain/train/unit_forward.h"
 
 namespace fs = std::filesystem;
 
@@ -52,28 +60,35 @@ std::string duration_text(double seconds) {
   return fmt::format("{}s", s);
 }
 
-// Mean target-token NLL of SET under the model, without building gradients.
-double validation_loss(CausalLM& model, const DocumentSet& set, std::int64_t max_tokens) {
+// Mean target-token NLL of SET under the model, without building gradients; the ranks share the
+// rows (and run as many forward passes each, which ZeRO-3's gathers need).
+double validation_loss(ProcessGroup& pg, CausalLM& model, ShardedModel& sharded, const DecoderUnits& units, const DocumentSet& set,
+                       std::int64_t max_tokens) {
   torch::NoGradGuard no_grad;
   model->eval();
+  const std::vector<PackedRow> rows = evaluation_rows(set, max_tokens);
+  const std::vector<std::int64_t> mine = rank_share(static_cast<std::int64_t>(rows.size()), pg.rank(), pg.world_size());
+  const std::int64_t passes = micro_batches(pg, static_cast<std::int64_t>(mine.size()));
   double nll = 0;
-  std::int64_t targets = 0;
-  for (const PackedRow& row : evaluation_rows(set, max_tokens)) {
-    nll += summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::skip).item<double>();
-    targets += row.target_tokens;
+  for (std::int64_t m = 0; m < passes; ++m) {
+    const bool filler = m >= static_cast<std::int64_t>(mine.size());
+    const PackedRow& row = filler ? filler_row() : rows[static_cast<std::size_t>(mine[static_cast<std::size_t>(m)])];
+    const double row_nll = unit_summed_nll(model, sharded, units, row, LossGradients::skip).item<double>();
+    if (!filler) nll += row_nll;
   }
   model->train();
-  return nll / static_cast<double>(targets);
+  return pg.all_reduce_sum(nll, "validation loss") / static_cast<double>(set.target_tokens());
 }
 
-// The parameters this run trains: all of them for full fine-tuning; for LoRA a fresh adapter
-// (A drawn from train.seed) or the one in lora.init, with the base frozen. An adapter loaded from
-// lora.init brings its own settings, which replace the config's in RESOLVED.
-std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(CausalLM& model, const TrainConfig& config, Json& resolved) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+// Makes the parameters this run trains the ones that require a gradient, and counts them: all of
+// them for full fine-tuning; for LoRA a fresh adapter (A drawn from train.seed) or the one in
+// lora.init, with the base frozen. An adapter loaded from lora.init brings its own settings, which
+// replace the config's in RESOLVED.
+std::int64_t trainable_parameters(CausalLM& model, const TrainConfig& config, Json& resolved) {
+  std::int64_t count = 0;
   if (config.mode == TrainMode::sft) {
-    for (auto& item : model->named_parameters()) out.emplace_back(item.key(), item.value());
-    return out;
+    for (auto& p : model->parameters()) count += p.numel();
+    return count;
   }
   if (config.lora.init.empty()) {
     add_lora(model, LoraSettings{config.lora.rank, config.lora.alpha, config.lora.dropout, config.lora.rslora, config.lora.targets},
@@ -88,8 +103,23 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(CausalLM
     l["rslora"] = s.rslora;
     l["targets"] = s.targets;
   }
-  for (auto& item : lora_parameters(model)) out.emplace_back(item.key(), item.value());
-  return out;
+  for (auto& item : lora_parameters(model)) count += item.value().numel();
+  return count;
+}
+
+ShardOptions shard_options(const TrainConfig& config) {
+  ShardOptions o;
+  o.mode = parse_shard_mode(config.dist.shard);
+  o.offload = config.dist.offload;
+  o.adamw = {config.train.beta1, config.train.beta2, config.train.adam_eps, config.train.weight_decay};
+  return o;
+}
+
+void record_failure(bool writes, const fs::path& out, RunInfo& info, double elapsed_s) {
+  info.status = "failed";
+  info.finished_at = utc_timestamp();
+  info.elapsed_s = elapsed_s;
+  if (writes) write_run_json(out, info);
 }
 
 void write_config(const fs::path& out, const Json& resolved) {
@@ -104,40 +134,54 @@ TrainResult run_training(const TrainConfig& config) {
   const auto started = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
 
+  // --- Processes: a job of one, or this rank of a torchrun/SLURM job. Rank 0 writes OUT.
+  ProcessGroup pg = join_training_job(config);
+  const bool writes = pg.is_main();
+  const torch::Device device = pg.device();
+
   // --- Run directory: the resolved config first, then run.json saying the run has started.
   const fs::path out = config.output_dir;
   if (fs::exists(out / "final")) {
     fail_input("output.dir: {} already holds a finished run ({}); choose another --out", out.string(), (out / "final").string());
   }
-  fs::create_directories(out);
-  if (fs::exists(out / "metrics.jsonl")) {
-    spdlog::warn("output.dir: {} holds an unfinished run; starting it over (its token cache is reused)", out.string());
-    fs::remove(out / "metrics.jsonl");
-  }
   Json resolved = config.resolved;
-  write_config(out, resolved);
   RunInfo info;
   info.command = train_mode_name(config.mode);
   info.started_at = utc_timestamp();
   info.dtype = config.model.dtype;
-  const torch::Device device = parse_device(config.model.device);
   info.device = device.str();
-  write_run_json(out, info);
+  info.world_size = pg.world_size();
+  if (writes) {
+    fs::create_directories(out);
+    if (fs::exists(out / "metrics.jsonl")) {
+      spdlog::warn("output.dir: {} holds an unfinished run; starting it over (its token cache is reused)", out.string());
+      fs::remove(out / "metrics.jsonl");
+    }
+    write_config(out, resolved);
+    write_run_json(out, info);
+  }
 
   TrainResult result;
+  result.writes_outputs = writes;
   try {
     torch::manual_seed(config.train.seed);
 
-    // --- Model: the base weights in the run's dtype, then the parameters that train.
+    // --- Model: the base weights in the run's dtype, then the parameters that train, laid out in
+    // flat groups (sharded over the ranks as dist.shard says).
     const auto dtype = config.model.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32;
     CausalLM model = load_model(config.model.path, dtype, device);
     model->train();
     model->activation_checkpointing = config.train.activation_checkpointing;
-    auto trainable = trainable_parameters(model, config, resolved);
-    if (resolved != config.resolved) write_config(out, resolved);  // the adapter's settings
+    const std::int64_t trainable = trainable_parameters(model, config, resolved);
+    if (writes && resolved != config.resolved) write_config(out, resolved);  // the adapter's settings
+    DecoderUnits units = decoder_units(*model);
+    ShardedModel sharded(pg, units.units, shard_options(config));
 
-    // --- Data: the token cache, the held-out documents, the steps.
+    // --- Data: the token cache (rank 0 makes it when data.path is JSONL), the held-out
+    // documents, the steps.
+    if (!writes) pg.barrier("token cache");
     TrainingData data = load_training_data(config, model->config.vocab_size, out);
+    if (writes) pg.barrier("token cache");
     const auto documents = static_cast<std::int64_t>(data.train.docs.size());
     const std::int64_t steps_per_epoch = (documents + config.train.global_batch - 1) / config.train.global_batch;
     const std::int64_t total_steps = config.train.max_steps > 0
@@ -150,26 +194,27 @@ TrainResult run_training(const TrainConfig& config) {
     info.total_steps = result.total_steps = total_steps;
     spdlog::info("{}: {} documents ({} tokens, {} targets), {} held out; {} steps of {} documents ({} per epoch), {} trainable parameters",
                  info.command, documents, data.train.tokens(), data.train.target_tokens(), data.validation.docs.size(), total_steps,
-                 config.train.global_batch, steps_per_epoch, [&] {
-                   std::int64_t n = 0;
-                   for (auto& [name, p] : trainable) n += p.numel();
-                   return n;
-                 }());
+                 config.train.global_batch, steps_per_epoch, trainable);
+    if (pg.world_size() > 1) {
+      spdlog::info("{} ranks ({}), dist.shard {}{}", pg.world_size(), pg.backend(), config.dist.shard,
+                   config.dist.offload ? ", optimizer state offloaded to CPU memory" : "");
+    }
 
-    // --- Optimizer and schedule.
-    AdamW optimizer(trainable, {config.train.beta1, config.train.beta2, config.train.adam_eps, config.train.weight_decay});
     const Schedule schedule =
         make_schedule(config.train.schedule, config.train.lr, total_steps, config.train.warmup_ratio, config.train.min_lr_ratio);
 
-    MetricsLog metrics(out / "metrics.jsonl");  // DIST: rank 0 writes the run's files
+    std::optional<MetricsLog> metrics;
+    if (writes) metrics.emplace(out / "metrics.jsonl");
     auto validate = [&](const RunState& state) {
       if (data.validation.docs.empty()) return;
-      result.val_loss = validation_loss(model, data.validation, eval_tokens);
-      metrics.write({{"step", state.step},
-                     {"epoch", static_cast<double>(state.epoch) + static_cast<double>(state.position) / static_cast<double>(documents)},
-                     {"val_loss", result.val_loss},
-                     {"val_target_tokens", data.validation.target_tokens()},
-                     {"elapsed_s", elapsed()}});
+      result.val_loss = validation_loss(pg, model, sharded, units, data.validation, eval_tokens);
+      if (metrics) {
+        metrics->write({{"step", state.step},
+                        {"epoch", static_cast<double>(state.epoch) + static_cast<double>(state.position) / static_cast<double>(documents)},
+                        {"val_loss", result.val_loss},
+                        {"val_target_tokens", data.validation.target_tokens()},
+                        {"elapsed_s", elapsed()}});
+      }
       spdlog::info("step {}/{}: validation loss {:.4f}", state.step, total_steps, result.val_loss);
     };
 
@@ -186,35 +231,44 @@ TrainResult run_training(const TrainConfig& config) {
       const auto step_start = Clock::now();
       const std::int64_t count = std::min(config.train.global_batch, documents - state.position);
       std::span<const std::size_t> step_docs(order.data() + state.position, static_cast<std::size_t>(count));
+      const std::vector<std::size_t> my_docs = rank_documents(pg, step_docs);
       const auto plan_index = (static_cast<std::uint64_t>(state.epoch) << 32) | static_cast<std::uint64_t>(state.position);
-      std::vector<PackedRow> rows = step_rows(data.train, step_docs, batch, plan_index);
+      std::vector<PackedRow> rows = step_rows(data.train, my_docs, batch, plan_index);
 
-      // The loss is normalised by the target tokens of the whole step, not per micro-batch.
-      std::int64_t target_tokens = 0, tokens = 0;
+      // The loss is normalised by the target tokens of the whole step on all ranks, not per
+      // micro-batch: the gradients, summed over the ranks, are then those of the step's mean NLL.
+      std::int64_t my_targets = 0, my_tokens = 0;
       for (const auto& row : rows) {
-        target_tokens += row.target_tokens;
-        tokens += row.cu_seqlens.back();
+        my_targets += row.target_tokens;
+        my_tokens += row.cu_seqlens.back();
       }
-      // DIST: all-reduce target_tokens here.
+      const double target_tokens = pg.all_reduce_sum(static_cast<double>(my_targets), "target tokens");
+      const std::int64_t passes = micro_batches(pg, static_cast<std::int64_t>(rows.size()));
       double nll_sum = 0;
-      for (const PackedRow& row : rows) {
-        torch::Tensor nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
-        (nll / static_cast<double>(target_tokens)).backward();
+      for (std::int64_t m = 0; m < passes; ++m) {
+        const bool filler = m >= static_cast<std::int64_t>(rows.size());
+        torch::Tensor nll = unit_summed_nll(model, sharded, units, filler ? filler_row() : rows[static_cast<std::size_t>(m)],
+                                            LossGradients::build);
+        if (filler) nll = nll * 0;
+        sharded.begin_backward(/*sync=*/m + 1 == passes);  // the gradients are summed over the ranks after the last
+        (nll / target_tokens).backward();
+        sharded.finish_backward();
         nll_sum += nll.item<double>();
-        optimizer.accumulate_gradients();
       }
-      const double loss = nll_sum / static_cast<double>(target_tokens);
+      const double loss = pg.all_reduce_sum(nll_sum, "loss") / target_tokens;
+      const double tokens = pg.all_reduce_sum(static_cast<double>(my_tokens), "tokens");
       if (!std::isfinite(loss)) {
         fail_runtime("step {}: the loss is {} (not finite); stopped before its update (lower train.lr, or check the data)", state.step + 1,
                      loss);
       }
-      // DIST: all-reduce the gradients here; from here on they are final.
-      const double grad_norm = optimizer.clip_grad_norm(config.train.max_grad_norm);
+      const double grad_norm = sharded.grad_norm();
       if (!std::isfinite(grad_norm)) {
         fail_runtime("step {}: the gradient norm is {} (not finite); stopped before its update", state.step + 1, grad_norm);
       }
+      const double max_norm = config.train.max_grad_norm;  // clip_grad_norm_'s coefficient
       const double lr = schedule.lr_at(state.step);
-      optimizer.step(lr);  // DIST: sharded over ranks
+      sharded.step(lr, max_norm > 0 ? std::min(1.0, max_norm / (grad_norm + 1e-6)) : 1.0);
+      sharded.zero_grad();
       ++state.step;
       state.position += count;
       result.steps_done = info.steps_done = state.step;
@@ -222,23 +276,30 @@ TrainResult run_training(const TrainConfig& config) {
 
       const double step_s = std::chrono::duration<double>(Clock::now() - step_start).count();
       const double epoch = static_cast<double>(state.epoch) + static_cast<double>(state.position) / static_cast<double>(documents);
-      metrics.write({{"step", state.step},
-                     {"epoch", epoch},
-                     {"loss", loss},
-                     {"lr", lr},
-                     {"grad_norm", grad_norm},
-                     {"tokens", tokens},
-                     {"target_tokens", target_tokens},
-                     {"tokens_per_s", static_cast<double>(tokens) / step_s},
-                     {"elapsed_s", elapsed()},
-                     {"peak_rss_mib", peak_rss_mib()}});
+      const ShardMemory memory = sharded.memory();
+      const std::vector<double> state_mib =
+          per_rank(pg, static_cast<double>(memory.params + memory.grads + memory.optimizer) / (1 << 20), "memory");
+      const std::vector<double> rss_mib = per_rank(pg, peak_rss_mib(), "peak RSS");
+      if (metrics) {
+        metrics->write({{"step", state.step},
+                        {"epoch", epoch},
+                        {"loss", loss},
+                        {"lr", lr},
+                        {"grad_norm", grad_norm},
+                        {"tokens", static_cast<std::int64_t>(tokens)},
+                        {"target_tokens", static_cast<std::int64_t>(target_tokens)},
+                        {"tokens_per_s", tokens / step_s},
+                        {"elapsed_s", elapsed()},
+                        {"peak_rss_mib", *std::max_element(rss_mib.begin(), rss_mib.end())},
+                        {"mem_mib", state_mib}});
+      }
       if (state.step % config.train.log_every == 0 || state.step == total_steps) {
         const double per_step = std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step);
         spdlog::info("step {}/{} epoch {:.2f}: loss {:.4f}, lr {:.3g}, grad_norm {:.3f}, {:.0f} tokens/s, ETA {}", state.step,
-                     total_steps, epoch, loss, lr, grad_norm, static_cast<double>(tokens) / step_s,
+                     total_steps, epoch, loss, lr, grad_norm, tokens / step_s,
                      duration_text(per_step * static_cast<double>(total_steps - state.step)));
       }
-      if (stop_requested()) break;
+      if (pg.any_rank(stop_requested(), "stop request")) break;  // every rank stops after the same step
       if (config.train.eval_every > 0 && state.step % config.train.eval_every == 0 && state.step < total_steps) validate(state);
     }
 
@@ -247,36 +308,34 @@ TrainResult run_training(const TrainConfig& config) {
     if (state.step < total_steps) {
       info.status = result.status = "stopped";
       info.finished_at = utc_timestamp();
-      result.stop_signal = stop_signal();
-      write_run_json(out, info);
+      result.stop_signal = stop_signal() != 0 ? stop_signal() : SIGTERM;  // a rank the signal did not reach stops with the others
+      if (writes) write_run_json(out, info);
       return result;
     }
     validate(state);
-    result.final_dir = out / "final";
-    if (config.mode == TrainMode::lora) {
-      save_peft_adapter(model, result.final_dir, config.model.path);
-    } else {
-      write_model_dir(model, result.final_dir, {.copy_from = config.model.path});
+    gather_for_export(pg, model, sharded);
+    if (writes) {
+      result.final_dir = out / "final";
+      if (config.mode == TrainMode::lora) {
+        save_peft_adapter(model, result.final_dir, config.model.path);
+      } else {
+        write_model_dir(model, result.final_dir, {.copy_from = config.model.path});
+      }
     }
+    pg.barrier("export");  // no rank reports success before the export is written
     info.status = result.status = "completed";
     info.elapsed_s = elapsed();
     info.finished_at = utc_timestamp();
-    write_run_json(out, info);
+    if (writes) write_run_json(out, info);
     return result;
   } catch (const c10::Error& e) {
-    info.status = "failed";
     const std::string what = e.what_without_backtrace();
     info.error = what.substr(0, what.find('\n'));
-    info.finished_at = utc_timestamp();
-    info.elapsed_s = elapsed();
-    write_run_json(out, info);
+    record_failure(writes, out, info, elapsed());
     throw RuntimeFailure(info.error);
   } catch (const std::exception& e) {
-    info.status = "failed";
     info.error = e.what();
-    info.finished_at = utc_timestamp();
-    info.elapsed_s = elapsed();
-    write_run_json(out, info);
+    record_failure(writes, out, info, elapsed());
     throw;
   }
 }

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/causal_lm.h"
@@ -23,25 +25,28 @@ std::int64_t bytes_of(const torch::Tensor& t) {
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 struct GroupMembers {
-  bool trainable = false;
+  bool trainable = false, decay = false;
   std::vector<std::string> names;
   std::vector<torch::Tensor> params;
   std::int64_t bytes = 0;
 };
 
-// A unit's parameters, in order, into groups of one (trainable, dtype) each, a group closing when
-// the next parameter would take it past BUCKET_BYTES.
+// A unit's parameters, in order, into groups of one (trainable, dtype, weight decay) each, a group
+// closing when the next parameter would take it past BUCKET_BYTES. Decay is a group's property
+// because AdamW steps a group's flat state in one piece.
 std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::string, torch::Tensor>>& params,
                                             std::int64_t bucket_bytes) {
-  std::map<std::pair<bool, torch::ScalarType>, GroupMembers> open;
+  std::map<std::tuple<bool, torch::ScalarType, bool>, GroupMembers> open;
   std::vector<GroupMembers> groups;
   for (const auto& [name, param] : params) {
-    GroupMembers& group = open[{param.requires_grad(), param.scalar_type()}];
+    const bool decay = param.requires_grad() && decays(name);
+    GroupMembers& group = open[{param.requires_grad(), param.scalar_type(), decay}];
     if (!group.names.empty() && group.bytes + bytes_of(param) > bucket_bytes) {
       groups.push_back(std::move(group));
       group = GroupMembers{};
     }
     group.trainable = param.requires_grad();
+    group.decay = decay;
     group.names.push_back(name);
     group.params.push_back(param);
     group.bytes += bytes_of(param);
@@ -94,18 +99,19 @@ DecoderUnits decoder_units(CausalLMImpl& model) {
 struct ShardedModel::Group {
   std::size_t unit = 0;
   std::string what;  // the unit's name, with "[i/n]" when it has several groups
-  bool trainable = false;
+  bool trainable = false, decay = false;
   std::unique_ptr<FlatParams> flat;
   std::vector<c10::intrusive_ptr<torch::autograd::Node>> accumulators;  // kept alive: they hold our hooks
   std::vector<std::uintptr_t> hook_keys;
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
-  torch::Tensor grad_full;       // none/optimizer: [padded]; the parameters' .grad are views of it
+  torch::Tensor grad_full;       // none/optimizer: [padded], fp32; fp32 parameters' .grad are views of it,
+                                 // others' are folded into it after each backward (fold_grads)
   torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
                                  // on the state device
   torch::Tensor bucket, reduced;  // grads/params: a reduction in flight
   PendingCollective reduction;
-  torch::Tensor master, exp_avg, exp_avg_sq, step;  // fp32 over the owned range, on the state device
+  std::optional<AdamWState> adam;  // trainable groups: over the owned range, on the state device
 };
 
 struct ShardedModel::Unit {
@@ -142,6 +148,7 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
       g.unit = u;
       g.what = members.size() > 1 ? fmt::format("{} [{}/{}]", unit.name, i + 1, members.size()) : unit.name;
       g.trainable = members[i].trainable;
+      g.decay = members[i].decay;
       g.flat = std::make_unique<FlatParams>(std::move(members[i].names), std::move(members[i].params),
                                             pg_.world_size(), pg_.rank(), options_.mode == ShardMode::Params);
       unit.groups.push_back(groups_.size());
@@ -161,15 +168,14 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
     } else {
-      g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(g.flat->dtype()).device(device));
-      auto views = unflatten(layout, g.grad_full);
-      for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
+      // fp32 whatever the parameters' dtype: a step's micro-batches accumulate in full precision.
+      g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+      if (g.flat->dtype() == torch::kFloat32) {
+        auto views = unflatten(layout, g.grad_full);
+        for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
+      }
     }
-    torch::Tensor owned = shards_state() ? g.flat->shard() : g.flat->full();
-    g.master = owned.to(state_device_, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-    g.exp_avg = torch::zeros_like(g.master);
-    g.exp_avg_sq = torch::zeros_like(g.master);
-    g.step = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
+    g.adam.emplace(shards_state() ? g.flat->shard() : g.flat->full(), g.decay, state_device_);
     for (const auto& param : g.flat->params()) {
       auto accumulator = torch::autograd::impl::grad_accumulator(param);
       g.hook_keys.push_back(accumulator->add_post_hook(std::make_unique<GradHook>(this, gi)));
@@ -253,6 +259,7 @@ void ShardedModel::on_grad_accumulated(std::size_t gi) {
   Group& g = groups_[gi];
   if (g.grads_pending <= 0 || --g.grads_pending > 0) return;
   g.ready = true;
+  fold_grads(gi);
   Unit& unit = units_[g.unit];
   if (--unit.groups_pending == 0 && options_.mode == ShardMode::Params) {
     unit.grads_pending = false;
@@ -303,8 +310,23 @@ void ShardedModel::complete_reduction(std::size_t gi) {
   }
 }
 
+// none/optimizer, parameters not in fp32: adds their gradients to the group's fp32 buffer.
+void ShardedModel::fold_grads(std::size_t gi) {
+  Group& g = groups_[gi];
+  if (!g.grad_full.defined() || g.flat->dtype() == torch::kFloat32) return;
+  torch::NoGradGuard no_grad;
+  auto views = unflatten(g.flat->layout(), g.grad_full);
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    auto& grad = g.flat->params()[i].mutable_grad();
+    if (!grad.defined()) continue;
+    views[i].add_(grad);
+    grad.reset();  // the next micro-batch starts a fresh low-precision gradient
+  }
+}
+
 void ShardedModel::finish_backward() {
   if (!in_backward_) fail_runtime("ShardedModel: finish_backward() without begin_backward()");
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) fold_grads(gi);  // groups some parameter of which got no gradient
   if (reduce_now_) {
     // Groups whose hooks did not all fire (a parameter unused by this micro-batch) or that
     // were held back (overlap off) are reduced now, in the same fixed order.
@@ -329,7 +351,7 @@ torch::Tensor ShardedModel::owned_grad(const Group& g) const {
   const FlatLayout& layout = g.flat->layout();
   torch::Tensor grad = g.grad_full;
   if (shards_state()) grad = grad.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
-  return grad.to(state_device_, torch::kFloat32);
+  return grad.to(state_device_);
 }
 
 double ShardedModel::grad_norm() {
@@ -341,7 +363,7 @@ double ShardedModel::grad_norm() {
     // Each rank sums the squares of its own slice only; the all-reduce adds the slices up.
     torch::Tensor slice = shards_grads() ? g.grad_shard
                                          : g.grad_full.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
-    total += slice.to(torch::kFloat32).square().sum().to(total.device(), torch::kFloat64);
+    total += slice.square().sum().to(total.device(), torch::kFloat64);
   }
   pg_.all_reduce_sum(total, "gradient norm");
   return std::sqrt(total.item<double>());
@@ -349,19 +371,22 @@ double ShardedModel::grad_norm() {
 
 void ShardedModel::step(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
-  const AdamWOptions& adam = options_.adamw;
+  std::vector<AdamWState*> states;
+  std::vector<torch::Tensor> grads;
+  for (auto& g : groups_) {
+    if (!g.trainable) continue;
+    states.push_back(&*g.adam);
+    grads.push_back(owned_grad(g).mul(grad_scale));  // a new tensor: the fused kernel may write to it
+  }
+  adamw_step(states, grads, lr, options_.adamw);
   std::vector<torch::Tensor> updated(groups_.size());
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     Group& g = groups_[gi];
     if (!g.trainable) continue;
-    torch::Tensor grad = owned_grad(g).mul(grad_scale);  // a new tensor: the fused kernel may write to it
-    g.step.add_(1);
-    at::_fused_adamw_({g.master}, {grad}, {g.exp_avg}, {g.exp_avg_sq}, {}, {g.step}, lr, adam.beta1, adam.beta2,
-                      adam.weight_decay, adam.eps, /*amsgrad=*/false, /*maximize=*/false);
     switch (options_.mode) {
-      case ShardMode::None: g.flat->full().copy_(g.master); break;
-      case ShardMode::Params: g.flat->shard().copy_(g.master); break;
-      default: updated[gi] = g.master.to(g.flat->shard().device(), g.flat->dtype()); break;
+      case ShardMode::None: g.flat->full().copy_(g.adam->master); break;
+      case ShardMode::Params: g.flat->shard().copy_(g.adam->master); break;
+      default: updated[gi] = g.adam->master.to(g.flat->shard().device(), g.flat->dtype()); break;
     }
   }
   // ZeRO-1/2: every rank's updated slice goes back into every rank's full parameters.
@@ -396,7 +421,7 @@ void ShardedModel::for_each_full(StateKind kind,
       local = sharded ? g.flat->shard() : g.flat->full();
     } else {
       sharded = shards_state();
-      local = kind == StateKind::Master ? g.master : kind == StateKind::ExpAvg ? g.exp_avg : g.exp_avg_sq;
+      local = kind == StateKind::Master ? g.adam->master : kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
     }
     torch::Tensor full;
     if (sharded) {
@@ -438,9 +463,9 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
       } else {
         g.flat->full().copy_(flat);
       }
-      if (g.trainable) g.master.copy_(shards_state() ? own : flat);
+      if (g.trainable) g.adam->master.copy_(shards_state() ? own : flat);
     } else {
-      torch::Tensor& state = kind == StateKind::Master ? g.master : kind == StateKind::ExpAvg ? g.exp_avg : g.exp_avg_sq;
+      torch::Tensor& state = kind == StateKind::Master ? g.adam->master : kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
       state.copy_(shards_state() ? own : flat);
     }
   }
@@ -449,7 +474,7 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
 void ShardedModel::set_steps_done(std::int64_t steps) {
   steps_ = steps;
   for (auto& g : groups_) {
-    if (g.step.defined()) g.step.fill_(static_cast<double>(steps));
+    if (g.adam) g.adam->step.fill_(static_cast<double>(steps));
   }
 }
 
@@ -459,7 +484,7 @@ ShardMemory ShardedModel::memory() const {
   for (const auto& g : groups_) {
     m.params += g.flat->resident_bytes();
     m.grads += bytes_of(g.grad_full) + bytes_of(g.grad_shard) + bytes_of(g.bucket) + bytes_of(g.reduced);
-    m.optimizer += bytes_of(g.master) + bytes_of(g.exp_avg) + bytes_of(g.exp_avg_sq);
+    if (g.adam) m.optimizer += bytes_of(g.adam->master) + bytes_of(g.adam->exp_avg) + bytes_of(g.adam->exp_avg_sq);
     grad_shards += bytes_of(g.grad_shard);
   }
   if (options_.offload) m.offloaded = m.optimizer + grad_shards;

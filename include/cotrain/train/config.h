@@ -62,6 +62,13 @@ struct TrainConfig {
     std::string init;                  // a PEFT adapter directory to start from (its settings replace these)
   } lora;
 
+  // Data parallelism over the ranks of a torchrun/SLURM job (docs/distributed.md).
+  struct Dist {
+    std::string shard = "none";  // none | optimizer (ZeRO-1) | grads (ZeRO-2) | params (ZeRO-3)
+    double timeout_s = 1800;     // every rendezvous and collective wait (torch's default)
+    bool offload = false;        // fp32 master weights and moments in CPU memory
+  } dist;
+
   std::string output_dir;
 };
 

@@ -1,15 +1,13 @@
-// AdamW as torch.optim.AdamW (decoupled weight decay, bias-corrected moments), stepped with
-// at::_fused_adamw_, over fp32 master weights: a parameter stored in another dtype (bf16) gets an
-// fp32 master copy that the step updates and rounds back into it, so bf16 runs keep the state a
-// LLaMA-Factory/DeepSpeed user expects (fp32 master weights and moments); fp32 parameters are
-// their own master. Gradients are accumulated in fp32 across the micro-batches of a step.
+// The one AdamW of cotrain, written out: torch.optim.AdamW (decoupled weight decay, bias-corrected
+// moments) stepped with at::_fused_adamw_ over fp32 master weights and fp32 moments, as a
+// LLaMA-Factory/DeepSpeed user expects for bf16 runs. ShardedModel (train/sharding.h) keeps one
+// AdamWState per flat parameter group: the whole group in a job of one or under dist.shard=none,
+// this rank's slice under ZeRO-1/2/3, so every run, of one process or many, takes this step.
 // Weight decay skips biases and norm weights, as the transformers Trainer does.
 #pragma once
 #include <torch/types.h>
 
-#include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace cotrain {
@@ -21,32 +19,16 @@ struct AdamWSettings {
 // True for parameters the transformers Trainer decays: not biases, not norm weights.
 bool decays(const std::string& parameter_name);
 
-class AdamW {
- public:
-  AdamW(const std::vector<std::pair<std::string, torch::Tensor>>& parameters, const AdamWSettings& settings);
-
-  // After each micro-batch's backward: moves the parameters' gradients into the fp32 gradients.
-  void accumulate_gradients();
-  // The step's gradients, fp32, one per parameter (undefined where none flowed). Final after the
-  // last accumulate_gradients(); the place where data-parallel ranks reduce them.
-  std::vector<torch::Tensor>& gradients() { return grads_; }
-  // Global L2 norm of the gradients before clipping; scales them by max_norm / (norm + 1e-6) when
-  // the norm exceeds max_norm > 0 (torch.nn.utils.clip_grad_norm_).
-  double clip_grad_norm(double max_norm);
-  // One AdamW update at learning rate LR, then the gradients are zeroed.
-  void step(double lr);
-
-  std::int64_t steps_taken() const { return steps_taken_; }
-  std::int64_t parameter_count() const;
-  // Master weights, moments and step counts by name, for checkpoints.
-  std::vector<std::pair<std::string, torch::Tensor>> state() const;
-
- private:
-  AdamWSettings settings_;
-  std::vector<std::string> names_;
-  std::vector<torch::Tensor> params_, master_, grads_, exp_avg_, exp_avg_sq_, state_steps_;
-  std::vector<bool> decay_;
-  std::int64_t steps_taken_ = 0;
+// The optimizer state of one flat tensor of parameters (a group, or this rank's slice of it).
+struct AdamWState {
+  AdamWState(const torch::Tensor& initial, bool decay, const torch::Device& device);  // master = fp32 copy of INITIAL on DEVICE
+  torch::Tensor master, exp_avg, exp_avg_sq;  // fp32
+  torch::Tensor step;                         // steps taken, a 0-d fp32 tensor (the fused kernel's form)
+  bool decay = true;                          // weight decay applies (else a no-decay group)
 };
+
+// One AdamW update at learning rate LR of every STATES[i] with fp32 gradient GRADS[i] (which the
+// kernel may overwrite), in two fused calls: the decayed tensors and the others.
+void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& grads, double lr, const AdamWSettings& settings);
 
 }  // namespace cotrain

@@ -15,11 +15,13 @@ struct TrainResult {
   std::int64_t steps_done = 0, total_steps = 0;
   double last_loss = 0;        // the last step's loss
   double val_loss = -1;        // the last validation loss (-1: no validation set)
-  std::filesystem::path final_dir;  // OUT/final when completed
+  std::filesystem::path final_dir;  // OUT/final when completed (rank 0)
   int stop_signal = 0;         // when stopped
+  bool writes_outputs = true;  // this process wrote OUT: a job of one, or rank 0 of several
 };
 
-// Runs the training CONFIG describes. A stop signal (SIGINT/SIGTERM) ends it after the current
+// Runs the training CONFIG describes, as a job of one or as this rank of the job the launcher's
+// environment describes (torchrun, SLURM, RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT). A stop signal (SIGINT/SIGTERM) ends it after the current
 // optimizer step with status "stopped"; bad input throws InputError, a non-finite loss or
 // gradient norm RuntimeFailure naming the step. Either way OUT/run.json tells what happened and
 // no output is half-written.

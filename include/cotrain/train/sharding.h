@@ -9,8 +9,8 @@
 //   params     ZeRO-3 / FSDP: as grads, and the parameters too live only as each rank's slice;
 //              a unit (the embedding, one decoder layer, the head) is all-gathered right before
 //              its forward, freed after, and gathered again when the backward pass reaches it.
-// Parameters are grouped per unit into flat groups of at most bucket_bytes (a parameter is never
-// split); a group is also the gradient bucket, reduced as soon as its last gradient is
+// Parameters are grouped per unit into flat groups of one (trainable, dtype, weight decay) and at
+// most bucket_bytes (a parameter is never split); a group is also the gradient bucket, reduced as soon as its last gradient is
 // accumulated during backward (overlap), in a fixed order so every rank issues the same
 // collectives. Checkpoint tensors are gathered to their full shapes and scattered back to any
 // world size, so a run saved by 4 ranks resumes on 2 or 1.
@@ -34,6 +34,7 @@
 
 #include "cotrain/train/distributed.h"
 #include "cotrain/train/flat_params.h"
+#include "cotrain/train/optimizer.h"
 
 namespace cotrain {
 
@@ -43,10 +44,6 @@ enum class ShardMode { None, Optimizer, Grads, Params };
 ShardMode parse_shard_mode(const std::string& text);  // none | optimizer | grads | params
 const char* shard_mode_name(ShardMode mode);
 
-struct AdamWOptions {
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-};
-
 struct ShardOptions {
   ShardMode mode = ShardMode::None;
   // fp32 master weights, moments and (grads, params) gradient slices in CPU memory; AdamW runs
@@ -55,7 +52,7 @@ struct ShardOptions {
   std::int64_t bucket_bytes = 25 << 20;  // the largest flat group, as DDP's bucket_cap_mb
   // Reduce a group's gradients as soon as backward has produced them (else: in finish_backward).
   bool overlap = true;
-  AdamWOptions adamw;
+  AdamWSettings adamw;
 };
 
 // Parameters that are gathered together under ZeRO-3, in forward order.
@@ -103,8 +100,10 @@ class ShardedModel {
   void finish_backward();
 
   double grad_norm();  // global L2 norm of the step's gradients (every rank gets the same)
-  // AdamW with LR on this rank's share, gradients multiplied by GRAD_SCALE (the clipping
-  // coefficient), then the parameters are made whole again (all-gathered under ZeRO-1/2).
+  // AdamW (train/optimizer.h) with LR on this rank's share, gradients multiplied by GRAD_SCALE
+  // (the clipping coefficient), then the parameters are made whole again (all-gathered under
+  // ZeRO-1/2). Every trainable group steps, also one whose parameters got no gradient this step
+  // (torch.optim skips those; the trainer's models give every trainable parameter a gradient).
   void step(double lr, double grad_scale = 1.0);
   void zero_grad();
   std::int64_t steps_done() const { return steps_; }
@@ -131,6 +130,7 @@ class ShardedModel {
   void launch_ready_reductions();
   void launch_reduction(std::size_t group);
   void complete_reduction(std::size_t group);
+  void fold_grads(std::size_t group);
   void gather_unit(std::size_t unit);
   void release_unit(std::size_t unit);
   void release_unit_after_backward(std::size_t unit);

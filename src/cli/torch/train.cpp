@@ -39,6 +39,7 @@ void run(TrainMode mode, const TrainOptions& o) {
                                   result.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", result.steps_done,
                                   result.total_steps, (std::filesystem::path(config.output_dir) / "run.json").string()));
   }
+  if (!result.writes_outputs) return;  // another rank of the job reports
   std::cout << fmt::format("trained {} steps: loss {:.4f}", result.steps_done, result.last_loss);
   if (result.val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.val_loss);
   std::cout << fmt::format("\nfinal model: {}\n", result.final_dir.string());

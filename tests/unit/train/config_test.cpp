@@ -42,6 +42,10 @@ TEST(TrainConfig, DefaultsAreTheSkyT1RecipeAndEveryKeyIsWritten) {
   EXPECT_EQ(lora.lora.alpha, 128);  // 2 x rank unless given
   EXPECT_EQ(lora.resolved["lora"]["alpha"], 128);
   EXPECT_EQ(lora.lora.targets, std::vector<std::string>{"all-linear"});
+  EXPECT_EQ(sft.dist.shard, "none");  // a job of one, or plain data parallelism
+  EXPECT_EQ(sft.dist.timeout_s, 1800);
+  EXPECT_FALSE(sft.dist.offload);
+  EXPECT_EQ(sft.resolved["dist"]["shard"], "none");
 }
 
 TEST(TrainConfig, BadValuesAreOneLineErrorsNamingTheKey) {
@@ -58,6 +62,9 @@ TEST(TrainConfig, BadValuesAreOneLineErrorsNamingTheKey) {
   EXPECT_EQ(error_of(TrainMode::lora, {"lora.targets=[\"q_proj\",\"qkv\"]"}),
             "lora.targets: unknown module \"qkv\" (all-linear or a list of: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
   EXPECT_EQ(error_of(TrainMode::sft, {"data.val_fraction=1.5"}), "data.val_fraction: must be in [0, 1) (got 1.5)");
+  EXPECT_EQ(error_of(TrainMode::sft, {"dist.shard=zero3"}),
+            "--set: dist.shard: expected one of none, optimizer, grads, params (got \"zero3\")");
+  EXPECT_EQ(error_of(TrainMode::lora, {"dist.timeout_s=0"}), "dist.timeout_s: must be > 0 (got 0)");
   try {
     load_train_config(TrainMode::sft, "", {});
     FAIL();

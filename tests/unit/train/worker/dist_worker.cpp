@@ -57,7 +57,7 @@ struct Flags {
 
 // Optimizer settings shared by the runs and the reference; max_norm is small enough to clip.
 constexpr double kLr = 2e-3, kWeightDecay = 0.1, kMaxNorm = 0.5;
-const AdamWOptions kAdam{0.9, 0.95, 1e-8, kWeightDecay};
+const AdamWSettings kAdam{0.9, 0.95, 1e-8, kWeightDecay};
 
 CausalLM make_model(const Flags& flags) {
   CausalLM model = tiny_model(flags.tied);
@@ -204,18 +204,24 @@ void train_steps(ProcessGroup& pg, CausalLM& model, ShardedModel& sharded, const
   }
 }
 
-// The peer: one process, the whole global batch in one row, torch::optim::AdamW and torch's
-// clip_grad_norm_.
+// The peer: one process, the whole global batch in one row, torch::optim::AdamW (a decay and a
+// no-decay group, as the transformers Trainer) and torch's clip_grad_norm_.
 RunResult reference_run(const Flags& flags, int steps) {
   CausalLM model = make_model(flags);
-  std::vector<Tensor> params;
-  for (const auto& p : model->parameters()) {
-    if (p.requires_grad()) params.push_back(p);
+  std::vector<Tensor> params, decayed, others;
+  for (const auto& item : model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    params.push_back(item.value());
+    (decays(item.key()) ? decayed : others).push_back(item.value());
   }
-  torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(kLr)
-                                            .betas({kAdam.beta1, kAdam.beta2})
-                                            .eps(kAdam.eps)
-                                            .weight_decay(kAdam.weight_decay));
+  auto adamw = [](double weight_decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(kLr).betas({kAdam.beta1, kAdam.beta2}).eps(kAdam.eps).weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decayed, adamw(kAdam.weight_decay));
+  groups.emplace_back(others, adamw(0));
+  torch::optim::AdamW optimizer(groups, *adamw(kAdam.weight_decay));
   RunResult result;
   for (int step = 1; step <= steps; ++step) {
     auto docs = global_batch(step);

@@ -1,0 +1,55 @@
+#include "cotrain/train/data_parallel.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "cotrain/model/weights.h"
+#include "cotrain/train/launch.h"
+
+namespace cotrain {
+
+ProcessGroup join_training_job(const TrainConfig& config) {
+  const LaunchInfo launch = launch_info_from_env();
+  const torch::Device device = parse_device(config.model.device);
+  if (launch.world_size == 1) return ProcessGroup(device);  // exactly the device asked for, cuda:N included
+  if (launch.rank != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+  spdlog::set_pattern(fmt::format("%^[%H:%M:%S %l]%$ rank {}/{}: %v", launch.rank, launch.world_size));  // core/log.cpp's, with the rank
+  return ProcessGroup::join(launch, device.type(), config.dist.timeout_s);
+}
+
+std::vector<std::size_t> rank_documents(const ProcessGroup& pg, std::span<const std::size_t> step_docs) {
+  std::vector<std::size_t> mine;
+  for (std::int64_t i : rank_share(static_cast<std::int64_t>(step_docs.size()), pg.rank(), pg.world_size())) {
+    mine.push_back(step_docs[static_cast<std::size_t>(i)]);
+  }
+  return mine;
+}
+
+std::vector<double> per_rank(ProcessGroup& pg, double value, const std::string& what) {
+  auto values = torch::zeros({pg.world_size()}, torch::TensorOptions().dtype(torch::kFloat64).device(pg.device()));
+  values[pg.rank()] = value;
+  pg.all_reduce_sum(values, what);
+  values = values.cpu();
+  return {values.data_ptr<double>(), values.data_ptr<double>() + pg.world_size()};
+}
+
+std::int64_t micro_batches(ProcessGroup& pg, std::int64_t rows) {
+  double most = 0;
+  for (double n : per_rank(pg, static_cast<double>(rows), "micro-batch counts")) most = std::max(most, n);
+  return static_cast<std::int64_t>(most);
+}
+
+const PackedRow& filler_row() {
+  static const PackedRow row = pack_documents(std::vector<std::vector<std::int64_t>>{{0, 0}});
+  return row;
+}
+
+void gather_for_export(ProcessGroup& pg, CausalLM& model, ShardedModel& sharded) {
+  if (sharded.options().mode != ShardMode::Params) return;
+  auto params = model->named_parameters();
+  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& full) {
+    if (pg.is_main()) params[name].set_data(full.clone());  // FULL is a view of the gathered group
+  });
+}
+
+}  // namespace cotrain

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# cotrain sft and lora as multi-process jobs on the CPU (Gloo over loopback): 2 ranks launched
+# through torchrun (from the installed torch package), 3 through plain RANK/WORLD_SIZE/
+# MASTER_ADDR/MASTER_PORT, in every dist.shard mode, each equal to the single-process run with the
+# same global batch (per-step loss <= 1e-5 relative, final weights <= 1e-5 absolute); only rank 0
+# writes the run directory; a killed rank and a hung rank make the others exit non-zero within
+# dist.timeout_s.
+source "$(dirname "$0")/../lib.sh"
+require_shared tokenizers/qwen2.5/tokenizer.json
+TOK="$SHARED/tokenizers/qwen2.5"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+expect_exit 0 "$COTRAIN" data synth --out traces.jsonl --n 12 --seed 1
+expect_exit 0 "$COTRAIN" init-model --arch qwen2 --preset tiny --seed 0 --out model --tokenizer "$TOK"
+# 9 training documents in steps of 4, 4, 1 (the last leaves ranks without a document), 3 held
+# out; two micro-batches a step per rank at most; activation checkpointing on (ZeRO-3 gathers a
+# layer again for its recomputation).
+cat > tiny.json <<'JSON'
+{"model": {"path": "model", "dtype": "fp32", "device": "cpu"},
+ "data": {"path": "traces.jsonl", "cutoff": 2048, "val_fraction": 0.25},
+ "train": {"epochs": 1, "global_batch": 4, "micro_batch": 1, "lr": 1e-3, "warmup_ratio": 0, "weight_decay": 0.1,
+           "max_grad_norm": 0.5, "activation_checkpointing": true},
+ "dist": {"timeout_s": 60}}
+JSON
+
+# The single-process reference (it also prepares the token cache the others reuse).
+expect_exit 0 "$COTRAIN" sft --config tiny.json --out one
+expect_contains out 'trained 3 steps'
+CFG=(--config tiny.json --data one/cache)
+
+# compare RUN [WORLD]: RUN's steps and final weights equal one/'s; only rank 0's files.
+compare() {
+  python3 - "$@" <<'PY' || fail "$1 differs from the single-process run"
+import json, sys
+from safetensors.torch import load_file
+run, world = sys.argv[1], int(sys.argv[2])
+ref, ref_dir = "one", "one/final/model.safetensors"
+def steps(d):
+    lines = [json.loads(l) for l in open(f"{d}/metrics.jsonl")]
+    return [l for l in lines if "loss" in l], [l for l in lines if "val_loss" in l]
+(a, va), (b, vb) = steps(run), steps(ref)
+assert len(a) == len(b) == 3, (len(a), len(b))
+for x, y in zip(a + va, b + vb):
+    for key in ("loss", "grad_norm", "val_loss"):
+        if key in y:
+            assert abs(x[key] - y[key]) <= 1e-5 * abs(y[key]), (key, x["step"], x[key], y[key])
+    for key in ("target_tokens", "tokens", "lr"):
+        if key in y:
+            assert x[key] == y[key], (key, x, y)
+    if "loss" in x:
+        assert len(x["mem_mib"]) == world, x
+info = json.load(open(f"{run}/run.json"))
+assert info["status"] == "completed" and info["world_size"] == world, info
+ours, theirs = load_file(f"{run}/final/model.safetensors"), load_file(ref_dir)
+assert ours.keys() == theirs.keys()
+worst = max((ours[k] - theirs[k]).abs().max().item() for k in theirs)
+assert worst <= 1e-5, worst
+print(f"{run}: loss rel. diff <= {max(abs(x['loss'] - y['loss']) / y['loss'] for x, y in zip(a, b)):.1e}, weights <= {worst:.1e}")
+PY
+  pass
+}
+
+# 2 ranks through torchrun, every mode (offload with ZeRO-1).
+for mode in none optimizer grads params; do
+  extra=(); [ "$mode" = optimizer ] && extra=(--set dist.offload=true)
+  expect_exit 0 python3 -m torch.distributed.run --no-python --nnodes 1 --nproc-per-node 2 --master-port "$(free_port)" \
+    "$COTRAIN" sft "${CFG[@]}" --out "tr2-$mode" --set dist.shard=$mode "${extra[@]}"
+  expect_contains out 'trained 3 steps'
+  compare "tr2-$mode" 2
+done
+
+# 3 ranks through plain environment variables, every mode.
+start_ranks() {  # start_ranks WORLD PORT ARGS...: RANK=r processes in the background, logs rank-r.log
+  local world=$1 port=$2; shift 2
+  PIDS=()
+  for ((r = 0; r < world; r++)); do
+    RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$COTRAIN" "$@" >"rank-$r.out" 2>"rank-$r.log" &
+    PIDS+=($!)
+  done
+}
+for mode in none optimizer grads params; do
+  start_ranks 3 "$(free_port)" sft "${CFG[@]}" --out "env3-$mode" --set dist.shard=$mode
+  for ((r = 0; r < 3; r++)); do
+    code=0; wait "${PIDS[$r]}" || code=$?
+    [ "$code" = 0 ] || fail "env3-$mode: rank $r exited $code: $(tail -c 2000 rank-$r.log)"
+  done
+  pass
+  [ -s rank-1.out ] && fail "rank 1 printed a result: $(cat rank-1.out)"
+  compare "env3-$mode" 3
+done
+
+# LoRA under ZeRO-3 on 2 ranks: the frozen base is sharded too; the adapter equals one process's.
+LORA=(lora "${CFG[@]}" --rank 4 --set train.lr=1e-2)
+expect_exit 0 "$COTRAIN" "${LORA[@]}" --out lora-one
+start_ranks 2 "$(free_port)" "${LORA[@]}" --out lora-env2 --set dist.shard=params
+for r in 0 1; do wait "${PIDS[$r]}" || fail "lora-env2: rank $r failed: $(tail -c 2000 rank-$r.log)"; done
+python3 - <<'PY' || fail "the 2-rank ZeRO-3 adapter differs from the single-process one"
+from safetensors.torch import load_file
+a, b = load_file("lora-env2/final/adapter_model.safetensors"), load_file("lora-one/final/adapter_model.safetensors")
+assert a.keys() == b.keys() and len(a) > 0
+worst = max((a[k] - b[k]).abs().max().item() for k in a)
+assert worst <= 1e-5, worst
+print(f"lora params x2: adapter <= {worst:.1e}")
+PY
+pass
+
+# Failures: with dist.timeout_s=3, a rank killed mid-run (connection reset) or stopped (no answer)
+# makes the others exit 1 within the timeout, each naming its rank and the collective.
+for how in KILL STOP; do
+  start_ranks 3 "$(free_port)" sft "${CFG[@]}" --out "fail-$how" --set train.max_steps=100000 --set dist.timeout_s=3 \
+    --set data.val_fraction=0
+  for _ in $(seq 300); do [ -s "fail-$how/metrics.jsonl" ] && break; sleep 0.1; done
+  [ -s "fail-$how/metrics.jsonl" ] || fail "$how: the job never trained a step: $(tail -c 2000 rank-0.log)"
+  kill -$how "${PIDS[2]}"
+  t0=$(date +%s.%N)
+  for r in 0 1; do
+    code=0; wait "${PIDS[$r]}" || code=$?
+    [ "$code" = 1 ] || fail "$how: rank $r exited $code, expected 1: $(tail -c 2000 rank-$r.log)"
+    grep -qE "^error: rank $r/3: .*failed" "rank-$r.log" || fail "$how: rank $r's error: $(tail -c 2000 rank-$r.log)"
+  done
+  took=$(echo "$(date +%s.%N) - $t0" | bc)
+  echo "$how: the others exited after ${took}s"
+  [ "$(echo "$took < 3 + 5" | bc)" = 1 ] || fail "$how: the others took ${took}s (dist.timeout_s=3)"
+  kill -KILL "${PIDS[2]}" 2>/dev/null || true; wait "${PIDS[2]}" 2>/dev/null || true
+  expect_contains "fail-$how/run.json" '"status": "failed"'
+done
+finish
