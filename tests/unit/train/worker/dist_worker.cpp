@@ -32,6 +32,7 @@
 #include "cotrain/train/flat_params.h"
 #include "cotrain/train/launch.h"
 #include "cotrain/train/sharding.h"
+#include "cotrain/train/unit_forward.h"
 #include "unit/train/tiny_model.h"
 
 namespace {
@@ -61,6 +62,7 @@ const AdamWSettings kAdam{0.9, 0.95, 1e-8, kWeightDecay};
 
 CausalLM make_model(const Flags& flags) {
   CausalLM model = tiny_model(flags.tied);
+  model->activation_checkpointing = flags.checkpoint;  // the reference's hidden_states checkpoints too
   if (flags.freeze) {  // frozen and trainable parameters in one unit, as with LoRA
     for (auto& item : model->named_parameters()) {
       if (item.key().find("q_proj.weight") != std::string::npos || item.key().find("k_proj.weight") != std::string::npos) {
@@ -92,79 +94,6 @@ std::int64_t target_tokens(const std::vector<std::vector<std::int64_t>>& docs) {
   return n;
 }
 
-// Activation checkpointing as ../shared/reference/training.md describes it, standing in for
-// model/'s until the trainer lands: forward without keeping activations, backward recomputes
-// with grad on and differentiates with respect to the input and the parameters.
-using LayerFn = std::function<Tensor(const Tensor&)>;
-struct Checkpoint : torch::autograd::Function<Checkpoint> {
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const LayerFn* fn,
-                        at::TensorList params) {
-    ctx->saved_data["fn"] = reinterpret_cast<std::int64_t>(fn);
-    std::vector<Tensor> saved{x};
-    saved.insert(saved.end(), params.begin(), params.end());
-    ctx->save_for_backward(saved);
-    return (*fn)(x);
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_out) {
-    auto* fn = reinterpret_cast<const LayerFn*>(ctx->saved_data["fn"].toInt());
-    auto saved = ctx->get_saved_variables();
-    Tensor x = saved[0].detach().requires_grad_(true);
-    Tensor y;
-    {
-      torch::AutoGradMode grad_on(true);
-      y = (*fn)(x);
-    }
-    std::vector<Tensor> inputs{x};
-    for (std::size_t i = 1; i < saved.size(); ++i) inputs.push_back(saved[i]);
-    std::vector<Tensor> wanted;
-    for (const auto& t : inputs) {
-      if (t.requires_grad()) wanted.push_back(t);
-    }
-    auto grads = torch::autograd::grad({y}, wanted, {grad_out[0]}, false, false, true);
-    torch::autograd::variable_list out{grads[0], Tensor()};  // x, fn
-    std::size_t next = 1;
-    for (std::size_t i = 1; i < inputs.size(); ++i) out.push_back(inputs[i].requires_grad() ? grads[next++] : Tensor());
-    return out;
-  }
-};
-
-// The summed NLL of one packed row, unit by unit through SHARDED (or directly when null), the
-// way CausalLM::hidden_states runs them. Kept alive until the row's backward is done (the
-// checkpoints point at its layer functions).
-struct RowForward {
-  RowForward(CausalLM& model, ShardedModel* sharded, const DecoderUnits& units, const PackedRow& row,
-             bool checkpoint) {
-    auto run = [&](std::size_t unit, const Tensor& input, const LayerFn& fn) {
-      return sharded ? sharded->run_unit(unit, input, fn) : fn(input);
-    };
-    rope = rope_tables(model->inv_freq, row.position_ids, model->dtype());
-    cu_seqlens = row.cu_seqlens;
-    Tensor x = run(units.embed, row.input_ids.reshape({1, -1}),
-                   [&](const Tensor& ids) { return model->model->embed_tokens(ids); });
-    const auto n = static_cast<std::size_t>(model->config.num_layers);
-    layer_fns.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      auto layer = model->model->layers[i]->as<DecoderLayer>();
-      layer_fns[i] = [this, layer](const Tensor& h) { return layer->forward(h, rope, cu_seqlens); };
-      std::vector<Tensor> params = layer->parameters();
-      const LayerFn* fn = &layer_fns[i];
-      x = run(units.layer(static_cast<std::int64_t>(i)), x, [&](const Tensor& h) {
-        return checkpoint ? Checkpoint::apply(h, fn, at::TensorList(params)) : (*fn)(h);
-      });
-    }
-    Tensor targets = row.targets;
-    nll = run(units.head, x, [&](const Tensor& h) {
-      return summed_nll(model->model->norm(h).view({-1, model->config.hidden_size}), model->head_weight(), targets,
-                        LossGradients::build);
-    });
-  }
-  RopeTables rope;
-  std::vector<std::int64_t> cu_seqlens;
-  std::vector<LayerFn> layer_fns;
-  Tensor nll;
-};
-
 struct RunResult {
   std::vector<double> losses, norms;
   std::map<std::string, Tensor> params;
@@ -190,11 +119,11 @@ void train_steps(ProcessGroup& pg, CausalLM& model, ShardedModel& sharded, const
     for (std::size_t m = 0; m < mine.size(); m += 2) {  // micro-batches of two documents packed in a row
       std::vector<std::vector<std::int64_t>> micro(mine.begin() + static_cast<long>(m),
                                                    mine.begin() + static_cast<long>(std::min(m + 2, mine.size())));
-      RowForward row(model, &sharded, units, pack_documents(micro), flags.checkpoint);
+      Tensor nll = unit_summed_nll(model, sharded, units, pack_documents(micro), LossGradients::build);  // the trainer's forward
       sharded.begin_backward(m + 2 >= mine.size());
-      (row.nll / total).backward();
+      (nll / total).backward();
       sharded.finish_backward();
-      loss_sum += row.nll.item<double>();
+      loss_sum += nll.item<double>();
     }
     result.losses.push_back(pg.all_reduce_sum(loss_sum, "loss") / total);
     double norm = sharded.grad_norm();
