@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <map>
+
 #include "cotrain/core/error.h"
 #include "cotrain/model/causal_lm.h"
+#include "cotrain/model/loss.h"
 #include "unit/train/tiny_model.h"
 
 namespace cotrain {
@@ -96,6 +100,44 @@ TEST(Sharding, LoadingRejectsMissingAndMisshapedTensorsByName) {
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(), "checkpoint: parameter lm_head.weight is missing");
   }
+}
+
+// bf16 parameters: each micro-batch's bf16 gradients are added into an fp32 buffer, as the
+// single-process trainer always did, not summed in bf16 by autograd.
+TEST(Sharding, Bf16GradientsAccumulateInFp32AcrossMicroBatches) {
+  CausalLM model = tiny_model(false);
+  model->to(torch::kBFloat16);
+  const std::vector<PackedRow> rows = {pack_documents({{1, 2, 3, 4, 5, 6}}), pack_documents({{7, 8, 9, 10, 11}})};
+  auto nll = [&](const PackedRow& row) {
+    return summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
+  };
+  std::map<std::string, torch::Tensor> sum;  // fp32 sum of each micro-batch's bf16 gradient
+  for (const auto& row : rows) {
+    nll(row).backward();
+    for (auto& item : model->named_parameters()) {
+      torch::Tensor g = item.value().grad().to(torch::kFloat32);
+      sum[item.key()] = sum.count(item.key()) ? sum[item.key()] + g : g;
+      item.value().mutable_grad().reset();
+    }
+  }
+  double squares = 0, bf16_squares = 0;
+  for (const auto& [name, g] : sum) {
+    squares += g.to(torch::kFloat64).square().sum().item<double>();
+    bf16_squares += g.to(torch::kBFloat16).to(torch::kFloat64).square().sum().item<double>();
+  }
+  ASSERT_GT(std::abs(std::sqrt(bf16_squares) / std::sqrt(squares) - 1), 1e-5);  // bf16 sums would show
+
+  ProcessGroup single;
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(single, units.units, ShardOptions{});
+  for (std::size_t m = 0; m < rows.size(); ++m) {
+    auto loss = nll(rows[m]);
+    sharded.begin_backward(m + 1 == rows.size());
+    loss.backward();
+    sharded.finish_backward();
+    for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());  // folded into the fp32 buffer
+  }
+  EXPECT_NEAR(sharded.grad_norm(), std::sqrt(squares), 1e-6 * std::sqrt(squares));
 }
 
 TEST(Sharding, BackwardOutsideBeginAndFinishIsAnError) {
