@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cotrain/core/error.h"
 
@@ -42,6 +43,16 @@ std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path) {
   std::vector<nlohmann::json> rows;
   for_each_jsonl(path, [&](nlohmann::json& v, std::size_t) { rows.push_back(std::move(v)); });
   return rows;
+}
+
+std::string read_text_file(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) fail_input("{} is a directory, expected a file", path.string());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input("cannot open {}", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail_runtime("read error in {}", path.string());
+  return std::move(text).str();
 }
 
 nlohmann::json read_json_file(const std::filesystem::path& path) {

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
@@ -85,16 +83,6 @@ TraceFormat detect(const Json& record) {
   if (record.contains("messages")) return TraceFormat::openai;
   if (record.contains("prompt") || record.contains("response")) return TraceFormat::prompt_response;
   fail_input("unknown record shape (expected a 'conversations', 'messages' or 'prompt'/'response' field)");
-}
-
-std::string read_whole_file(const fs::path& path) {
-  if (fs::is_directory(path)) fail_input("{} is a directory, expected a trace file", path.string());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_input("cannot open {}", path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail_runtime("read error in {}", path.string());
-  return std::move(text).str();
 }
 
 struct RawRecord {
@@ -214,7 +202,7 @@ std::vector<const ChatMessage*> assistant_turns(const Conversation& conversation
 
 void for_each_trace(const fs::path& path, TraceFormat format, const std::function<void(TraceRecord&)>& on_record,
                     const std::function<void(const BadRecord&)>& on_bad) {
-  std::string text = read_whole_file(path);
+  std::string text = read_text_file(path);
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text.compare(first, 3, "\xEF\xBB\xBF") == 0) first = text.find_first_not_of(" \t\r\n", first + 3);
   bool array = first != std::string::npos && text[first] == '[';

@@ -19,6 +19,9 @@ void for_each_jsonl(const std::filesystem::path& path,
 // The whole file, in order.
 std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& path);
 
+// The whole file as bytes; errors name the file (a directory, unreadable).
+std::string read_text_file(const std::filesystem::path& path);
+
 // Parses one whole JSON file; errors name the file.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 
