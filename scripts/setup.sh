@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/python_env.sh
 
 APT_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev)
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev libgloo-dev)
 # Headless Chromium loads `cotrain report`'s page in tests/e2e/report_test.sh; installed without the
 # desktop extras it recommends (printing, Samba, Avahi).
 APT_NO_RECOMMENDS=(chromium)

@@ -1,0 +1,115 @@
+// Single-process checks of the sharding layer (a job of one: no c10d); the multi-process
+// behaviour is in distributed_test.cpp.
+#include "cotrain/train/sharding.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "cotrain/core/error.h"
+#include "cotrain/model/causal_lm.h"
+#include "unit/train/tiny_model.h"
+
+namespace cotrain {
+namespace {
+
+std::vector<std::string> names_of(const ParamUnit& unit) {
+  std::vector<std::string> names;
+  for (const auto& [name, tensor] : unit.params) names.push_back(name);
+  return names;
+}
+
+TEST(Sharding, ParsesModes) {
+  EXPECT_EQ(parse_shard_mode("params"), ShardMode::Params);
+  EXPECT_STREQ(shard_mode_name(parse_shard_mode("optimizer")), "optimizer");
+  try {
+    parse_shard_mode("zero3");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "dist.shard: must be none, optimizer, grads or params (got 'zero3')");
+  }
+}
+
+TEST(Sharding, DecoderUnitsFollowTheForwardOrder) {
+  CausalLM untied = tiny_model(false);
+  DecoderUnits units = decoder_units(*untied);
+  ASSERT_EQ(units.units.size(), 4u);
+  EXPECT_EQ(units.embed, 0u);
+  EXPECT_EQ(units.layer(1), 2u);
+  EXPECT_EQ(units.head, 3u);
+  EXPECT_EQ(names_of(units.units[0]), std::vector<std::string>{"model.embed_tokens.weight"});
+  EXPECT_EQ(names_of(units.units[3]), (std::vector<std::string>{"model.norm.weight", "lm_head.weight"}));
+  EXPECT_EQ(units.units[2].params.size(), 12u);  // q/k/v weight+bias, o, gate/up/down, 2 norms
+  for (const auto& [name, t] : units.units[2].params) EXPECT_EQ(name.rfind("model.layers.1.", 0), 0u) << name;
+
+  CausalLM tied = tiny_model(true);
+  DecoderUnits tied_units = decoder_units(*tied);
+  ASSERT_EQ(tied_units.units.size(), 3u);  // the embedding is also the head
+  EXPECT_EQ(tied_units.head, tied_units.embed);
+  EXPECT_EQ(names_of(tied_units.units[0]),
+            (std::vector<std::string>{"model.embed_tokens.weight", "model.norm.weight"}));
+}
+
+TEST(Sharding, ParametersBecomeViewsOfBucketsAndKeepTheirValues) {
+  CausalLM model = tiny_model(false);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& item : model->named_parameters()) before[item.key()] = item.value().detach().clone();
+  ProcessGroup single;
+  ShardOptions options;
+  options.bucket_bytes = 8192;  // a layer's 7,808 parameters (31 KB) take several buckets
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(single, units.units, options);
+  EXPECT_GT(sharded.num_groups(), units.units.size());
+  for (const auto& item : model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), before[item.key()])) << item.key();
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();  // a view of the group's gradient buffer
+  }
+  std::map<std::string, torch::Tensor> saved;
+  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) { saved[name] = t; });
+  EXPECT_EQ(saved.size(), before.size());
+  for (const auto& [name, t] : saved) EXPECT_TRUE(torch::equal(t, before[name])) << name;
+}
+
+TEST(Sharding, LoadingRejectsMissingAndMisshapedTensorsByName) {
+  CausalLM model = tiny_model(false);
+  ProcessGroup single;
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(single, units.units, ShardOptions{});
+  std::map<std::string, torch::Tensor> state;
+  sharded.for_each_full(StateKind::ExpAvg, [&](const std::string& name, const torch::Tensor& t) { state[name] = t; });
+  auto lookup = [&](const std::string& name) {
+    auto it = state.find(name);
+    return it == state.end() ? torch::Tensor() : it->second;
+  };
+  EXPECT_NO_THROW(sharded.load_full(StateKind::ExpAvg, lookup));
+  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 31});
+  try {
+    sharded.load_full(StateKind::ExpAvg, lookup);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "checkpoint: exp_avg model.layers.0.mlp.up_proj.weight: shape 48x31 vs 48x32");
+  }
+  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 32});
+  state.erase("lm_head.weight");
+  try {
+    sharded.load_full(StateKind::Param, lookup);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "checkpoint: parameter lm_head.weight is missing");
+  }
+}
+
+TEST(Sharding, BackwardOutsideBeginAndFinishIsAnError) {
+  CausalLM model = tiny_model(false);
+  ProcessGroup single;
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(single, units.units, ShardOptions{});
+  PackedRow row = pack_documents({{1, 2, 3, 4}});
+  auto loss = model->hidden_states(row).sum();
+  EXPECT_THROW(loss.backward(), std::exception);
+  EXPECT_THROW(sharded.finish_backward(), RuntimeFailure);
+  sharded.begin_backward(true);
+  EXPECT_THROW(sharded.begin_backward(true), RuntimeFailure);
+}
+
+}  // namespace
+}  // namespace cotrain
