@@ -4,12 +4,14 @@
 #   COTRAIN_TORCH_PREFIX=/path/to/libtorch  use that libtorch (e.g. a CUDA build) instead of the wheel
 #   COTRAIN_JOBS=N                           parallel build jobs (default 2)
 #   COTRAIN_SKIP_INSTALL=1                   only configure and build
+#   COTRAIN_MODELS=DIR                       where scripts/get_real_models.sh keeps the real checkpoints
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python_env.sh
 
 APT_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev libgloo-dev)
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev libgloo-dev
+  clang-14 libclang-rt-14-dev)  # clang + libFuzzer/ASan runtimes: scripts/fuzz.sh
 # Headless Chromium loads `cotrain report`'s page in tests/e2e/report_test.sh; installed without the
 # desktop extras it recommends (printing, Samba, Avahi).
 APT_NO_RECOMMENDS=(chromium)
@@ -33,6 +35,8 @@ if [ "${COTRAIN_SKIP_INSTALL:-0}" != 1 ]; then
   fi
   # Reference packages for the parity tests; pip does nothing when they are already there.
   python3 -m pip install -q -r scripts/reference/requirements.txt
+  # Real checkpoints for the generation parity tests and demos (cached; converted once, ~1.5 min).
+  scripts/get_real_models.sh
 fi
 
 prefix="${COTRAIN_TORCH_PREFIX:-$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')}"

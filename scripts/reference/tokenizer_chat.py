@@ -2,7 +2,7 @@
 """Chat-template reference: transformers' apply_chat_template on a set of conversations.
 
 For each family (qwen2.5 and qwen3 with the templates in shared/tokenizers/<name>/
-tokenizer_config.json; llama3 and deepseek-r1 with the official templates quoted below) and each
+tokenizer_config.json; llama3, deepseek-r1 and chatml with the templates quoted below) and each
 conversation, with and without the generation prompt, writes one JSON line to --out/chat.jsonl:
   {"family", "messages", "add_generation_prompt", "text", "ids"}
 "ids" (transformers' apply_chat_template(tokenize=True)) is given for the Qwen families only: the
@@ -56,6 +56,12 @@ DEEPSEEK_R1 = (
 )
 DEEPSEEK_BOS = "<｜begin▁of▁sentence｜>"
 
+# Plain ChatML with no default system turn (transformers' documented ChatML template).
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
 
 def m(role, content):
     return {"role": role, "content": content}
@@ -96,6 +102,7 @@ def main():
         ("qwen3", qwen["qwen3"], None, {}),
         ("llama3", qwen["qwen2.5"], LLAMA3, {"bos_token": LLAMA3_BOS}),
         ("deepseek-r1", qwen["qwen2.5"], DEEPSEEK_R1, {"bos_token": DEEPSEEK_BOS}),
+        ("chatml", qwen["qwen2.5"], CHATML, {}),
     ]
     rows = 0
     with open(out / "chat.jsonl", "w", encoding="utf-8") as f:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """transformers' log-probs for the sequences of a `cotrain score` input file, to compare with
-cotrain's output.
+cotrain's output; with --adapter, through a PEFT LoRA adapter loaded by peft (unmerged).
 
-  transformers_score.py --model DIR --input IDS.jsonl --compare COTRAIN_OUT.jsonl [--tol 1e-4]
+  transformers_score.py --model DIR [--adapter DIR] --input IDS.jsonl --compare COTRAIN_OUT.jsonl [--tol 1e-4]
+  transformers_score.py --case MODEL ADAPTER|- IDS.jsonl COTRAIN_OUT.jsonl [--case ...]   (one Python start for many)
 exits 1 (printing the worst line) when any log-prob differs by more than --tol.
 """
 import argparse
@@ -13,16 +14,14 @@ import torch
 from transformers import AutoModelForCausalLM
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--input", required=True)
-    ap.add_argument("--compare", required=True)
-    ap.add_argument("--tol", type=float, default=1e-4)
-    args = ap.parse_args()
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
-    rows = [json.loads(l) for l in open(args.input) if l.strip()]
-    got = [json.loads(l) for l in open(args.compare) if l.strip()]
+def compare(model_dir, adapter, input_path, compare_path, tol):
+    """Prints the worst difference; returns whether every log-prob is within TOL."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    if adapter:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, adapter).eval()
+    rows = [json.loads(l) for l in open(input_path) if l.strip()]
+    got = [json.loads(l) for l in open(compare_path) if l.strip()]
     if len(rows) != len(got):
         sys.exit(f"{len(rows)} inputs but {len(got)} outputs")
     worst = (0.0, -1)
@@ -33,13 +32,32 @@ def main():
             ref = torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:]).unsqueeze(1)).squeeze(1)
             mine = torch.tensor(out["logprobs"], dtype=torch.float32)
             if mine.shape != ref.shape or out["tokens"] != len(ids):
-                sys.exit(f"line {i + 1}: shape {tuple(mine.shape)} vs {tuple(ref.shape)}")
+                sys.exit(f"{compare_path}:{i + 1}: shape {tuple(mine.shape)} vs {tuple(ref.shape)}")
             diff = (mine - ref).abs().max().item() if len(ids) > 1 else 0.0
-            if abs(out["nll"] + ref.sum().item()) > args.tol * max(1, len(ids)):
-                sys.exit(f"line {i + 1}: nll {out['nll']} vs {-ref.sum().item()}")
+            if abs(out["nll"] + ref.sum().item()) > tol * max(1, len(ids)):
+                sys.exit(f"{compare_path}:{i + 1}: nll {out['nll']} vs {-ref.sum().item()}")
             worst = max(worst, (diff, i + 1))
-    print(f"max abs diff {worst[0]:.3g} (line {worst[1]}) over {len(rows)} sequences")
-    if worst[0] > args.tol:
+    print(f"{compare_path}: max abs diff {worst[0]:.3g} (line {worst[1]}) over {len(rows)} sequences")
+    return worst[0] <= tol
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--adapter")
+    ap.add_argument("--input")
+    ap.add_argument("--compare")
+    ap.add_argument("--case", nargs=4, action="append", default=[], metavar=("MODEL", "ADAPTER", "INPUT", "COMPARE"),
+                    help="one more comparison in the same run (ADAPTER '-' for none); repeatable")
+    ap.add_argument("--tol", type=float, default=1e-4)
+    args = ap.parse_args()
+    cases = [tuple(c) for c in args.case]
+    if args.model:
+        cases.insert(0, (args.model, args.adapter or "-", args.input, args.compare))
+    if not cases or any(None in c for c in cases):
+        ap.error("give --model, --input and --compare, or --case")
+    results = [compare(m, None if a == "-" else a, i, c, args.tol) for m, a, i, c in cases]
+    if not all(results):
         sys.exit(1)
 
 

@@ -2,9 +2,31 @@
 // needs tensors) and adds itself to the app. A callback builds its options and calls the library;
 // errors are thrown (see core/error.h) and turned into exit codes by main.cpp.
 #pragma once
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <string>
+
+#include <filesystem>
+#include <string>
+
+#include "cotrain/core/error.h"
 
 namespace cotrain::cli {
+
+// A numeric flag that must be at least MIN: "--cutoff: must be >= 0 (got -5)". Whether the value
+// is a number at all is main.cpp's check.
+inline CLI::Validator at_least(double min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        char* end = nullptr;
+        double v = std::strtod(value.c_str(), &end);
+        if (end == value.c_str()) return "";  // not a number: main.cpp's check says so
+        return v >= min ? std::string() : fmt::format("must be >= {} (got {})", min, value);
+      },
+      fmt::format(">= {}", min), "at_least");
+}
 
 // Torch-free commands.
 void add_tokenize_command(CLI::App& app);
@@ -17,6 +39,14 @@ void add_report_command(CLI::App& app);
 void add_init_model_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_score_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_train_commands(CLI::App& app);  // sft, lora
 #endif
+
+// Commands that write a directory refuse to replace one unless --force, before any long work.
+inline void refuse_existing_output(const std::string& out, bool force) {
+  if (!force && std::filesystem::exists(out)) fail_input("--out {} exists (use --force to replace it)", out);
+}
 
 }  // namespace cotrain::cli

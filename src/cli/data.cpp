@@ -1,4 +1,4 @@
-// cotrain data prepare|stats|perturb|synth: the long-CoT data pipeline (docs/data.md).
+// cotrain data prepare|stats|perturb|synth|filter: the long-CoT data pipeline (docs/data.md).
 #include "commands.h"
 #include "data_commands.h"
 
@@ -11,6 +11,7 @@ void add_data_command(CLI::App& app) {
   add_data_stats_command(*data);
   add_data_perturb_command(*data);
   add_data_synth_command(*data);
+  add_data_filter_command(*data);
 }
 
 }  // namespace cotrain::cli

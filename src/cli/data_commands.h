@@ -8,5 +8,6 @@ void add_data_prepare_command(CLI::App& data);
 void add_data_stats_command(CLI::App& data);
 void add_data_perturb_command(CLI::App& data);
 void add_data_synth_command(CLI::App& data);
+void add_data_filter_command(CLI::App& data);
 
 }  // namespace cotrain::cli

@@ -1,4 +1,5 @@
 // cotrain data perturb: the paper's seeded trace perturbations.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -44,15 +45,14 @@ void run_perturb(const PerturbArgs& args) {
 void add_data_perturb_command(CLI::App& data) {
   auto args = std::make_shared<PerturbArgs>();
   CLI::App* cmd = data.add_subcommand("perturb", "Apply one of the paper's perturbations to a trace file, seeded");
-  cmd->add_option("--mode", args->mode,
-                  "wrong-answer, corrupt-digits, remove-keywords, shuffle-steps, delete-steps or insert-steps")
-      ->required();
+  cmd->add_option("--mode", args->mode, fmt::format("perturbation: {}", fmt::join(perturb_mode_names(), ", ")))->required();
   cmd->add_option("--ratio", args->ratio, "probability (content modes) or fraction of each trace's steps, in [0, 1]")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "random seed: the same seed gives the same bytes")->capture_default_str();
   cmd->add_option("--in", args->in, "trace file (JSONL or a JSON array)")->required();
   cmd->add_option("--out", args->out, "output JSONL (- for stdout)")->required();
-  cmd->add_option("--format", args->format, "auto, sharegpt, openai or prompt-response")->capture_default_str();
+  cmd->add_option("--format", args->format, fmt::format("trace format: {}", fmt::join(trace_format_names(), ", ")))->capture_default_str();
   cmd->add_option("--keywords", args->keywords, "remove-keywords: the words to remove (default: the reflection list)")
       ->delimiter(',');
   cmd->callback([args] { run_perturb(*args); });

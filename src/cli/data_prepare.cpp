@@ -1,10 +1,12 @@
 // cotrain data prepare: trace files -> a token cache for training.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "cotrain/data/prepare.h"
+#include "commands.h"
 #include "data_commands.h"
 
 namespace cotrain::cli {
@@ -57,17 +59,19 @@ void add_data_prepare_command(CLI::App& data) {
   cmd->add_option("--data", args->data, "trace files (JSONL or JSON arrays)")->required()->expected(1, -1);
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, .model, or a model directory")->required();
   cmd->add_option("--out", args->out, "cache directory to create (replaced only when complete)")->required();
-  cmd->add_option("--template", args->template_name, "chat template: qwen2.5, qwen3, llama3, deepseek-r1, none (default: from the tokenizer's config)");
-  cmd->add_option("--cutoff", args->cutoff, "longest sample in tokens (0 = no limit)")->capture_default_str();
+  cmd->add_option("--template", args->template_name,
+                  fmt::format("chat template: {} or auto (the default: the tokenizer's, from chat_template.jinja or tokenizer_config.json)",
+                              fmt::join(ChatTemplate::known_names(), ", ")));
+  cmd->add_option("--cutoff", args->cutoff, "longest sample in tokens (0 = no limit)")->check(at_least(0))->capture_default_str();
   cmd->add_option("--cutoff-policy", args->cutoff_policy, "drop or truncate (keeps the prompt) samples over the cutoff")
       ->capture_default_str();
   cmd->add_flag("--train-on-prompt", args->train_on_prompt, "train on every token, not only the assistant turns");
   cmd->add_option("--system-prompt", args->system_prompt, "replace every sample's system prompt")
       ->each([args](const std::string&) { args->system_prompt_set = true; });
-  cmd->add_option("--format", args->format, "auto, sharegpt, openai or prompt-response")->capture_default_str();
+  cmd->add_option("--format", args->format, fmt::format("trace format: {}", fmt::join(trace_format_names(), ", ")))->capture_default_str();
   cmd->add_option("--on-error", args->on_error, "fail (stop at the first bad line) or skip (to DIR/rejects.jsonl)")
       ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->check(at_least(0))->capture_default_str();
   cmd->add_flag("--force", args->force, "rebuild even when --out already matches the inputs and settings");
   cmd->callback([args] { run_prepare(*args); });
 }

@@ -1,4 +1,6 @@
 // cotrain data stats: what a trace file or a token cache holds.
+#include <fmt/ranges.h>
+
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -7,6 +9,7 @@
 #include "cotrain/data/reasoning.h"
 #include "cotrain/data/stats.h"
 #include "cotrain/data/token_cache.h"
+#include "commands.h"
 #include "data_commands.h"
 
 namespace fs = std::filesystem;
@@ -25,10 +28,9 @@ struct StatsArgs {
 DataStats cache_stats(const StatsArgs& args) {
   TokenCache cache = TokenCache::open(args.path);
   // Responses are decoded, so the tokenizer the cache was made with is needed.
-  std::string tokenizer_path = args.tokenizer;
-  if (tokenizer_path.empty()) tokenizer_path = cache.manifest()["tokenizer"].value("path", "");
+  fs::path tokenizer_path = args.tokenizer.empty() ? cache.tokenizer_path() : fs::path(args.tokenizer);
   if (tokenizer_path.empty() || !fs::exists(tokenizer_path)) {
-    fail_input("the cache's tokenizer '{}' is not there; pass --tokenizer", tokenizer_path);
+    fail_input("{}: the cache's tokenizer '{}' is not there; pass --tokenizer", args.path, tokenizer_path.string());
   }
   auto tokenizer = Tokenizer::load(tokenizer_path);
   return token_cache_stats(cache, *tokenizer, args.keywords, args.cutoff);
@@ -39,9 +41,7 @@ DataStats file_stats(const StatsArgs& args) {
   std::unique_ptr<ChatTemplate> chat_template;
   if (!args.tokenizer.empty()) {
     tokenizer = Tokenizer::load(args.tokenizer);
-    fs::path dir = fs::is_directory(args.tokenizer) ? fs::path(args.tokenizer) : fs::path(args.tokenizer).parent_path();
-    chat_template = std::make_unique<ChatTemplate>(args.template_name.empty() ? ChatTemplate::detect(dir)
-                                                                              : ChatTemplate::by_name(args.template_name));
+    chat_template = std::make_unique<ChatTemplate>(ChatTemplate::for_tokenizer(args.tokenizer, args.template_name));
   }
   return trace_file_stats(args.path, trace_format_from_name(args.format), args.keywords, args.cutoff,
                                 {tokenizer.get(), chat_template.get(), args.threads});
@@ -67,13 +67,15 @@ void add_data_stats_command(CLI::App& data) {
   cmd->add_flag("--json", args->json, "print one JSON object");
   cmd->add_option("--keywords", args->keywords, "reflection keywords to count (comma-separated)")
       ->delimiter(',')
-      ->default_str("wait,alternatively,however,but,hmm,let me,double-check,verify");
+      ->default_str(fmt::format("{}", fmt::join(default_reflection_keywords(), ",")));
   cmd->add_option("--tokenizer", args->tokenizer, "count tokens of a trace file with this tokenizer (a cache knows its own)");
-  cmd->add_option("--template", args->template_name, "chat template for token counts (default: from the tokenizer's config)");
-  cmd->add_option("--cutoff", args->cutoff, "count samples longer than this many tokens")->capture_default_str();
-  cmd->add_option("--pack", args->pack, "also report packing into bins of this many tokens (needs token lengths)");
-  cmd->add_option("--format", args->format, "auto, sharegpt, openai or prompt-response")->capture_default_str();
-  cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--template", args->template_name,
+                  fmt::format("chat template for token counts: {} or auto (the default: the tokenizer's)",
+                              fmt::join(ChatTemplate::known_names(), ", ")));
+  cmd->add_option("--cutoff", args->cutoff, "count samples longer than this many tokens")->check(at_least(0))->capture_default_str();
+  cmd->add_option("--pack", args->pack, "also report packing into bins of this many tokens (needs token lengths)")->check(at_least(0));
+  cmd->add_option("--format", args->format, fmt::format("trace format: {}", fmt::join(trace_format_names(), ", ")))->capture_default_str();
+  cmd->add_option("--threads", args->threads, "tokenizer threads (0 = all cores)")->check(at_least(0))->capture_default_str();
   cmd->callback([args] { run_stats(*args); });
 }
 

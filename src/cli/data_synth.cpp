@@ -1,12 +1,15 @@
 // cotrain data synth: small verifiable Sky-T1-format traces and a held-out benchmark.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
 #include "cotrain/data/synth.h"
 #include "data_commands.h"
+
+namespace fs = std::filesystem;
 
 namespace cotrain::cli {
 namespace {
@@ -18,7 +21,10 @@ struct SynthArgs {
 };
 
 void run_synth(const SynthArgs& args) {
-  if (args.n == 0) fail_input("--n must be positive");
+  std::error_code ec;
+  if (!args.bench.empty() && fs::weakly_canonical(args.out, ec) == fs::weakly_canonical(args.bench, ec)) {
+    fail_input("--bench: {} is the same file as --out", args.bench);
+  }
   SynthSet set = synth_set(args.n, args.bench.empty() ? 0 : args.bench_n, args.seed);
   // Both files are complete before either appears.
   AtomicFile traces(args.out);
@@ -40,10 +46,10 @@ void add_data_synth_command(CLI::App& data) {
   auto args = std::make_shared<SynthArgs>();
   CLI::App* cmd = data.add_subcommand("synth", "Write small verifiable long-CoT traces (Sky-T1 format) and a benchmark");
   cmd->add_option("--out", args->out, "trace JSONL to write")->required();
-  cmd->add_option("--n", args->n, "number of traces")->capture_default_str();
+  cmd->add_option("--n", args->n, "number of traces")->check(CLI::Range(std::size_t{1}, kMaxSynthProblems))->capture_default_str();
   cmd->add_option("--seed", args->seed, "random seed")->capture_default_str();
   cmd->add_option("--bench", args->bench, "also write held-out problems with gold answers (math500 fields) here");
-  cmd->add_option("--bench-n", args->bench_n, "number of benchmark problems")->capture_default_str();
+  cmd->add_option("--bench-n", args->bench_n, "number of benchmark problems")->check(CLI::Range(std::size_t{1}, kMaxSynthProblems))->capture_default_str();
   cmd->callback([args] { run_synth(*args); });
 }
 

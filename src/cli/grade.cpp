@@ -6,6 +6,7 @@
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/eval/math/equivalence.h"
 
 namespace cotrain::cli {
@@ -14,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 struct GradeArgs {
-  std::string pairs, out, gold, pred;
+  std::string pairs, out = "-", gold, pred;
   bool gold_given = false, pred_given = false, strict = false, verbose = false;
 };
 
@@ -32,6 +33,12 @@ void run_grade(const GradeArgs& args) {
   if (args.pairs.empty()) {
     if (!args.gold_given || !args.pred_given) fail_input("give --pairs FILE, or both --gold and --pred");
     Grade g = grade(args.gold, args.pred, true, options);
+    if (args.out != "-") {  // the verdict as one graded line, like --pairs writes
+      json row = {{"gold", args.gold}, {"pred", args.pred}, {"equal", g.equal}, {"reason", g.reason}};
+      AtomicFile out(args.out);
+      out.stream() << row.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+      out.commit();
+    }
     std::cout << (g.equal ? "equal" : "not equal") << " (" << g.reason << "): gold '" << g.gold_normalized << "', pred '"
               << g.pred_normalized << "'\n";
     return;
@@ -49,6 +56,7 @@ void run_grade(const GradeArgs& args) {
   OutputSink sink(args.out);
   std::size_t equal = 0;
   for (auto& row : rows) {
+    throw_if_stopped();
     Grade g = grade(string_field(row, "gold", ""), string_field(row, "pred", ""), true, options);
     row["equal"] = g.equal;
     row["reason"] = g.reason;
@@ -70,7 +78,7 @@ void add_grade_command(CLI::App& app) {
   auto args = std::make_shared<GradeArgs>();
   auto* cmd = app.add_subcommand("grade", "Math answer equivalence: are gold and predicted answers the same?");
   cmd->add_option("--pairs", args->pairs, "JSONL of {\"gold\": ..., \"pred\": ...} (\"-\" reads stdin)");
-  cmd->add_option("--out", args->out, "write the graded JSONL here (default stdout)");
+  cmd->add_option("--out", args->out, "write the graded JSONL here (- for stdout)")->capture_default_str();
   auto* gold = cmd->add_option("--gold", args->gold, "one gold answer (or solution)");
   auto* pred = cmd->add_option("--pred", args->pred, "one predicted answer (or whole response)");
   cmd->add_flag("--strict", args->strict, "take predictions only from \\boxed{}");

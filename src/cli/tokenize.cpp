@@ -1,5 +1,7 @@
 // cotrain tokenize: JSONL text -> ids (as HF's tokenizer(text)), conversations -> ids + loss mask,
 // or ids -> text with --decode. Rows are read first, then tokenised on --threads threads.
+#include <fmt/ranges.h>
+
 #include <optional>
 
 #include "commands.h"
@@ -16,7 +18,7 @@ namespace {
 using nlohmann::json;
 
 struct TokenizeArgs {
-  std::string tokenizer, input, out, template_name;
+  std::string tokenizer, input, out = "-", template_name;
   int threads = 0;
   bool chat = false, decode = false, skip_special = false, special_as_text = false;
 };
@@ -42,7 +44,11 @@ RowFn row_function(const TokenizeArgs& args, const Tokenizer& tokenizer, const s
       if (!row.is_object() || !row.contains("ids") || !row["ids"].is_array()) fail_input("missing array field \"ids\"");
       std::vector<TokenId> ids;
       for (const auto& id : row["ids"]) {
-        if (!id.is_number_integer()) fail_input("\"ids\" holds a value that is not an integer");
+        // get<TokenId> of 4294967297 would wrap to 1: check the range on the 64-bit value first.
+        if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX ||
+            (id.is_number_unsigned() && id.get<std::uint64_t>() > INT32_MAX)) {
+          fail_input("ids[{}] = {} is not a token id", ids.size(), id.dump());
+        }
         ids.push_back(id.get<TokenId>());
       }
       return json{{"text", tokenizer.decode(ids, args.skip_special)}};
@@ -67,7 +73,7 @@ void run_tokenize(const TokenizeArgs& args) {
   if (args.special_as_text && (args.chat || args.decode)) fail_input("--special-as-text applies to {{\"text\"}} rows only");
   auto tokenizer = Tokenizer::load(args.tokenizer);
   std::optional<ChatTemplate> chat;
-  if (args.chat) chat = args.template_name.empty() ? ChatTemplate::detect(args.tokenizer) : ChatTemplate::by_name(args.template_name);
+  if (args.chat) chat = ChatTemplate::for_tokenizer(args.tokenizer, args.template_name);
 
   std::vector<json> rows;
   std::vector<std::size_t> lines;
@@ -86,7 +92,7 @@ void run_tokenize(const TokenizeArgs& args) {
     }
   });
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (!errors[i].empty()) fail_input("{}, {}", errors[i], where(args.input, lines[i]));
+    if (!errors[i].empty()) fail_input("{}: {}", where(args.input, lines[i]), errors[i]);
   }
   OutputSink sink(args.out);
   for (const auto& result : results) sink.stream() << result.dump() << '\n';
@@ -100,10 +106,12 @@ void add_tokenize_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("tokenize", "JSONL {\"text\"} -> {\"ids\"}; --chat {\"messages\"} -> {\"ids\", \"mask\"}; --decode {\"ids\"} -> {\"text\"}");
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, sentencepiece .model, or a model directory")->required();
   cmd->add_option("--input", args->input, "JSONL file (- for stdin)")->required();
-  cmd->add_option("--out", args->out, "output JSONL (written only when complete; default stdout)");
-  cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--out", args->out, "output JSONL (written only when complete; - for stdout)")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "threads (0 = all cores)")->check(at_least(0))->capture_default_str();
   cmd->add_flag("--chat", args->chat, "rows are conversations {\"messages\": [{\"role\", \"content\"}]}: render a chat template");
-  cmd->add_option("--template", args->template_name, "chat template: qwen2.5, qwen3, llama3, deepseek-r1, none (default: from tokenizer_config.json)");
+  cmd->add_option("--template", args->template_name,
+                  fmt::format("chat template: {} or auto (the default: the tokenizer's, from chat_template.jinja or tokenizer_config.json)",
+                              fmt::join(ChatTemplate::known_names(), ", ")));
   cmd->add_flag("--decode", args->decode, "rows are {\"ids\": [...]}: write {\"text\"}");
   cmd->add_flag("--skip-special", args->skip_special, "with --decode: leave special tokens out of the text");
   cmd->add_flag("--special-as-text", args->special_as_text, "encode special tokens written in the text (\"<|im_end|>\") as plain text");

@@ -10,7 +10,7 @@ namespace cotrain {
 void init_logging(const std::string& level) {
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
-    fail_input("unknown log level '{}' (trace, debug, info, warn, error, off)", level);
+    fail_input("--log-level {}: unknown log level (trace, debug, info, warn, error, off)", level);
   }
   static auto logger = spdlog::stderr_color_mt("cotrain");
   logger->set_pattern("%^[%H:%M:%S %l]%$ %v");

@@ -1,10 +1,13 @@
 #include "cotrain/data/perturb.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/eval/math/extract.h"
 
 namespace cotrain {
@@ -49,8 +52,7 @@ PerturbMode perturb_mode_from_name(std::string_view name) {
   const auto& names = perturb_mode_names();
   auto it = std::find(names.begin(), names.end(), name);
   if (it == names.end()) {
-    fail_input("unknown perturbation mode '{}' (wrong-answer, corrupt-digits, remove-keywords, shuffle-steps, "
-               "delete-steps, insert-steps)", name);
+    fail_input("--mode {}: unknown perturbation mode ({})", name, fmt::join(names, ", "));
   }
   return static_cast<PerturbMode>(it - names.begin());
 }
@@ -126,7 +128,7 @@ void insert_steps(Steps& steps, double ratio, Rng& rng, const std::function<std:
 }
 
 PerturbReport perturb_records(std::vector<TraceRecord>& records, const PerturbOptions& options) {
-  if (!(options.ratio >= 0.0 && options.ratio <= 1.0)) fail_input("--ratio must be in [0, 1], got {}", options.ratio);
+  if (!(options.ratio >= 0.0 && options.ratio <= 1.0)) fail_input("--ratio: must be in [0, 1] (got {})", options.ratio);
   PerturbReport report;
   report.records = records.size();
   std::vector<Turn> turns;
@@ -161,6 +163,7 @@ PerturbReport perturb_records(std::vector<TraceRecord>& records, const PerturbOp
   }
 
   for (std::size_t t = 0; t < turns.size(); ++t) {
+    if ((t & 63) == 0) throw_if_stopped();
     Rng rng(options.seed, t);
     std::string& text = turn_text(records, turns[t]);
     std::string before = text;

@@ -6,6 +6,7 @@
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
 #include "cotrain/core/signals.h"
@@ -20,27 +21,13 @@ namespace {
 
 constexpr std::size_t kBatchRecords = 256;
 
-// The file whose bytes decide the token ids: the tokenizer file itself, or the one inside a
-// model directory.
-fs::path tokenizer_file(const fs::path& path) {
-  if (!fs::is_directory(path)) return path;
-  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
-    if (fs::exists(path / name)) return path / name;
-  }
-  fail_input("{} holds no tokenizer.json or tokenizer.model", path.string());
-}
-
 ChatTemplate resolve_template(const PrepareSettings& settings) {
-  if (!settings.template_name.empty()) return ChatTemplate::by_name(settings.template_name);
-  fs::path where = fs::is_directory(settings.tokenizer) ? settings.tokenizer : settings.tokenizer.parent_path();
-  return ChatTemplate::detect(where);
+  return ChatTemplate::for_tokenizer(settings.tokenizer, settings.template_name);
 }
 
 nlohmann::ordered_json file_entry(const fs::path& path) {
-  if (!fs::is_regular_file(path)) fail_input("cannot open {}", path.string());
-  return {{"path", fs::absolute(path).lexically_normal().string()},
-          {"size", fs::file_size(path)},
-          {"fnv1a64", file_hash(path)}};
+  std::uint64_t size = check_input_file(path);
+  return {{"path", fs::absolute(path).lexically_normal().string()}, {"size", size}, {"fnv1a64", file_hash(path)}};
 }
 
 }  // namespace
@@ -48,12 +35,11 @@ nlohmann::ordered_json file_entry(const fs::path& path) {
 OnError on_error_from_name(std::string_view name) {
   if (name == "fail") return OnError::fail;
   if (name == "skip") return OnError::skip;
-  fail_input("unknown --on-error value '{}' (fail, skip)", name);
+  fail_input("--on-error {}: unknown value (fail, skip)", name);
 }
 
 std::string file_hash(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_input("cannot open {}", path.string());
+  std::ifstream in = open_input_file(path);
   std::uint64_t hash = 0xcbf29ce484222325ull;
   std::vector<char> buffer(1 << 20);
   while (in) {
@@ -62,7 +48,7 @@ std::string file_hash(const fs::path& path) {
       hash = (hash ^ static_cast<unsigned char>(buffer[static_cast<std::size_t>(i)])) * 0x100000001b3ull;
     }
   }
-  if (in.bad()) fail_runtime("read error in {}", path.string());
+  if (in.bad()) fail_runtime("{}: read error", path.string());
   return fmt::format("{:016x}", hash);
 }
 
@@ -73,7 +59,10 @@ nlohmann::ordered_json cache_key(const PrepareSettings& settings) {
   key["cotrain_version"] = cotrain::version();
   key["inputs"] = nlohmann::ordered_json::array();
   for (const auto& input : settings.inputs) key["inputs"].push_back(file_entry(input));
-  key["tokenizer"] = file_entry(tokenizer_file(settings.tokenizer));
+  // Every file the ids may come from (a Llama-2 directory's tokenizer.json and tokenizer.model):
+  // which one Tokenizer::load takes depends on whether it can read the first.
+  key["tokenizer"] = nlohmann::ordered_json::array();
+  for (const auto& file : tokenizer_files(settings.tokenizer)) key["tokenizer"].push_back(file_entry(file));
   key["template"] = resolve_template(settings).name();
   key["trace_format"] = trace_format_name(settings.format);
   key["cutoff"] = settings.render.cutoff;
@@ -112,16 +101,14 @@ bool cache_matches(const fs::path& dir, const PrepareSettings& settings, std::st
 
 PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::path& out) {
   auto start = std::chrono::steady_clock::now();
-  if (settings.inputs.empty()) fail_input("no input files (--data)");
+  if (settings.inputs.empty()) fail_input("--data: no input files");
   // A cache replaces only a cache: never a user's directory given as --out by mistake.
-  if (fs::exists(out) && !fs::exists(out / "manifest.json") && !(fs::is_directory(out) && fs::is_empty(out))) {
-    fail_input("{} exists and is not a token cache; choose another --out", out.string());
-  }
+  check_output_dir(out, kTokenCacheKind);
   std::unique_ptr<Tokenizer> tokenizer = Tokenizer::load(settings.tokenizer);
   ChatTemplate chat_template = resolve_template(settings);
   nlohmann::ordered_json manifest = cache_key(settings);
 
-  AtomicDir dir(out);
+  AtomicDir dir(out, kTokenCacheKind);
   TokenCacheWriter writer(dir.path());
   std::ofstream rejects;
   PrepareReport report;
@@ -162,7 +149,7 @@ PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::pat
     }
     progress.advance(static_cast<std::int64_t>(batch.size()));
     batch.clear();
-    if (stop_requested()) fail_runtime("interrupted; no token cache written");
+    throw_if_stopped("no token cache written");
   };
 
   for (const fs::path& input : settings.inputs) {
@@ -199,12 +186,12 @@ PrepareReport prepare_token_cache(const PrepareSettings& settings, const fs::pat
                        {"offsets", "offsets.bin: int64 little-endian, documents + 1 entries"}};
   if (rejects.is_open()) {
     rejects.close();
-    if (!rejects) fail_runtime("write error on {}", (dir.path() / "rejects.jsonl").string());
+    if (!rejects) fail_runtime("{}: write error", (dir.path() / "rejects.jsonl").string());
   }
   {
     std::ofstream manifest_file(dir.path() / "manifest.json", std::ios::binary);
     manifest_file << manifest.dump(2) << '\n';
-    if (!manifest_file.flush()) fail_runtime("write error on the manifest in {}", out.string());
+    if (!manifest_file.flush()) fail_runtime("{}: write error on manifest.json", out.string());
   }
   dir.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

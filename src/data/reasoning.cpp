@@ -135,4 +135,10 @@ std::vector<TextRange> find_numbers(std::string_view text) {
   return numbers;
 }
 
+std::vector<std::size_t> count_keywords(std::string_view text, const std::vector<std::string>& keywords) {
+  std::vector<std::size_t> counts(keywords.size(), 0);
+  for (const auto& match : find_keywords(text, keywords)) ++counts[match.keyword];
+  return counts;
+}
+
 }  // namespace cotrain

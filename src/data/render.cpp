@@ -9,7 +9,7 @@ namespace cotrain {
 CutoffPolicy cutoff_policy_from_name(std::string_view name) {
   if (name == "drop") return CutoffPolicy::drop;
   if (name == "truncate") return CutoffPolicy::truncate;
-  fail_input("unknown cutoff policy '{}' (drop, truncate)", name);
+  fail_input("--cutoff-policy {}: unknown cutoff policy (drop, truncate)", name);
 }
 
 std::string cutoff_policy_name(CutoffPolicy policy) { return policy == CutoffPolicy::drop ? "drop" : "truncate"; }

@@ -10,6 +10,7 @@
 #include "cotrain/data/reasoning.h"
 #include "cotrain/eval/math/extract.h"
 #include "cotrain/core/parallel.h"
+#include "cotrain/core/signals.h"
 
 namespace cotrain {
 
@@ -156,6 +157,7 @@ DataStats token_cache_stats(const TokenCache& cache, const Tokenizer& tokenizer,
                             std::int64_t cutoff) {
   DataStats stats{cache.size(), cache.lengths(), cutoff, ResponseStats(std::move(keywords))};
   for (std::size_t doc = 0; doc < cache.size(); ++doc) {
+    if ((doc & 255) == 0) throw_if_stopped();
     auto ids = cache.ids(doc);
     auto mask = cache.mask(doc);
     for (std::size_t t = 0; t < ids.size();) {

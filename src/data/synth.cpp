@@ -4,7 +4,9 @@
 
 #include <unordered_set>
 
-#include "cotrain/data/rng.h"
+#include "cotrain/core/error.h"
+#include "cotrain/core/signals.h"
+#include "cotrain/core/rng.h"
 
 namespace cotrain {
 namespace {
@@ -147,19 +149,26 @@ Json synth_bench_record(const SynthProblem& problem, std::size_t index) {
 }
 
 SynthSet synth_set(std::size_t train_count, std::size_t bench_count, std::uint64_t seed) {
+  if (train_count > kMaxSynthProblems) fail_input("--n: at most {} problems (got {})", kMaxSynthProblems, train_count);
+  if (bench_count > kMaxSynthProblems) fail_input("--bench-n: at most {} problems (got {})", kMaxSynthProblems, bench_count);
   SynthSet set;
   std::unordered_set<std::string> seen;
-  std::uint64_t index = 0;
-  while (set.train.size() < train_count) {
-    SynthProblem p = synth_problem(seed, index++);
-    if (seen.insert(p.problem).second) set.train.push_back(std::move(p));
-  }
-  // The benchmark draws from its own streams and skips anything the training set holds.
-  std::uint64_t bench_index = 1ull << 40;
-  while (set.bench.size() < bench_count) {
-    SynthProblem p = synth_problem(seed, bench_index++);
-    if (seen.insert(p.problem).second) set.bench.push_back(std::move(p));
-  }
+  // Draws until COUNT new problems are in OUT; repeats are skipped, and a run of draws that finds
+  // nothing new means the problem space is used up (cannot happen within the limits above).
+  auto draw = [&](std::vector<SynthProblem>& out, std::size_t count, std::uint64_t index) {
+    for (std::uint64_t misses = 0; out.size() < count;) {
+      if ((index & 1023) == 0) throw_if_stopped();
+      SynthProblem p = synth_problem(seed, index++);
+      if (seen.insert(p.problem).second) {
+        out.push_back(std::move(p));
+        misses = 0;
+      } else if (++misses > 100'000) {
+        fail_runtime("only {} distinct synthetic problems could be drawn", seen.size());
+      }
+    }
+  };
+  draw(set.train, train_count, 0);
+  draw(set.bench, bench_count, 1ull << 40);  // the benchmark's own streams; nothing the training set holds
   return set;
 }
 

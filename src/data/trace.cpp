@@ -1,10 +1,13 @@
 #include "cotrain/data/trace.h"
 
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cctype>
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/tokenizer/unicode.h"
 
 namespace fs = std::filesystem;
@@ -144,12 +147,16 @@ std::vector<RawRecord> split_lines(std::string_view text) {
 
 }  // namespace
 
+const std::vector<std::string>& trace_format_names() {
+  static const std::vector<std::string> names = {"auto", "sharegpt", "openai", "prompt-response"};  // TraceFormat order
+  return names;
+}
+
 TraceFormat trace_format_from_name(std::string_view name) {
-  if (name == "auto") return TraceFormat::automatic;
-  if (name == "sharegpt") return TraceFormat::sharegpt;
-  if (name == "openai") return TraceFormat::openai;
-  if (name == "prompt-response") return TraceFormat::prompt_response;
-  fail_input("unknown trace format '{}' (auto, sharegpt, openai, prompt-response)", name);
+  const auto& names = trace_format_names();
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) fail_input("--format {}: unknown trace format ({})", name, fmt::join(names, ", "));
+  return static_cast<TraceFormat>(it - names.begin());
 }
 
 std::string trace_format_name(TraceFormat format) {
@@ -202,13 +209,15 @@ std::vector<const ChatMessage*> assistant_turns(const Conversation& conversation
 
 void for_each_trace(const fs::path& path, TraceFormat format, const std::function<void(TraceRecord&)>& on_record,
                     const std::function<void(const BadRecord&)>& on_bad) {
-  std::string text = read_text_file(path);
+  std::string text = read_input_file(path);
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text.compare(first, 3, "\xEF\xBB\xBF") == 0) first = text.find_first_not_of(" \t\r\n", first + 3);
   bool array = first != std::string::npos && text[first] == '[';
   std::vector<RawRecord> raw = array ? split_json_array(text, first + 1) : split_lines(text);
 
-  for (const RawRecord& row : raw) {
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const RawRecord& row = raw[i];
+    if ((i & 255) == 255) throw_if_stopped();
     std::string reason;
     TraceRecord record;
     record.line = row.line;
@@ -216,12 +225,11 @@ void for_each_trace(const fs::path& path, TraceFormat format, const std::functio
       reason = "invalid UTF-8";
     } else {
       try {
-        record.json = Json::parse(row.text);
+        record.json = parse_json<Json>(row.text, "");
         record.conversation = conversation_from_json(record.json, format, &record.format);
-      } catch (const Json::parse_error& e) {
-        reason = fmt::format("bad JSON (byte {})", e.byte);
       } catch (const InputError& e) {
         reason = e.what();
+        if (reason.rfind(": ", 0) == 0) reason.erase(0, 2);  // parse_json's empty "where"
       }
     }
     if (reason.empty()) {
@@ -232,6 +240,7 @@ void for_each_trace(const fs::path& path, TraceFormat format, const std::functio
       fail_input("{}: {}", where(path, row.line), reason);
     }
   }
+  throw_if_stopped();
 }
 
 }  // namespace cotrain

@@ -4,12 +4,13 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
+#include "cotrain/core/signals.h"
 
 namespace fs = std::filesystem;
 
 namespace cotrain {
 
-CheckpointFiles::CheckpointFiles(const fs::path& dir) {
+CheckpointFiles::CheckpointFiles(const fs::path& dir) : dir_(dir) {
   std::vector<fs::path> shards;
   std::unordered_map<std::string, std::string> weight_map;  // from the index, to cross-check
   fs::path index = dir / "model.safetensors.index.json";
@@ -33,10 +34,11 @@ CheckpointFiles::CheckpointFiles(const fs::path& dir) {
   }
 
   for (const auto& shard : shards) {
+    throw_if_stopped();
     auto file = SafetensorsFile::open(shard);
     for (const auto& info : file->header().tensors) {
       auto [it, inserted] = tensors_.emplace(info.name, CheckpointTensor{&info, file.get()});
-      if (!inserted) fail_input("tensor '{}' is in both {} and {}", info.name, it->second.file->path().string(), shard.string());
+      if (!inserted) fail_input("{}: tensor '{}' is also in {}", shard.string(), info.name, it->second.file->path().string());
     }
     files_.push_back(std::move(file));
   }
@@ -62,10 +64,15 @@ std::vector<std::string> CheckpointFiles::names() const {
   return out;
 }
 
-std::uint64_t CheckpointFiles::total_bytes() const {
-  std::uint64_t total = 0;
-  for (const auto& [name, t] : tensors_) total += t.info->end - t.info->begin;
-  return total;
+CheckpointStats CheckpointFiles::stats() const {
+  CheckpointStats s;
+  for (const auto& [name, t] : tensors_) {
+    s.tensors += 1;
+    s.parameters += t.info->numel();
+    s.bytes += t.info->end - t.info->begin;
+    s.tensors_by_dtype[std::string(dtype_name(t.info->dtype))] += 1;
+  }
+  return s;
 }
 
 }  // namespace cotrain

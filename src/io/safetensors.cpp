@@ -13,6 +13,8 @@
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
+#include "cotrain/core/jsonl.h"
 
 namespace cotrain {
 namespace {
@@ -44,6 +46,26 @@ std::uint64_t byte_count(const std::vector<std::int64_t>& shape, std::size_t ele
   return n;
 }
 
+// Counts the keys of the top-level object (nlohmann's callback parser would do it, but scans an
+// object's members each time one of them ends: quadratic in the number of tensors).
+struct TopLevelKeys : nlohmann::json_sax<nlohmann::json> {
+  std::size_t keys = 0;
+  int depth = 0;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth, true; }
+  bool start_array(std::size_t) override { return ++depth, true; }
+  bool end_object() override { return --depth, true; }
+  bool end_array() override { return --depth, true; }
+  bool key(string_t&) override { return keys += depth == 1, true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
 }  // namespace
 
 std::int64_t TensorInfo::numel() const {
@@ -53,21 +75,21 @@ std::int64_t TensorInfo::numel() const {
 }
 
 SafetensorsHeader parse_safetensors_header(std::string_view header_json, std::uint64_t buffer_size, const std::string& file) {
-  // nlohmann's object keeps one value per key, so a duplicated name would vanish silently:
-  // count the top-level keys as they are parsed and compare with the object's size.
-  std::size_t top_level_keys = 0;
-  nlohmann::json::parser_callback_t count_keys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if (depth == 1 && event == nlohmann::json::parse_event_t::key) ++top_level_keys;
-    return true;
-  };
+  check_json_depth(header_json, file);
   nlohmann::json root;
   try {
-    root = nlohmann::json::parse(header_json, count_keys);
+    root = nlohmann::json::parse(header_json);
   } catch (const nlohmann::json::parse_error& e) {
     fail_input("{}: bad safetensors header JSON (byte {})", file, e.byte);
   } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for 64 bits
-    fail_input("{}: bad safetensors header JSON ({})", file, e.what());
+    fail_input("{}: bad safetensors header JSON ({})", file, json_error_text(e));
   }
+  if (!root.is_object()) fail_input("{}: safetensors header is not a JSON object", file);
+  // nlohmann's object keeps one value per key, so a duplicated name would vanish silently: count
+  // the top-level keys in a second, event-only pass and compare with the object's size.
+  TopLevelKeys counter;
+  nlohmann::json::sax_parse(header_json, &counter);
+  if (counter.keys != root.size()) fail_input("{}: duplicate tensor names in header", file);
   if (!root.is_object()) fail_input("{}: safetensors header is not a JSON object", file);
 
   SafetensorsHeader header;
@@ -99,7 +121,6 @@ SafetensorsHeader parse_safetensors_header(std::string_view header_json, std::ui
     }
     header.tensors.push_back(std::move(info));
   }
-  if (root.is_object() && top_level_keys != root.size()) fail_input("{}: duplicate tensor names in header", file);
 
   std::sort(header.tensors.begin(), header.tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -121,14 +142,8 @@ SafetensorsHeader parse_safetensors_header(std::string_view header_json, std::ui
 
 std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string file = path.string();
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail_input("cannot open {}: {}", file, std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail_input("{}: not a regular file", file);
-  }
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t size = 0;
+  int fd = open_input_fd(path, &size);
   std::shared_ptr<SafetensorsFile> result(new SafetensorsFile());
   result->path_ = path;
   if (size < 8) {
@@ -138,7 +153,7 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesyst
   // MAP_PRIVATE: copy-on-write, so a tensor viewing the mapping can be trained in place.
   void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   ::close(fd);
-  if (map == MAP_FAILED) fail_runtime("cannot map {}: {}", file, std::strerror(errno));
+  if (map == MAP_FAILED) fail_runtime("{}: cannot map ({})", file, std::strerror(errno));
   result->mapping_ = map;
   result->mapping_size_ = size;
 

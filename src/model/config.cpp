@@ -1,5 +1,8 @@
 #include "cotrain/model/config.h"
 
+#include <cmath>
+#include <type_traits>
+
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 
@@ -10,10 +13,17 @@ template <class T>
 T field(const nlohmann::json& j, const char* key, const std::string& source) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) fail_input("{}: missing field '{}'", source, key);
+  // nlohmann converts 64.7 to the integer 64 and 1e300 to garbage: an integer field must hold one.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!it->is_number_integer()) fail_input("{}: {}: not an integer ({})", source, key, it->dump());
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!it->is_number()) fail_input("{}: {}: not a number ({})", source, key, it->dump());
+  }
   try {
     return it->get<T>();
   } catch (const nlohmann::json::exception&) {
-    fail_input("{}: field '{}' has the wrong type ({})", source, key, it->dump());
+    fail_input("{}: {}: wrong type ({})", source, key, it->dump());
   }
 }
 
@@ -24,8 +34,18 @@ T field_or(const nlohmann::json& j, const char* key, T fallback, const std::stri
   return field<T>(j, key, source);
 }
 
-void check_positive(std::int64_t v, const char* key, const std::string& source) {
-  if (v <= 0) fail_input("{}: field '{}' must be positive (got {})", source, key, v);
+// Sizes beyond these describe no real model (Llama-3 405B: hidden 16384, intermediate 53248, 126
+// layers) and keep the parameter count within 64 bits; token ids are int32.
+constexpr std::int64_t kMaxWidth = std::int64_t{1} << 18, kMaxIntermediate = std::int64_t{1} << 20,
+                       kMaxCount = std::int64_t{1} << 12, kMaxVocab = INT32_MAX;
+
+void check_positive(std::int64_t v, const char* key, const std::string& source, std::int64_t max) {
+  if (v <= 0) fail_input("{}: {}: must be > 0 (got {})", source, key, v);
+  if (v > max) fail_input("{}: {}: must be at most {} (got {})", source, key, max, v);
+}
+
+void check_positive(double v, const char* key, const std::string& source) {
+  if (!(v > 0) || !std::isfinite(v)) fail_input("{}: {}: must be > 0 (got {})", source, key, v);
 }
 
 // rope_scaling (4.x) or rope_parameters (5.x); rope_theta may live in either place.
@@ -34,7 +54,7 @@ void read_rope(const nlohmann::json& j, ModelConfig& c, const std::string& sourc
   for (const char* key : {"rope_parameters", "rope_scaling"}) {
     auto it = j.find(key);
     if (it != j.end() && !it->is_null()) {
-      if (!it->is_object()) fail_input("{}: field '{}' is not an object", source, key);
+      if (!it->is_object()) fail_input("{}: {}: not an object", source, key);
       params = &*it;
       break;
     }
@@ -46,9 +66,10 @@ void read_rope(const nlohmann::json& j, ModelConfig& c, const std::string& sourc
   c.rope_scaling.type = type;
   if (type == "default") return;
   if (type != "linear" && type != "llama3") {
-    fail_input("{}: rope type '{}' is not supported (default, linear, llama3)", source, type);
+    fail_input("{}: rope_type: '{}' is not supported (default, linear, llama3)", source, type);
   }
   c.rope_scaling.factor = field<double>(*params, "factor", source);
+  check_positive(c.rope_scaling.factor, "rope_scaling.factor", source);
   if (type == "llama3") {
     c.rope_scaling.low_freq_factor = field<double>(*params, "low_freq_factor", source);
     c.rope_scaling.high_freq_factor = field<double>(*params, "high_freq_factor", source);
@@ -62,7 +83,7 @@ Arch parse_arch(const std::string& name) {
   if (name == "qwen2") return Arch::Qwen2;
   if (name == "qwen3") return Arch::Qwen3;
   if (name == "llama") return Arch::Llama;
-  fail_input("unknown architecture '{}' (qwen2, qwen3, llama)", name);
+  fail_input("--arch {}: unknown architecture (qwen2, qwen3, llama)", name);
 }
 
 std::string ModelConfig::arch_name() const {
@@ -80,7 +101,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   std::string model_type = field_or<std::string>(j, "model_type", "", source);
   if (model_type.empty()) fail_input("{}: missing field 'model_type'", source);
   if (model_type != "qwen2" && model_type != "qwen3" && model_type != "llama") {
-    fail_input("{}: model_type '{}' is not supported (qwen2, qwen3, llama)", source, model_type);
+    fail_input("{}: model_type: '{}' is not supported (qwen2, qwen3, llama)", source, model_type);
   }
   c.arch = parse_arch(model_type);
   c.vocab_size = field<std::int64_t>(j, "vocab_size", source);
@@ -88,27 +109,31 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
   c.intermediate_size = field<std::int64_t>(j, "intermediate_size", source);
   c.num_layers = field<std::int64_t>(j, "num_hidden_layers", source);
   c.num_heads = field<std::int64_t>(j, "num_attention_heads", source);
-  for (auto [v, k] : {std::pair{c.vocab_size, "vocab_size"}, {c.hidden_size, "hidden_size"}, {c.intermediate_size, "intermediate_size"},
-                      {c.num_layers, "num_hidden_layers"}, {c.num_heads, "num_attention_heads"}}) {
-    check_positive(v, k, source);
-  }
+  check_positive(c.vocab_size, "vocab_size", source, kMaxVocab);
+  check_positive(c.hidden_size, "hidden_size", source, kMaxWidth);
+  check_positive(c.intermediate_size, "intermediate_size", source, kMaxIntermediate);
+  check_positive(c.num_layers, "num_hidden_layers", source, kMaxCount);
+  check_positive(c.num_heads, "num_attention_heads", source, kMaxCount);
   c.num_kv_heads = field_or<std::int64_t>(j, "num_key_value_heads", c.num_heads, source);
-  check_positive(c.num_kv_heads, "num_key_value_heads", source);
+  check_positive(c.num_kv_heads, "num_key_value_heads", source, kMaxCount);
   if (c.num_heads % c.num_kv_heads != 0) {
-    fail_input("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, c.num_heads, c.num_kv_heads);
+    fail_input("{}: num_attention_heads: {} is not a multiple of num_key_value_heads ({})", source, c.num_heads, c.num_kv_heads);
   }
   c.head_dim = field_or<std::int64_t>(j, "head_dim", c.hidden_size / c.num_heads, source);
-  check_positive(c.head_dim, "head_dim", source);
-  if (c.head_dim % 2 != 0) fail_input("{}: head_dim {} must be even for rotary embeddings", source, c.head_dim);
+  check_positive(c.head_dim, "head_dim", source, kMaxCount);
+  if (c.head_dim % 2 != 0) fail_input("{}: head_dim: must be even for rotary embeddings (got {})", source, c.head_dim);
   c.max_position_embeddings = field_or<std::int64_t>(j, "max_position_embeddings", 32768, source);
+  check_positive(c.max_position_embeddings, "max_position_embeddings", source, std::int64_t{1} << 40);
   c.rms_norm_eps = field_or<double>(j, "rms_norm_eps", 1e-6, source);
+  check_positive(c.rms_norm_eps, "rms_norm_eps", source);
   c.tie_word_embeddings = field_or<bool>(j, "tie_word_embeddings", false, source);
   std::string act = field_or<std::string>(j, "hidden_act", "silu", source);
-  if (act != "silu") fail_input("{}: hidden_act '{}' is not supported (silu)", source, act);
+  if (act != "silu") fail_input("{}: hidden_act: '{}' is not supported (silu)", source, act);
   if (field_or<bool>(j, "use_sliding_window", false, source)) {
-    fail_input("{}: use_sliding_window is true; sliding-window attention is not supported", source);
+    fail_input("{}: use_sliding_window: true is not supported (sliding-window attention)", source);
   }
   read_rope(j, c, source);
+  check_positive(c.rope_theta, "rope_theta", source);
 
   bool attention_bias = field_or<bool>(j, "attention_bias", false, source);
   c.qkv_bias = c.arch == Arch::Qwen2 || attention_bias;
@@ -130,6 +155,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
 ModelConfig ModelConfig::load(const std::filesystem::path& model_dir) {
   auto path = std::filesystem::is_directory(model_dir) ? model_dir / "config.json" : model_dir;
   if (!std::filesystem::exists(path)) fail_input("{}: no config.json", model_dir.string());
+  // Every field is read with a type check; anything nlohmann still refuses names the file.
   return from_json(read_json_file(path), path.string());
 }
 

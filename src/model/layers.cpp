@@ -7,13 +7,61 @@
 #include <numbers>
 
 namespace cotrain {
+namespace {
+
+std::optional<torch::Tensor> optional(const torch::Tensor& t) { return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt; }
+
+}  // namespace
 
 LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool has_bias, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({out, in}, options));
   if (has_bias) bias = register_parameter("bias", torch::empty({out}, options));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return at::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = at::linear(x, weight, bias);
+  if (!lora_A) return y;
+  auto h = x.to(lora_A->weight.scalar_type());
+  if (lora_dropout > 0 && is_training()) {  // inverted dropout, as torch's
+    h = h * at::empty_like(h).bernoulli_(1 - lora_dropout, dropout_generator).div_(1 - lora_dropout);
+  }
+  auto delta = at::linear(at::linear(h, lora_A->weight), lora_B->weight) * lora_scaling;
+  return (y + delta).to(y.scalar_type());
+}
+
+void LinearImpl::add_lora(std::int64_t rank, double scaling, double dropout, at::Generator& init, at::Generator generator) {
+  const auto in = weight.size(1), out = weight.size(0);
+  const auto base = weight.scalar_type();
+  // peft keeps adapters of a half-precision base in fp32 (autocast_adapter_dtype)
+  const auto dtype = base == torch::kBFloat16 || base == torch::kFloat16 ? torch::kFloat32 : base;
+  auto options = weight.options().dtype(dtype);
+  lora_A = register_module("lora_A", std::make_shared<LinearImpl>(in, rank, false, options));
+  lora_B = register_module("lora_B", std::make_shared<LinearImpl>(rank, out, false, options));
+  torch::NoGradGuard no_grad;
+  // kaiming_uniform_(a=sqrt(5)): gain sqrt(2 / (1 + 5)) * sqrt(3 / fan_in) = 1 / sqrt(fan_in).
+  // Drawn on the CPU in fp32 so the values do not depend on device or dtype.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  lora_A->weight.copy_(at::empty({rank, in}, torch::kFloat32).uniform_(-bound, bound, init));
+  lora_B->weight.zero_();
+  lora_scaling = scaling;
+  lora_dropout = dropout;
+  dropout_generator = std::move(generator);
+}
+
+void LinearImpl::merge_lora() {
+  if (!lora_A) return;
+  {
+    torch::NoGradGuard no_grad;
+    auto f32 = torch::kFloat32;
+    auto delta = at::mm(lora_B->weight.to(f32), lora_A->weight.to(f32)) * lora_scaling;  // peft's (B @ A) * s
+    weight.add_(delta);  // in fp32, rounded once to the weight's dtype
+  }
+  unregister_module("lora_A");
+  unregister_module("lora_B");
+  lora_A = lora_B = nullptr;
+  lora_scaling = lora_dropout = 0;
+  dropout_generator = at::Generator();
+}
 
 EmbeddingImpl::EmbeddingImpl(std::int64_t vocab, std::int64_t dim, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({vocab, dim}, options));
@@ -76,7 +124,8 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o
   }
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens) {
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                                     const LayerCache* cache) {
   const auto batch = x.size(0), len = x.size(1);
   auto q = q_proj(x).view({batch, len, num_heads, head_dim});
   auto k = k_proj(x).view({batch, len, num_kv_heads, head_dim});
@@ -87,6 +136,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   }
   q = apply_rope(q.transpose(1, 2), rope);
   k = apply_rope(k.transpose(1, 2), rope);
+  if (cache && cache->step.decode) return o_proj(cached_decode(q, k, v, *cache).reshape({batch, len, num_heads * head_dim}));
   const bool gqa = num_heads != num_kv_heads;
   // Packed documents: one causal attention per document, so none sees another. This is the
   // variable-length attention of flash-attn done with the public SDPA, on any device.
@@ -94,12 +144,55 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   parts.reserve(cu_seqlens.size());
   for (std::size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
     const auto start = cu_seqlens[i], n = cu_seqlens[i + 1] - cu_seqlens[i];
-    parts.push_back(at::scaled_dot_product_attention(q.narrow(2, start, n), k.narrow(2, start, n), v.narrow(2, start, n),
-                                                     /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true,
+    auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
+    torch::Tensor mask;
+    if (cache) {  // store the document's keys and values in its row, then attend to the whole row
+      const auto row = cache->step.rows[i], past = cache->step.starts[i];
+      cache->keys[row].narrow(1, past, n).copy_(ki[0]);
+      cache->values[row].narrow(1, past, n).copy_(vi[0]);
+      ki = cache->keys.narrow(0, row, 1).narrow(2, 0, past + n);
+      vi = cache->values.narrow(0, row, 1).narrow(2, 0, past + n);
+      // A chunk after earlier ones: query j sits at position past + j. SDPA's is_causal aligns the
+      // mask top-left (query j sees keys 0..j), so the bottom-right mask is spelled out.
+      if (past > 0) mask = bottom_right_causal_mask(n, past + n, x.device());
+    }
+    parts.push_back(at::scaled_dot_product_attention(qi, ki, vi, optional(mask), /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(),
                                                      /*scale=*/std::nullopt, /*enable_gqa=*/gqa));
   }
   auto out = parts.size() == 1 ? parts[0] : torch::cat(parts, 2);
   return o_proj(out.transpose(1, 2).reshape({batch, len, num_heads * head_dim}));
+}
+
+// One new token for each of n rows, packed as [1, n]: the rows attend in one batched call. The
+// new token's query sees every filled position of its row, so there is no causal mask; rows of
+// different lengths get the step's mask of filled positions.
+torch::Tensor AttentionImpl::cached_decode(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                           const LayerCache& cache) {
+  const CacheStep& step = cache.step;
+  const auto n = q.size(2);
+  auto as_rows = [](const torch::Tensor& t) { return t.squeeze(0).transpose(0, 1).unsqueeze(2); };  // [n, heads, 1, d]
+  auto keys = cache.keys, values = cache.values;
+  auto new_k = as_rows(k), new_v = as_rows(v);
+  if (step.contiguous_rows && !step.key_mask.defined()) {  // same rows in order, same length: write in place
+    keys.narrow(0, step.first_row, n).narrow(2, step.starts[0], 1).copy_(new_k);
+    values.narrow(0, step.first_row, n).narrow(2, step.starts[0], 1).copy_(new_v);
+  } else {
+    using torch::indexing::Slice;
+    keys.index_put_({step.row_index, Slice(), step.start_index}, new_k.squeeze(2));
+    values.index_put_({step.row_index, Slice(), step.start_index}, new_v.squeeze(2));
+  }
+  auto past_k = step.contiguous_rows ? keys.narrow(0, step.first_row, n) : keys.index_select(0, step.row_index);
+  auto past_v = step.contiguous_rows ? values.narrow(0, step.first_row, n) : values.index_select(0, step.row_index);
+  auto out = at::scaled_dot_product_attention(as_rows(q), past_k.narrow(2, 0, step.key_length), past_v.narrow(2, 0, step.key_length),
+                                              optional(step.key_mask), /*dropout_p=*/0.0, /*is_causal=*/false, /*scale=*/std::nullopt,
+                                              /*enable_gqa=*/num_heads != num_kv_heads);
+  return out.squeeze(2).unsqueeze(0);  // [1, n, heads, d]
+}
+
+torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device) {
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  auto query_positions = torch::arange(keys - queries, keys, i64).unsqueeze(1);
+  return torch::arange(keys, i64).unsqueeze(0).le(query_positions);  // [queries, keys]
 }
 
 MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& options) {
@@ -117,8 +210,9 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOpti
   mlp = register_module("mlp", MLP(c, options));
 }
 
-torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens) {
-  auto h = x + self_attn(input_layernorm(x), rope, cu_seqlens);
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                                        const LayerCache* cache) {
+  auto h = x + self_attn(input_layernorm(x), rope, cu_seqlens, cache);
   return h + mlp(post_attention_layernorm(h));
 }
 

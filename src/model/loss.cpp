@@ -2,15 +2,18 @@
 
 #include <torch/torch.h>
 
+#include "cotrain/core/error.h"
+
 namespace cotrain {
 namespace {
 
 using torch::autograd::AutogradContext;
 
 struct FusedNll : torch::autograd::Function<FusedNll> {
+  // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
                                const torch::Tensor& targets, std::int64_t chunk) {
-    const bool grad_hidden = hidden.requires_grad(), grad_head = head.requires_grad();
+    const bool grad_hidden = ctx && hidden.requires_grad(), grad_head = ctx && head.requires_grad();
     const auto f32 = torch::kFloat32;
     auto total = torch::zeros({}, hidden.options().dtype(f32));
     torch::Tensor d_hidden = grad_hidden ? torch::empty_like(hidden) : torch::Tensor();
@@ -42,6 +45,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
         }
       }
     }
+    if (!ctx) return total;
     ctx->saved_data["d_hidden"] = d_hidden;
     ctx->saved_data["d_head"] = d_head;
     ctx->saved_data["head_dtype"] = static_cast<std::int64_t>(head.scalar_type());
@@ -60,7 +64,13 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
 
 }  // namespace
 
-torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets, std::int64_t chunk) {
+torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets, LossGradients gradients,
+                         std::int64_t chunk) {
+  if (gradients == LossGradients::skip) {
+    torch::NoGradGuard no_grad;
+    return FusedNll::forward(nullptr, hidden, head, targets.to(hidden.device()), chunk);
+  }
+  if (!torch::GradMode::is_enabled()) fail_runtime("summed_nll: gradients requested under NoGradGuard");
   return FusedNll::apply(hidden, head, targets.to(hidden.device()), chunk);
 }
 

@@ -7,7 +7,7 @@ namespace cotrain {
 std::vector<std::string> preset_names() { return {"tiny", "small"}; }
 
 ModelConfig preset_config(Arch arch, const std::string& preset) {
-  if (preset != "tiny" && preset != "small") fail_input("unknown preset '{}' (tiny, small)", preset);
+  if (preset != "tiny" && preset != "small") fail_input("--preset {}: unknown preset (tiny, small)", preset);
   const bool tiny = preset == "tiny";
   ModelConfig c;
   c.arch = arch;

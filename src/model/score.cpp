@@ -20,7 +20,7 @@ std::vector<SequenceScore> score_sequences(CausalLM& model, const std::vector<st
   std::vector<SequenceScore> results(sequences.size());
   std::size_t next = 0;
   while (next < order.size()) {
-    if (stop_requested()) fail_runtime("interrupted");
+    throw_if_stopped();
     // Longest first, then fill the row with the next ones that fit.
     std::vector<std::size_t> members;
     std::int64_t tokens = 0;

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/core/jsonl.h"
 
 namespace fs = std::filesystem;
@@ -28,7 +29,7 @@ struct MetricLine {
 
 // Reads metrics.jsonl into `run`: lines in order, a torn last line ignored, rewound steps superseded.
 void read_metrics(const fs::path& path, RunData& run) {
-  const std::string text = read_text_file(path);
+  const std::string text = read_input_file(path);
   std::vector<MetricLine> lines;
   std::map<std::string, std::size_t> nulls;  // non-finite values are written as null
   std::size_t other = 0;
@@ -44,10 +45,10 @@ void read_metrics(const fs::path& path, RunData& run) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     json row;
     try {
-      row = json::parse(line);
-    } catch (const json::parse_error& e) {
+      row = parse_json(line, where(path, number));
+    } catch (const InputError&) {
       bool last = text.find_first_not_of(" \t\r\n", begin) == std::string::npos;
-      if (!last) fail_input("{}: bad JSON (byte {})", where(path, number), e.byte);
+      if (!last) throw;
       run.torn_line = number;
       run.notes.push_back(fmt::format("{}: torn last line ignored ({} bytes; the run was stopped mid-write)",
                                       where(path, number), line.size()));

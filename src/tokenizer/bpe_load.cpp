@@ -1,9 +1,12 @@
 // Reading tokenizer.json into a BpeTokenizer. Each section is checked against what encode()
 // implements; any other setting is refused, naming its field, rather than approximated.
-#include <fstream>
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
+#include "cotrain/core/jsonl.h"
 #include "cotrain/tokenizer/bpe_tokenizer.h"
 #include "cotrain/tokenizer/unicode.h"
 
@@ -13,6 +16,10 @@ using nlohmann::json;
 
 namespace {
 
+// Normalizer, pre-tokenizer and post-processor steps at most: real tokenizers have a handful;
+// each pre-tokenizer step is a compiled regex run over all text.
+constexpr std::size_t kMaxSteps = 64;
+
 // GPT-2's split, used by a ByteLevel pre-tokenizer with use_regex true.
 constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
@@ -20,7 +27,22 @@ struct Fields {
   std::string file;
 
   [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    fail_input("{} {}, {}", field, what, file);
+    fail_input("{}: {} {}", file, field, what);
+  }
+  // A non-negative token id that fits TokenId.
+  TokenId id(const json& value, const std::string& field) const {
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > INT32_MAX) {
+      fail(field, fmt::format("is not a token id ({})", value.dump()));
+    }
+    return value.get<TokenId>();
+  }
+  const std::string& string(const json& value, const std::string& field) const {
+    if (!value.is_string()) fail(field, "is not a string");
+    return value.get_ref<const std::string&>();
+  }
+  const json& array(const json& value, const std::string& field) const {
+    if (!value.is_array()) fail(field, "is not an array");
+    return value;
   }
   const json& need(const json& parent, const std::string& key, const std::string& field) const {
     if (!parent.is_object() || !parent.contains(key)) fail(field, "missing");
@@ -51,43 +73,86 @@ struct VocabAndMerges {
   std::string vocab_key_with_container;              // a vocab entry whose value is an object/array
 };
 
-json parse_tokenizer_json(const std::filesystem::path& file, VocabAndMerges& taken) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail_input("cannot open {}", file.string());
-  // Parsing from memory is several times faster than from a stream.
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Depth as nlohmann reports it: 1 for the top object's keys, 3 for model.vocab's entries and
-  // model.merges' elements. Returning false leaves an element out of the tree.
-  std::string section, field, key;
-  auto take = [&](int depth, json::parse_event_t event, json& parsed) {
-    const bool in_vocab = depth == 3 && section == "model" && field == "vocab";
-    const bool in_merges = depth == 3 && section == "model" && field == "merges";
-    switch (event) {
-      case json::parse_event_t::key:
-        if (depth == 1) section = parsed.get<std::string>(), field.clear();
-        if (depth == 2) field = parsed.get<std::string>();
-        if (in_vocab) key = parsed.get<std::string>();
-        return !in_vocab;
-      case json::parse_event_t::value:
-        if (in_vocab) taken.vocab.emplace_back(std::move(key), std::move(parsed));
-        if (in_merges) taken.merges.push_back(std::move(parsed));
-        return !in_vocab && !in_merges;
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (in_vocab) taken.vocab_key_with_container = key;
-        return true;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:  // a whole ["a", "b"] merge
-        if (in_merges) taken.merges.push_back(std::move(parsed));
-        return !in_merges;
-    }
+// Builds the JSON tree from nlohmann's SAX events, except model.vocab's entries and model.merges'
+// elements, which go to VocabAndMerges. (nlohmann's callback parser does the same job but scans
+// an array's elements each time one of its objects ends: quadratic in the number of added tokens,
+// 43 s for 400k.)
+class TokenizerSax : public nlohmann::json_sax<json> {
+ public:
+  explicit TokenizerSax(VocabAndMerges& taken) : taken_(taken) {}
+  json root;
+
+  bool null() override { return add(nullptr); }
+  bool boolean(bool v) override { return add(v); }
+  bool number_integer(number_integer_t v) override { return add(v); }
+  bool number_unsigned(number_unsigned_t v) override { return add(v); }
+  bool number_float(number_float_t v, const string_t&) override { return add(v); }
+  bool string(string_t& v) override { return add(std::move(v)); }
+  bool binary(binary_t& v) override { return add(json::binary(std::move(v))); }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (skip_ > 0) return true;
+    if (stack_.size() == 1) section_ = k, field_.clear();
+    if (stack_.size() == 2) field_ = k;
+    key_ = std::move(k);
     return true;
-  };
-  try {
-    return json::parse(text, take);
-  } catch (const json::parse_error& e) {
-    fail_input("bad JSON in {} (byte {})", file.string(), e.byte);
   }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    error = e.id == 406 ? json_error_text(e) : fmt::format("byte {}", position);  // 406: a number out of range
+    return false;
+  }
+  std::string error;  // why parsing stopped
+
+ private:
+  // Inside model.vocab (an entry) or model.merges (an element): three containers deep.
+  bool in_vocab() const { return stack_.size() == 3 && section_ == "model" && field_ == "vocab"; }
+  bool in_merges() const { return stack_.size() == 3 && section_ == "model" && field_ == "merges"; }
+
+  json* place(json value) {
+    if (in_vocab()) {
+      taken_.vocab.emplace_back(key_, std::move(value));
+      return &taken_.vocab.back().second;
+    }
+    if (in_merges()) return &taken_.merges.emplace_back(std::move(value));
+    if (stack_.empty()) return &(root = std::move(value));
+    json& top = *stack_.back();
+    if (top.is_array()) return &top.emplace_back(std::move(value));
+    return &(top[key_] = std::move(value));
+  }
+  bool add(json value) {
+    if (skip_ == 0) place(std::move(value));
+    return true;
+  }
+  bool open(json container) {
+    if (skip_ > 0 || in_vocab()) {  // a vocab entry that is an object or array: noted, then ignored
+      if (skip_++ == 0) taken_.vocab_key_with_container = key_;
+      return true;
+    }
+    stack_.push_back(place(std::move(container)));
+    return true;
+  }
+  bool close() {
+    if (skip_ > 0) --skip_;
+    else stack_.pop_back();
+    return true;
+  }
+
+  VocabAndMerges& taken_;
+  std::vector<json*> stack_;
+  std::string section_, field_, key_;
+  int skip_ = 0;
+};
+
+json parse_tokenizer_json(const std::filesystem::path& file, VocabAndMerges& taken) {
+  // Parsing from memory is several times faster than from a stream.
+  const std::string text = read_input_file(file, kMaxTokenizerFileBytes);
+  check_json_depth(text, file.string());
+  TokenizerSax sax(taken);
+  if (!json::sax_parse(text, &sax)) fail_input("{}: bad JSON ({})", file.string(), sax.error);
+  return std::move(sax.root);
 }
 
 }  // namespace
@@ -116,17 +181,26 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
   if (!taken.vocab_key_with_container.empty()) f.fail(fmt::format("model.vocab[\"{}\"]", taken.vocab_key_with_container), "is not a token id");
   vocab_.reserve(taken.vocab.size());
   TokenId max_id = -1;
-  for (auto& [token, id] : taken.vocab) {
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) {
-      f.fail(fmt::format("model.vocab[\"{}\"]", token), "is not a token id");
-    }
-    vocab_[std::move(token)] = id.get<TokenId>();  // a repeated key keeps its last id, as a JSON map does
-    max_id = std::max(max_id, id.get<TokenId>());
+  for (auto& [token, value] : taken.vocab) {
+    TokenId id = f.id(value, fmt::format("model.vocab[\"{}\"]", token));
+    vocab_[std::move(token)] = id;  // a repeated key keeps its last id, as a JSON map does
+    max_id = std::max(max_id, id);
   }
+  // A vocabulary may lack some byte tokens (SmolLM2's lacks 0x04 among others). Without an unk
+  // token HF drops such bytes when encoding; so does encode(), counting them (dropped_bytes()).
+  std::vector<std::string> missing;
   for (int b = 0; b < 256; ++b) {
     auto it = vocab_.find(unicode::byte_to_char()[b]);
-    if (it == vocab_.end()) f.fail("model.vocab", fmt::format("lacks the byte-level token for byte {}", b));
-    byte_ids_[b] = it->second;
+    byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
+    if (it == vocab_.end()) missing.push_back(fmt::format("0x{:02x}", b));
+  }
+  if (!missing.empty()) {
+    if (model.contains("unk_token") && !model["unk_token"].is_null()) {
+      f.fail("model.unk_token", "is set while model.vocab lacks byte tokens (unk replacement is not supported)");
+    }
+    missing_bytes_ = missing.size();
+    spdlog::warn("{}: model.vocab lacks the byte-level tokens of {} byte(s) ({}); such bytes are dropped when encoding, as HF "
+                 "tokenizers does", f.file, missing.size(), fmt::join(missing, " "));
   }
   if (!f.need(model, "merges", "model.merges").is_array()) f.fail("model.merges", "is not an array");
   const std::vector<json>& merges = taken.merges;
@@ -165,22 +239,24 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
   };
   std::vector<Added> added;
   if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
-    const json& list = root["added_tokens"];
-    if (!list.is_array()) f.fail("added_tokens", "is not an array");
+    const json& list = f.array(root["added_tokens"], "added_tokens");
     for (std::size_t i = 0; i < list.size(); ++i) {
       const std::string field = fmt::format("added_tokens[{}]", i);
       const json& token = list[i];
-      const json& id = f.need(token, "id", field + ".id");
-      const json& content = f.need(token, "content", field + ".content");
-      if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) {
-        f.fail(field + ".id", "is not a token id");
-      }
-      if (!content.is_string() || content.get<std::string>().empty()) f.fail(field + ".content", "is not a non-empty string");
+      TokenId id = f.id(f.need(token, "id", field + ".id"), field + ".id");
+      const std::string& content = f.string(f.need(token, "content", field + ".content"), field + ".content");
+      if (content.empty()) f.fail(field + ".content", "is empty");
       for (const char* key : {"single_word", "lstrip", "rstrip"}) f.require(token, key, false, field);
-      added.push_back({content.get<std::string>(), id.get<TokenId>(), f.flag(token, "special", field),
-                       f.flag(token, "normalized", field)});
-      max_id = std::max(max_id, added.back().id);
+      added.push_back({content, id, f.flag(token, "special", field), f.flag(token, "normalized", field)});
+      max_id = std::max(max_id, id);
     }
+  }
+  // The id tables are as long as the largest id: ids may leave gaps, but not so many that a small
+  // file makes cotrain allocate gigabytes (an id near 2^31 in a file of a few tokens).
+  const std::size_t distinct = vocab_.size() + added.size();
+  if (static_cast<std::size_t>(max_id) > 2 * distinct + 65536) {
+    f.fail("model.vocab", fmt::format("has token id {} but only {} tokens (ids may leave gaps of at most twice the "
+                                      "number of tokens plus 65536)", max_id, distinct));
   }
 
   token_text_.assign(max_id + 1, std::string());
@@ -212,7 +288,8 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     std::vector<std::pair<const json*, std::string>> steps{{&normalizer, "normalizer"}};
     if (f.type_of(normalizer, "normalizer") == "Sequence") {
       steps.clear();
-      const json& list = f.need(normalizer, "normalizers", "normalizer.normalizers");
+      const json& list = f.array(f.need(normalizer, "normalizers", "normalizer.normalizers"), "normalizer.normalizers");
+      if (list.size() > kMaxSteps) f.fail("normalizer.normalizers", fmt::format("has more than {} steps", kMaxSteps));
       for (std::size_t i = 0; i < list.size(); ++i) steps.emplace_back(&list[i], fmt::format("normalizer.normalizers[{}]", i));
     }
     for (const auto& [step, field] : steps) {
@@ -228,14 +305,14 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     try {
       splits_.emplace_back(pattern, literal, field);
     } catch (const InputError& e) {
-      fail_input("{}, {}", e.what(), f.file);
+      fail_input("{}: {}", f.file, e.what());
     }
   };
   std::function<void(const json&, const std::string&)> add_pre_tokenizer = [&](const json& node, const std::string& field) {
     std::string type = f.type_of(node, field);
     if (type == "Sequence") {
-      const json& list = f.need(node, "pretokenizers", field + ".pretokenizers");
-      if (!list.is_array()) f.fail(field + ".pretokenizers", "is not an array");
+      const json& list = f.array(f.need(node, "pretokenizers", field + ".pretokenizers"), field + ".pretokenizers");
+      if (splits_.size() + list.size() > kMaxSteps) f.fail(field + ".pretokenizers", fmt::format("has more than {} steps in all", kMaxSteps));
       for (std::size_t i = 0; i < list.size(); ++i) add_pre_tokenizer(list[i], fmt::format("{}.pretokenizers[{}]", field, i));
     } else if (type == "Split") {
       f.require(node, "behavior", "Isolated", field);
@@ -274,26 +351,32 @@ void BpeTokenizer::load(const std::filesystem::path& file) {
     std::string type = f.type_of(node, field);
     if (type == "ByteLevel") return;
     if (type == "Sequence") {
-      const json& list = f.need(node, "processors", field + ".processors");
+      const json& list = f.array(f.need(node, "processors", field + ".processors"), field + ".processors");
+      if (list.size() > kMaxSteps) f.fail(field + ".processors", fmt::format("has more than {} steps", kMaxSteps));
       for (std::size_t i = 0; i < list.size(); ++i) add_post_processor(list[i], fmt::format("{}.processors[{}]", field, i));
       return;
     }
     if (type != "TemplateProcessing") f.fail(field + ".type", fmt::format("\"{}\" is not supported (known: ByteLevel, TemplateProcessing, Sequence)", type));
-    const json& single = f.need(node, "single", field + ".single");
+    const json& single = f.array(f.need(node, "single", field + ".single"), field + ".single");
     const json& special_tokens = f.need(node, "special_tokens", field + ".special_tokens");
     bool seen_sequence = false;
     for (std::size_t i = 0; i < single.size(); ++i) {
       const std::string item = fmt::format("{}.single[{}]", field, i);
-      if (single[i].contains("Sequence")) {
+      if (single[i].is_object() && single[i].contains("Sequence")) {
         if (seen_sequence) f.fail(item, "is a second sequence");
         seen_sequence = true;
         continue;
       }
       const json& token = f.need(single[i], "SpecialToken", item + ".SpecialToken");
-      const json& name = f.need(token, "id", item + ".SpecialToken.id");
-      const json& entry = f.need(special_tokens, name.get<std::string>(), field + ".special_tokens." + name.get<std::string>());
-      for (const auto& id : f.need(entry, "ids", field + ".special_tokens." + name.get<std::string>() + ".ids")) {
-        (seen_sequence ? suffix_ids_ : prefix_ids_).push_back(id.get<TokenId>());
+      const std::string& name = f.string(f.need(token, "id", item + ".SpecialToken.id"), item + ".SpecialToken.id");
+      const std::string entry_field = field + ".special_tokens." + name;
+      const json& ids = f.array(f.need(f.need(special_tokens, name, entry_field), "ids", entry_field + ".ids"), entry_field + ".ids");
+      for (std::size_t k = 0; k < ids.size(); ++k) {
+        TokenId id = f.id(ids[k], fmt::format("{}.ids[{}]", entry_field, k));
+        if (static_cast<std::size_t>(id) >= token_text_.size() || token_text_[id].empty()) {
+          f.fail(fmt::format("{}.ids[{}]", entry_field, k), fmt::format("= {} is not a token of this vocabulary", id));
+        }
+        (seen_sequence ? suffix_ids_ : prefix_ids_).push_back(id);
       }
     }
   };

@@ -103,8 +103,13 @@ void BpeTokenizer::encode_plain(std::string_view text, bool parse_special, std::
 }
 
 void BpeTokenizer::encode_word(std::string_view word, std::vector<TokenId>& out) const {
+  if (missing_bytes_ > 0) {
+    std::uint64_t dropped = 0;
+    for (unsigned char b : word) dropped += byte_ids_[b] < 0;
+    if (dropped) dropped_bytes_.fetch_add(dropped, std::memory_order_relaxed);
+  }
   if (word.size() == 1) {
-    out.push_back(byte_ids_[static_cast<unsigned char>(word[0])]);
+    if (TokenId id = byte_ids_[static_cast<unsigned char>(word[0])]; id >= 0) out.push_back(id);
     return;
   }
   bool cacheable = word.size() <= WordCache::kMaxWordBytes;
@@ -137,9 +142,15 @@ void BpeTokenizer::merge_word(std::string_view word, std::vector<TokenId>& out) 
     TokenId id;
     bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  const int n = static_cast<int>(word.size());
-  std::vector<Symbol> symbols(n);
-  for (int i = 0; i < n; ++i) symbols[i] = {byte_ids_[static_cast<unsigned char>(word[i])], i - 1, i + 1 < n ? i + 1 : -1, true};
+  // One symbol per byte; a byte without a token is left out, so its neighbours become adjacent (HF).
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  for (unsigned char b : word) {
+    if (byte_ids_[b] >= 0) symbols.push_back({byte_ids_[b], 0, 0, true});
+  }
+  const int n = static_cast<int>(symbols.size());
+  if (n == 0) return;
+  for (int i = 0; i < n; ++i) symbols[i].prev = i - 1, symbols[i].next = i + 1 < n ? i + 1 : -1;
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
   for (int i = 0; i + 1 < n; ++i) {
     if (const Merge* m = find_merge(symbols[i].id, symbols[i + 1].id)) heap.push({m->rank, i, m->id});

@@ -3,10 +3,13 @@
 // conversations of system, user and assistant messages without tools.
 #include "cotrain/tokenizer/chat_template.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/tokenizer/unicode.h"
 
@@ -20,7 +23,7 @@ struct Segment {
 };
 using Segments = std::vector<Segment>;
 
-const std::vector<std::string> kNames = {"qwen2.5", "qwen3", "llama3", "deepseek-r1", "none"};
+const std::vector<std::string> kNames = {"qwen2.5", "qwen25", "qwen3", "llama3", "deepseek-r1", "chatml", "none"};
 constexpr const char* kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 // Python's str.strip/lstrip/rstrip with CHARS, or Unicode whitespace when CHARS is empty.
@@ -45,14 +48,17 @@ void check_roles(const std::vector<ChatMessage>& messages, const std::string& na
   for (std::size_t i = 0; i < messages.size(); ++i) {
     const std::string& role = messages[i].role;
     if (role != "system" && role != "user" && role != "assistant") {
-      fail_input("message {} has role \"{}\", template {} supports system, user and assistant", i, role, name);
+      fail_input("message {}: role \"{}\" is not supported by template {} (system, user, assistant)", i, role, name);
     }
   }
 }
 
-Segments render_qwen25(const std::vector<ChatMessage>& m, bool generation_prompt) {
+// ChatML: Qwen2.5 inserts its default system turn; plain chatml (SmolLM2 and others) does not.
+Segments render_chatml(const std::vector<ChatMessage>& m, bool generation_prompt, const char* default_system) {
   Segments out;
-  if (m.empty() || m[0].role != "system") out.push_back({std::string("<|im_start|>system\n") + kQwenDefaultSystem + "<|im_end|>\n"});
+  if (default_system && (m.empty() || m[0].role != "system")) {
+    out.push_back({std::string("<|im_start|>system\n") + default_system + "<|im_end|>\n"});
+  }
   for (const auto& message : m) {
     bool assistant = message.role == "assistant";
     out.push_back({"<|im_start|>" + message.role + "\n"});
@@ -60,6 +66,29 @@ Segments render_qwen25(const std::vector<ChatMessage>& m, bool generation_prompt
     out.push_back({"\n"});
   }
   if (generation_prompt) out.push_back({"<|im_start|>assistant\n"});
+  return out;
+}
+
+// SkyThought's LLaMA-Factory `qwen25` template, the one Sky-T1 was trained with: ChatML headers,
+// but every assistant turn ends with <|endoftext|> (LLaMA-Factory's replaced eos) instead of
+// "<|im_end|>\n", each user turn carries the assistant header, and a "\n" separates an assistant
+// turn from the next user turn. An empty system prompt takes the default one, as there.
+Segments render_skythought_qwen25(const std::vector<ChatMessage>& m) {
+  std::string system = !m.empty() && m[0].role == "system" ? m[0].content : "";
+  Segments out{{"<|im_start|>system\n" + (system.empty() ? std::string(kQwenDefaultSystem) : system) + "<|im_end|>\n"}};
+  bool after_assistant = false;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (m[i].role == "system") {
+      if (i != 0) fail_input("message {} is a system message; template qwen25 takes one, first", i);
+      continue;
+    }
+    if (m[i].role == "user") {
+      out.push_back({std::string(after_assistant ? "\n" : "") + "<|im_start|>user\n" + m[i].content + "<|im_end|>\n<|im_start|>assistant\n"});
+    } else {
+      out.push_back({m[i].content + "<|endoftext|>", true});
+    }
+    after_assistant = m[i].role == "assistant";
+  }
   return out;
 }
 
@@ -144,46 +173,74 @@ Segments render_none(const std::vector<ChatMessage>& m) {
 
 }  // namespace
 
-std::vector<std::string> ChatTemplate::known_names() { return kNames; }
+const std::vector<std::string>& ChatTemplate::known_names() { return kNames; }
+
+ChatTemplate ChatTemplate::for_tokenizer(const std::filesystem::path& tokenizer, const std::string& name) {
+  return name.empty() || name == "auto" ? detect(tokenizer) : by_name(name);
+}
 
 ChatTemplate ChatTemplate::by_name(const std::string& name) {
   if (std::find(kNames.begin(), kNames.end(), name) == kNames.end()) {
-    fail_input("unknown chat template \"{}\" (known: {})", name, fmt::join(kNames, ", "));
+    fail_input("--template {}: unknown chat template (known: {})", name, fmt::join(kNames, ", "));
   }
   return ChatTemplate(name);
 }
 
 ChatTemplate ChatTemplate::detect(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
-  fs::path config = fs::is_directory(path) ? path / "tokenizer_config.json"
-                    : path.filename() == "tokenizer_config.json" ? path
-                                                                  : path.parent_path() / "tokenizer_config.json";
-  if (!fs::exists(config)) fail_input("no tokenizer_config.json to detect the chat template from, {}", config.string());
-  nlohmann::json root = read_json_file(config);
-  std::string text;
-  const auto& field = root.contains("chat_template") ? root["chat_template"] : nlohmann::json();
-  if (field.is_string()) {
-    text = field.get<std::string>();
-  } else if (field.is_array()) {  // [{"name": "default", "template": ...}, ...]
-    for (const auto& entry : field) {
-      if (entry.value("name", "") == "default" && entry.contains("template")) text = entry["template"].get<std::string>();
+  const fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  const fs::path config = path.filename() == "tokenizer_config.json" ? path : dir / "tokenizer_config.json";
+  // transformers >= 4.43 saves the template beside tokenizer_config.json and reads it from there first.
+  const fs::path jinja = dir / "chat_template.jinja";
+  std::string text, source;
+  if (fs::exists(jinja)) {
+    text = read_input_file(jinja, kMaxJsonFileBytes);
+    source = jinja.string();
+  } else if (fs::exists(config)) {
+    nlohmann::json root = read_json_file(config);
+    source = config.string();
+    auto field = root.is_object() ? root.find("chat_template") : root.end();
+    if (field == root.end() || field->is_null()) {
+    } else if (field->is_string()) {
+      text = field->get<std::string>();
+    } else if (field->is_array()) {  // [{"name": "default", "template": ...}, ...]
+      for (const auto& entry : *field) {
+        auto name = entry.is_object() ? entry.find("name") : entry.end();
+        if (name == entry.end() || *name != "default") continue;
+        auto body = entry.find("template");
+        if (body == entry.end() || !body->is_string()) fail_input("{}: chat_template's default entry has no string \"template\"", source);
+        text = body->get<std::string>();
+      }
+    } else {
+      fail_input("{}: chat_template is neither a string nor a list of named templates", source);
     }
+  } else {
+    fail_input("{}: no chat_template.jinja or tokenizer_config.json, so the chat template cannot be detected (choose one with "
+               "--template: {})", dir.string(), fmt::join(kNames, ", "));
   }
-  if (text.empty()) fail_input("chat_template missing, {} (choose one with --template: {})", config.string(), fmt::join(kNames, ", "));
+  if (text.empty()) fail_input("{}: no chat_template (choose one with --template: {})", source, fmt::join(kNames, ", "));
   auto has = [&](std::string_view s) { return text.find(s) != std::string::npos; };
   if (has("<｜Assistant｜>") && has("<｜User｜>") && has("</think>")) return ChatTemplate("deepseek-r1");
   if (has("<|start_header_id|>") && !has("Cutting Knowledge Date")) return ChatTemplate("llama3");
   if (has("<|im_start|>") && has(kQwenDefaultSystem)) return ChatTemplate("qwen2.5");
   if (has("<|im_start|>") && has("reasoning_content") && has("<think>")) return ChatTemplate("qwen3");
-  fail_input("chat_template is none of the known templates, {} (choose one with --template: {})", config.string(),
-             fmt::join(kNames, ", "));
+  if (has("<|im_start|>") && has("<|im_end|>")) {
+    if (has("loop.first and messages[0]['role'] != 'system'")) {
+      spdlog::warn("{}: a ChatML template with a default system turn of its own; rendering it as chatml, which adds none "
+                   "(give the system prompt explicitly to have one)", source);
+    }
+    return ChatTemplate("chatml");
+  }
+  fail_input("{}: chat_template is none of the known templates (choose one with --template: {})", source, fmt::join(kNames, ", "));
 }
 
 namespace {
 
 Segments render_segments(const std::string& name, const std::vector<ChatMessage>& messages, bool generation_prompt) {
   check_roles(messages, name);
-  if (name == "qwen2.5") return render_qwen25(messages, generation_prompt);
+  if (name == "qwen2.5") return render_chatml(messages, generation_prompt, kQwenDefaultSystem);
+  if (name == "qwen25") return render_skythought_qwen25(messages);  // its user turns end in the assistant header
+  if (name == "chatml") return render_chatml(messages, generation_prompt, nullptr);
   if (name == "qwen3") return render_qwen3(messages, generation_prompt);
   if (name == "llama3") return render_llama3(messages, generation_prompt);
   if (name == "deepseek-r1") return render_deepseek_r1(messages, generation_prompt);
@@ -229,7 +286,7 @@ RenderedChat ChatTemplate::render(const Tokenizer& tokenizer, const std::vector<
     if (next_target < targets.size() && static_cast<std::ptrdiff_t>(targets[next_target].first) < end && end > begin) out.mask[i] = 1;
   }
   if (!options.add_generation_prompt && std::find(out.mask.begin(), out.mask.end(), 1) == out.mask.end()) {
-    fail_input("conversation has nothing to train on (no assistant content) with template {}", name_);
+    fail_input("nothing to train on (no assistant content) with template {}", name_);
   }
   return out;
 }

@@ -40,7 +40,7 @@ RegexSplit::RegexSplit(const std::string& pattern, bool literal, const std::stri
   if (!code_->code) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof message);
-    fail_input("unsupported regex in {} at offset {}: {}", field, offset, reinterpret_cast<char*>(message));
+    fail_input("{}: unsupported regex at offset {}: {}", field, offset, reinterpret_cast<char*>(message));
   }
   pcre2_jit_compile(code_->code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter if JIT is absent
 }

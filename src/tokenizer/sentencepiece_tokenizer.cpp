@@ -3,14 +3,16 @@
 #include <sentencepiece_processor.h>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/tokenizer/unicode.h"
 
 namespace cotrain {
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::filesystem::path& model)
     : processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+  check_input_file(model);  // libsentencepiece would block on a FIFO
   auto status = processor_->Load(model.string());
-  if (!status.ok()) fail_input("not a sentencepiece model ({}), {}", status.ToString(), model.string());
+  if (!status.ok()) fail_input("{}: not a sentencepiece model ({})", model.string(), status.ToString());
   std::vector<std::pair<std::string, TokenId>> controls;
   for (int id = 0; id < processor_->GetPieceSize(); ++id) {
     if (processor_->IsControl(id)) controls.emplace_back(processor_->IdToPiece(id), id);

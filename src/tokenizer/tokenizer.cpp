@@ -1,33 +1,45 @@
 #include "cotrain/tokenizer/tokenizer.h"
 
 #include "cotrain/core/error.h"
-#include "cotrain/tokenizer/bpe_tokenizer.h"
+#include "cotrain/core/input_file.h"
 #include "cotrain/core/parallel.h"
+#include "cotrain/tokenizer/bpe_tokenizer.h"
 #include "cotrain/tokenizer/sentencepiece_tokenizer.h"
+
+namespace fs = std::filesystem;
 
 namespace cotrain {
 
-std::unique_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  if (fs::is_directory(path)) {
-    const fs::path json = path / "tokenizer.json", model = path / "tokenizer.model";
-    if (fs::exists(json) && !fs::exists(model)) return std::make_unique<BpeTokenizer>(json);
-    if (fs::exists(json)) {
-      // Llama-2 and Mistral ship a tokenizer.json this loader refuses (byte fallback, Metaspace)
-      // beside the sentencepiece model it is converted from: use the model then.
-      try {
-        return std::make_unique<BpeTokenizer>(json);
-      } catch (const InputError&) {
-        return std::make_unique<SentencePieceTokenizer>(model);
-      }
+std::vector<fs::path> tokenizer_files(const fs::path& path) {
+  if (!fs::is_directory(path)) {
+    check_input_file(path);
+    if (path.extension() != ".json" && path.extension() != ".model") {
+      fail_input("{}: unknown tokenizer file type (expected tokenizer.json, a sentencepiece .model or a model directory)",
+                 path.string());
     }
-    if (fs::exists(model)) return std::make_unique<SentencePieceTokenizer>(model);
-    fail_input("no tokenizer.json or tokenizer.model in directory {}", path.string());
+    return {path};
   }
-  if (!fs::exists(path)) fail_input("tokenizer file not found, {}", path.string());
-  if (path.extension() == ".json") return std::make_unique<BpeTokenizer>(path);
-  if (path.extension() == ".model") return std::make_unique<SentencePieceTokenizer>(path);
-  fail_input("unknown tokenizer file type (expected tokenizer.json, a .model file or a directory), {}", path.string());
+  std::vector<fs::path> files;
+  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
+    if (fs::exists(path / name)) files.push_back(path / name);
+  }
+  if (files.empty()) fail_input("{}: no tokenizer.json or tokenizer.model in this directory", path.string());
+  return files;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& path) {
+  std::vector<fs::path> files = tokenizer_files(path);
+  if (files.size() == 2) {
+    // Llama-2 and Mistral ship a tokenizer.json this loader refuses (byte fallback, Metaspace)
+    // beside the sentencepiece model it is converted from: use the model then.
+    try {
+      return std::make_unique<BpeTokenizer>(files[0]);
+    } catch (const InputError&) {
+      return std::make_unique<SentencePieceTokenizer>(files[1]);
+    }
+  }
+  if (files[0].extension() == ".json") return std::make_unique<BpeTokenizer>(files[0]);
+  return std::make_unique<SentencePieceTokenizer>(files[0]);
 }
 
 std::vector<std::vector<TokenId>> Tokenizer::encode_batch(const std::vector<std::string>& texts, int threads,

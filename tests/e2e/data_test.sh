@@ -28,7 +28,7 @@ for mode in wrong-answer corrupt-digits remove-keywords shuffle-steps delete-ste
   expect_contains out '"samples": 40'
 done
 expect_exit 2 "$COTRAIN" data perturb --mode reverse --in t.jsonl --out p.jsonl
-expect_one_line_error "unknown perturbation mode 'reverse'"
+expect_one_line_error '--mode reverse: unknown perturbation mode'
 expect_exit 2 "$COTRAIN" data perturb --mode delete-steps --ratio 2 --in t.jsonl --out p.jsonl
 expect_one_line_error "ratio"
 [ ! -e p.jsonl ] || fail "a refused perturb wrote output"; pass
@@ -64,7 +64,7 @@ expect_contains cache/manifest.json '"cutoff": 400'
 mv t_copy.jsonl t.jsonl
 mkdir -p notacache && echo keep >notacache/file.txt
 expect_exit 2 "$COTRAIN" data prepare --data t.jsonl --tokenizer "$TOK" --out notacache
-expect_one_line_error "notacache exists and is not a token cache"
+expect_one_line_error "notacache: exists and is not empty \\(and not an earlier token-cache output\\)"
 [ -f notacache/file.txt ] || fail "prepare replaced a directory that was not a cache"; pass
 
 expect_exit 2 "$COTRAIN" data prepare --data t.jsonl bad.jsonl --tokenizer "$TOK" --out cache2

@@ -77,9 +77,9 @@ printf '{"idx": "0", "response": "1"}\n' >bad_idx.jsonl
 expect_exit 2 "$COTRAIN" eval --bench math500 --predictions bad_idx.jsonl --data-dir data
 expect_one_line_error 'bad_idx.jsonl:1: field "idx" is not an integer'
 expect_exit 2 "$COTRAIN" eval --bench math501 --predictions preds.jsonl --data-dir data
-expect_one_line_error "unknown benchmark 'math501'"
+expect_one_line_error '--bench math501: unknown benchmark'
 expect_exit 2 "$COTRAIN" eval --bench aime24 --predictions preds.jsonl --data-dir data
-expect_one_line_error 'data/aime24/test.jsonl not found'
+expect_one_line_error 'data/aime24/test.jsonl: benchmark file not found'
 printf '{"problem": "p"}\n' >data/math500/test.jsonl
 expect_exit 2 "$COTRAIN" eval --bench math500 --predictions preds.jsonl --data-dir data
 expect_one_line_error 'test.jsonl:1: missing field "answer"'

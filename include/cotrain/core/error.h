@@ -1,5 +1,6 @@
-// Errors that reach the user. Every message is one line: what went wrong and where
-// (file, line, tensor or field), e.g. "bad JSON, data.jsonl:12" or "data.jsonl:12: missing field".
+// Errors that reach the user. Every message is one line, compiler style: where, then what —
+// "data.jsonl:12: bad JSON (byte 7)", "config.json: rope_theta: must be > 0 (got -1)",
+// "--lr: must be > 0". The CLI prints "error: <message>".
 #pragma once
 #include <fmt/format.h>
 
@@ -18,6 +19,16 @@ class InputError : public std::runtime_error {
 class RuntimeFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// SIGINT/SIGTERM stopped the work at a safe point (core/signals.h): exit code 128 + signal.
+class Interrupted : public RuntimeFailure {
+ public:
+  Interrupted(int signal, const std::string& what) : RuntimeFailure(what), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
 };
 
 template <class... Args>

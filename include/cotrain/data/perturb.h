@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cotrain/data/reasoning.h"
-#include "cotrain/data/rng.h"
+#include "cotrain/core/rng.h"
 #include "cotrain/data/trace.h"
 
 namespace cotrain {

@@ -37,6 +37,8 @@ struct KeywordMatch {
   std::size_t keyword = 0;  // index into the keyword list
 };
 std::vector<KeywordMatch> find_keywords(std::string_view text, const std::vector<std::string>& keywords);
+// How often each keyword occurs (find_keywords' matches counted per keyword).
+std::vector<std::size_t> count_keywords(std::string_view text, const std::vector<std::string>& keywords);
 
 // The numbers the paper's code corrupts: matches of \b\d+(\.\d+)?\b with ASCII word characters
 // (letters, digits, '_'), so the 2 of "x2" or "2x" is not a number and "7.5x" yields "7".

@@ -28,9 +28,13 @@ Json synth_trace_record(const SynthProblem& problem);
 // A math500-like benchmark record: {"problem", "answer", "solution", "unique_id"}.
 Json synth_bench_record(const SynthProblem& problem, std::size_t index);
 
+// The most problems one set may ask for (train or bench): there are a few million distinct ones.
+inline constexpr std::size_t kMaxSynthProblems = 1'000'000;
+
 struct SynthSet {
   std::vector<SynthProblem> train, bench;  // no bench problem text appears in train
 };
+// Counts above kMaxSynthProblems are an InputError; polls stop_requested() (Interrupted).
 SynthSet synth_set(std::size_t train_count, std::size_t bench_count, std::uint64_t seed);
 
 }  // namespace cotrain

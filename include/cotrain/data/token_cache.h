@@ -23,7 +23,8 @@
 namespace cotrain {
 
 inline constexpr const char* kTokenCacheFormat = "cotrain-token-cache";
-inline constexpr int kTokenCacheVersion = 1;
+inline constexpr int kTokenCacheVersion = 2;  // 2: "tokenizer" lists every tokenizer file
+inline constexpr const char* kTokenCacheKind = "token-cache";  // its AtomicDir kind
 
 // Appends documents to the three arrays in DIR (a fresh directory, normally AtomicDir's).
 class TokenCacheWriter {
@@ -65,6 +66,9 @@ class TokenCache {
   std::span<const std::uint8_t> mask(std::size_t doc) const;
   DocumentView document(std::size_t doc) const { return {ids(doc), mask(doc)}; }
   const nlohmann::ordered_json& manifest() const { return manifest_; }
+  // The tokenizer it was made with, as the manifest records it (its directory when it was read
+  // from a model directory); empty when the manifest does not say.
+  std::filesystem::path tokenizer_path() const;
   const std::filesystem::path& dir() const { return dir_; }
 
  private:

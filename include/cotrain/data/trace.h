@@ -24,7 +24,9 @@ using Conversation = std::vector<ChatMessage>;
 // automatic picks one per record from the fields present.
 enum class TraceFormat { automatic, sharegpt, openai, prompt_response };
 
-// "auto", "sharegpt", "openai", "prompt-response"; anything else throws InputError listing them.
+// "auto", "sharegpt", "openai", "prompt-response" (the registry --format accepts); anything else
+// throws InputError listing them.
+const std::vector<std::string>& trace_format_names();
 TraceFormat trace_format_from_name(std::string_view name);
 std::string trace_format_name(TraceFormat format);
 

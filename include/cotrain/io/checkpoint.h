@@ -1,7 +1,9 @@
 // A Hugging Face model directory's weights: model.safetensors, or shards listed in
 // model.safetensors.index.json. Gives every tensor by name across the shards.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -16,6 +18,14 @@ struct CheckpointTensor {
   const SafetensorsFile* file;
 };
 
+// What a checkpoint holds, counted over every tensor of every shard.
+struct CheckpointStats {
+  std::int64_t tensors = 0;
+  std::int64_t parameters = 0;  // elements
+  std::uint64_t bytes = 0;
+  std::map<std::string, std::int64_t> tensors_by_dtype;  // "BF16" -> count
+};
+
 class CheckpointFiles {
  public:
   // DIR holds model.safetensors or model.safetensors.index.json (+ shards); DIR may also be a
@@ -25,9 +35,11 @@ class CheckpointFiles {
 
   const CheckpointTensor* find(const std::string& name) const;
   std::vector<std::string> names() const;  // sorted
-  std::uint64_t total_bytes() const;
+  CheckpointStats stats() const;
+  const std::filesystem::path& dir() const { return dir_; }  // as given, for messages
 
  private:
+  std::filesystem::path dir_;
   std::vector<std::shared_ptr<const SafetensorsFile>> files_;
   std::unordered_map<std::string, CheckpointTensor> tensors_;
 };

@@ -3,20 +3,37 @@
 // transformers' so a checkpoint maps onto named_parameters() one to one.
 #pragma once
 #include <torch/nn/module.h>
+#include <ATen/core/Generator.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
 #include <vector>
 
 #include "cotrain/model/config.h"
+#include "cotrain/model/kv_cache.h"
 
 namespace cotrain {
 
-// y = x W^T + b, W: [out, in].
+// y = x W^T + b, W: [out, in]; with a LoRA adapter, y = x W^T + b + B(A(dropout(x))) * scaling.
+// The adapter lives inside the layer it adapts (torchtune's LoRALinear) and computes what peft's
+// lora.Linear does, dtypes included: A and B are fp32 when the base is bf16/fp16 (peft's
+// autocast_adapter_dtype), x is cast to their dtype, the sum is taken in the wider type and cast
+// back to the base output's dtype. Dropout is inverted dropout, active in training mode only,
+// drawing its masks from `dropout_generator` (whose state can be saved and restored).
 struct LinearImpl : torch::nn::Module {
   LinearImpl(std::int64_t in, std::int64_t out, bool bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
+
+  // Registers lora_A ([rank, in], kaiming-uniform(a=sqrt(5)) from INIT, i.e. U(-1/sqrt(in),
+  // 1/sqrt(in)) as nn.Linear) and lora_B ([out, rank], zeros) as submodules, so they are named
+  // like peft's (<module>.lora_A.weight).
+  void add_lora(std::int64_t rank, double scaling, double dropout, at::Generator& init, at::Generator dropout_generator);
+  // W += scaling * B A, computed in fp32 and rounded once to W's dtype; then removes the adapter.
+  void merge_lora();
+  std::shared_ptr<LinearImpl> lora_A, lora_B;  // null without an adapter
+  double lora_scaling = 0, lora_dropout = 0;
+  at::Generator dropout_generator;
 };
 TORCH_MODULE(Linear);
 
@@ -49,15 +66,25 @@ RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& posit
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
 
 // Grouped-query attention over one packed row: tokens attend causally within their own
-// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])).
+// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])). With a CACHE, document i is
+// the continuation of cache row step.rows[i]: its keys and values are stored there and it attends
+// to the row's past as well (generation; see kv_cache.h).
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const ModelConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                        const LayerCache* cache = nullptr);
   std::int64_t num_heads, num_kv_heads, head_dim;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+
+ private:
+  torch::Tensor cached_decode(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const LayerCache& cache);
 };
 TORCH_MODULE(Attention);
+
+// [queries, keys] bool: query i (at position keys - queries + i) sees keys 0..its position. SDPA's
+// is_causal is top-left aligned instead, which is wrong whenever keys > queries.
+torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device);
 
 // down(silu(gate(x)) * up(x))
 struct MLPImpl : torch::nn::Module {
@@ -70,7 +97,8 @@ TORCH_MODULE(MLP);
 // Pre-norm residual block: h = x + attn(norm(x)); out = h + mlp(norm(h)).
 struct DecoderLayerImpl : torch::nn::Module {
   DecoderLayerImpl(const ModelConfig& config, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens);
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
+                        const LayerCache* cache = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};

@@ -10,9 +10,17 @@
 
 namespace cotrain {
 
+// Whether summed_nll prepares the backward pass. The caller says so: deciding from requires_grad
+// would build an fp32 [vocab, hidden] head gradient for a validation loss under NoGradGuard.
+enum class LossGradients {
+  skip,   // the value only (validation, scoring); the result has no grad_fn
+  build,  // also the gradients of hidden and head, for those of them that require grad
+};
+
 // sum over t with targets[t] >= 0 of -log softmax(hidden[t] head^T)[targets[t]], in fp32.
 // hidden [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
+// LossGradients::build under NoGradGuard is a RuntimeFailure (nothing could use the gradients).
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
-                         std::int64_t chunk = 1024);
+                         LossGradients gradients, std::int64_t chunk = 1024);
 
 }  // namespace cotrain

@@ -3,6 +3,7 @@
 // does is refused at load time with an InputError naming the field.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -30,6 +31,8 @@ class BpeTokenizer final : public Tokenizer {
   TokenId token_to_id(std::string_view token) const override;
   std::string id_to_token(TokenId id) const override;
   bool is_special(TokenId id) const override;
+  std::size_t missing_byte_tokens() const override { return missing_bytes_; }
+  std::uint64_t dropped_bytes() const override { return dropped_bytes_.load(std::memory_order_relaxed); }
 
  private:
   struct Merge {
@@ -69,7 +72,9 @@ class BpeTokenizer final : public Tokenizer {
   TokenMap vocab_;  // model vocabulary, byte-level strings
   TokenMap added_;  // added tokens by content
   MergeTable merges_;
-  std::array<TokenId, 256> byte_ids_{};
+  std::array<TokenId, 256> byte_ids_{};  // -1: the vocabulary has no token for the byte
+  std::size_t missing_bytes_ = 0;
+  mutable std::atomic<std::uint64_t> dropped_bytes_{0};
   std::vector<std::string> token_text_;   // id -> vocabulary string ("" for unused ids)
   std::vector<std::string> token_bytes_;  // id -> decoded bytes
   std::vector<std::uint8_t> special_;

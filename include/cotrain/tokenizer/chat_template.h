@@ -28,11 +28,17 @@ struct RenderOptions {
 
 class ChatTemplate {
  public:
-  // Names: qwen2.5, qwen3, llama3, deepseek-r1, none. Unknown -> InputError listing the known ones.
+  // The registry of template names (what --template accepts): qwen2.5, qwen3, llama3, deepseek-r1,
+  // chatml, none. by_name of anything else is an InputError listing them.
+  static const std::vector<std::string>& known_names();
   static ChatTemplate by_name(const std::string& name);
-  // From tokenizer_config.json's chat_template (or a model directory holding it).
+  // From the model's Jinja template: chat_template.jinja beside tokenizer_config.json (where
+  // transformers >= 4.43 saves it), else tokenizer_config.json's chat_template. PATH is a model or
+  // tokenizer directory, or a file in one.
   static ChatTemplate detect(const std::filesystem::path& path);
-  static std::vector<std::string> known_names();
+  // The template for the tokenizer at TOKENIZER (a file or a model directory): NAME when given,
+  // else (NAME "" or "auto") detect(TOKENIZER). The one lookup every command uses.
+  static ChatTemplate for_tokenizer(const std::filesystem::path& tokenizer, const std::string& name = "");
 
   const std::string& name() const { return name_; }
   std::string render_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;

@@ -14,6 +14,11 @@ namespace cotrain {
 
 using TokenId = std::int32_t;
 
+// The files Tokenizer::load(PATH) reads ids from: PATH itself, or a model directory's tokenizer.json
+// and/or tokenizer.model (when both are there, load takes tokenizer.json if it can and the .model
+// otherwise). Anything that caches token ids keys on all of them.
+std::vector<std::filesystem::path> tokenizer_files(const std::filesystem::path& path);
+
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
@@ -49,6 +54,11 @@ class Tokenizer {
   virtual TokenId token_to_id(std::string_view token) const = 0;  // -1 when absent
   virtual std::string id_to_token(TokenId id) const = 0;          // "" when absent
   virtual bool is_special(TokenId id) const = 0;
+
+  // Bytes the vocabulary has no token for (some byte-level BPE vocabularies lack a few), and how
+  // many such bytes encode() has dropped so far, as HF tokenizers drops them.
+  virtual std::size_t missing_byte_tokens() const { return 0; }
+  virtual std::uint64_t dropped_bytes() const { return 0; }
 };
 
 }  // namespace cotrain

@@ -1,12 +1,8 @@
 // cotrain init-model: a randomly initialised model directory that transformers loads unchanged.
 #include <spdlog/spdlog.h>
-#include <torch/torch.h>
-
-#include <fstream>
 
 #include "commands.h"
-#include "cotrain/core/atomic_file.h"
-#include "cotrain/core/error.h"
+#include "cotrain/model/model_dir.h"
 #include "cotrain/model/presets.h"
 #include "cotrain/model/weights.h"
 
@@ -20,33 +16,14 @@ struct InitModelOptions {
   bool force = false;
 };
 
-void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
-  auto dir = std::filesystem::is_directory(from) ? from : from.parent_path();
-  bool any = false;
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) {
-    if (std::filesystem::exists(dir / name)) {
-      std::filesystem::copy_file(dir / name, to / name);
-      any = true;
-    }
-  }
-  if (!any) fail_input("--tokenizer {}: no tokenizer.json, tokenizer_config.json or tokenizer.model there", from.string());
-}
-
 void run(const InitModelOptions& o) {
-  if (std::filesystem::exists(o.out) && !o.force) fail_input("--out {} exists (use --force to replace it)", o.out);
+  refuse_existing_output(o.out, o.force);
   auto config = preset_config(parse_arch(o.arch), o.preset);
-  auto dtype = parse_scalar_type(o.dtype, torch::kCPU);
-  config.dtype = dtype == torch::kFloat32 ? "float32" : dtype == torch::kBFloat16 ? "bfloat16" : "float16";
-  CausalLM model(config, torch::TensorOptions().dtype(dtype));
+  CausalLM model(config, torch::TensorOptions().dtype(parse_hf_dtype(o.dtype, "--dtype")));
   init_weights(model, o.init_std, o.seed);
-
-  AtomicDir out(o.out);
-  std::ofstream(out.path() / "config.json") << config.to_hf_json().dump(2) << "\n";
-  save_weights(model, out.path() / "model.safetensors");
-  if (!o.tokenizer.empty()) copy_tokenizer_files(o.tokenizer, out.path());
-  out.commit();
+  write_model_dir(model, o.out, {.copy_from = o.tokenizer, .require_tokenizer = true});
   spdlog::info("wrote {} ({} {}, {:.1f}M parameters, {}, seed {})", o.out, o.arch, o.preset,
-               static_cast<double>(config.num_parameters()) / 1e6, config.dtype, o.seed);
+               static_cast<double>(config.num_parameters()) / 1e6, o.dtype, o.seed);
 }
 
 }  // namespace
@@ -59,8 +36,11 @@ void add_init_model_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "output model directory")->required();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->check(CLI::IsMember({"float32", "bfloat16", "float16"}))->capture_default_str();
-  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--tokenizer", o->tokenizer, "copy tokenizer.json/tokenizer_config.json from this file's directory or this directory");
+  cmd->add_option("--init-std", o->init_std, "standard deviation of the normal init, in (0, 1]")
+      ->check(CLI::PositiveNumber & CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "copy the tokenizer files (and generation_config.json) from this directory, or from this file's directory");
   cmd->add_flag("--force", o->force, "replace --out if it exists");
   cmd->callback([o] { run(*o); });
 }

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <map>
 
 #include "commands.h"
 #include "cotrain/io/checkpoint.h"
@@ -28,13 +27,10 @@ std::string gib(double bytes) { return fmt::format("{:.2f} GiB", bytes / (1024.0
 void run(const InspectOptions& o) {
   auto config = ModelConfig::load(o.model);
   CheckpointFiles checkpoint(o.model);
-  std::int64_t stored_params = 0;
-  std::map<std::string, std::int64_t> dtypes;
+  const auto stats = checkpoint.stats();
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& name : checkpoint.names()) {
     const auto& info = *checkpoint.find(name)->info;
-    stored_params += info.numel();
-    dtypes[std::string(dtype_name(info.dtype))] += 1;
     tensors.push_back({{"name", name}, {"dtype", dtype_name(info.dtype)}, {"shape", info.shape}, {"bytes", info.end - info.begin}});
   }
   auto full = estimate_training_memory(config, o.seq_len, 0);
@@ -43,8 +39,8 @@ void run(const InspectOptions& o) {
   if (o.json) {
     nlohmann::json out = {
         {"model", o.model}, {"architecture", config.arch_name()}, {"config", config.to_hf_json()},
-        {"parameters", stored_params}, {"config_parameters", config.num_parameters()},
-        {"checkpoint", {{"tensors", tensors.size()}, {"bytes", checkpoint.total_bytes()}, {"dtypes", dtypes}}},
+        {"parameters", stats.parameters}, {"config_parameters", config.num_parameters()},
+        {"checkpoint", {{"tensors", stats.tensors}, {"bytes", stats.bytes}, {"dtypes", stats.tensors_by_dtype}}},
         {"memory", {{"seq_len", o.seq_len}, {"full_sft", estimate_json(full)},
                     {"lora", estimate_json(lora)}, {"lora_rank", o.lora_rank}}},
         {"tensors", tensors}};
@@ -52,14 +48,14 @@ void run(const InspectOptions& o) {
     return;
   }
   std::string dtype_list;
-  for (const auto& [d, n] : dtypes) dtype_list += fmt::format("{}{} x{}", dtype_list.empty() ? "" : ", ", d, n);
+  for (const auto& [d, n] : stats.tensors_by_dtype) dtype_list += fmt::format("{}{} x{}", dtype_list.empty() ? "" : ", ", d, n);
   std::cout << fmt::format("model        {} ({})\n", o.model, config.arch_name());
   std::cout << fmt::format("shape        {} layers, hidden {}, intermediate {}, heads {}/{} (head_dim {}), vocab {}{}\n",
                            config.num_layers, config.hidden_size, config.intermediate_size, config.num_heads,
                            config.num_kv_heads, config.head_dim, config.vocab_size, config.tie_word_embeddings ? ", tied embeddings" : "");
   std::cout << fmt::format("rope         theta {:g}, scaling {}\n", config.rope_theta, config.rope_scaling.type);
-  std::cout << fmt::format("parameters   {} ({:.3f}B)\n", stored_params, static_cast<double>(stored_params) / 1e9);
-  std::cout << fmt::format("checkpoint   {} tensors, {} bytes ({})\n", tensors.size(), checkpoint.total_bytes(), dtype_list);
+  std::cout << fmt::format("parameters   {} ({:.3f}B)\n", stats.parameters, static_cast<double>(stats.parameters) / 1e9);
+  std::cout << fmt::format("checkpoint   {} tensors, {} bytes ({})\n", stats.tensors, stats.bytes, dtype_list);
   std::cout << fmt::format("memory at seq_len {} (one device, bf16, AdamW, activation checkpointing):\n", o.seq_len);
   for (auto [label, m] : {std::pair{"full SFT", full}, {"LoRA", lora}}) {
     std::cout << fmt::format("  {:<9}{}{:>11} total: weights {}, grads+optimizer {}, activations {} ({} trainable)\n", label,

@@ -2,6 +2,7 @@
 //   in:  {"input_ids": [...]}  or  {"text": "..."} (tokenised with the model's tokenizer)
 //   out: {"logprobs": [...], "nll": x, "tokens": n}, one line per input line, in input order;
 //        logprobs[t-1] = log p(x_t | x_<t) for t = 1..n-1 and nll = -sum(logprobs).
+//   --adapter DIR scores through a PEFT LoRA adapter on top of --model.
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -9,6 +10,8 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
+#include "cotrain/data/token_input.h"
+#include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/score.h"
 #include "cotrain/tokenizer/tokenizer.h"
 #include "torch/device_options.h"
@@ -17,50 +20,23 @@ namespace cotrain::cli {
 namespace {
 
 struct ScoreOptions {
-  std::string model, input, out, tokenizer;
+  std::string model, adapter, input, out = "-", tokenizer;
   std::int64_t max_tokens = 8192;
   DeviceOptions device;
 };
 
-std::vector<std::int64_t> ids_of(const nlohmann::json& row, std::size_t line, const ScoreOptions& o, std::int64_t vocab,
-                                 std::unique_ptr<Tokenizer>& tokenizer) {
-  const auto at = where(o.input, line);
-  if (!row.is_object()) fail_input("{}: expected an object with input_ids or text", at);
-  std::vector<std::int64_t> ids;
-  if (auto it = row.find("input_ids"); it != row.end()) {
-    if (!it->is_array()) fail_input("{}: input_ids is not a list", at);
-    for (std::size_t i = 0; i < it->size(); ++i) {
-      const auto& v = (*it)[i];
-      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= vocab) {
-        fail_input("{}: input_ids[{}] = {} is not a token id of this model (0..{})", at, i, v.dump(), vocab - 1);
-      }
-      ids.push_back(v.get<std::int64_t>());
-    }
-  } else if (auto text = row.find("text"); text != row.end()) {
-    if (!text->is_string()) fail_input("{}: text is not a string", at);
-    if (!tokenizer) tokenizer = Tokenizer::load(o.tokenizer.empty() ? o.model : o.tokenizer);
-    for (auto id : tokenizer->encode(text->get<std::string>())) {
-      if (id >= vocab) fail_input("{}: the tokenizer gives id {} beyond the model's vocabulary ({})", at, id, vocab);
-      ids.push_back(id);
-    }
-  } else {
-    fail_input("{}: expected an object with input_ids or text", at);
-  }
-  if (ids.empty()) fail_input("{}: empty sequence", at);
-  return ids;
-}
-
 void run(const ScoreOptions& o) {
   o.device.apply_threads();
   auto model = load_model(o.model, o.device.resolved_dtype(), o.device.resolved_device());
+  if (!o.adapter.empty()) load_peft_adapter(model, o.adapter);
   model->eval();
   std::unique_ptr<Tokenizer> tokenizer;
-  std::vector<std::vector<std::int64_t>> sequences;
-  std::int64_t total = 0;
-  for_each_jsonl(o.input, [&](nlohmann::json& row, std::size_t line) {
-    sequences.push_back(ids_of(row, line, o, model->config.vocab_size, tokenizer));
-    total += static_cast<std::int64_t>(sequences.back().size());
+  auto sequences = read_token_sequences(o.input, model->config.vocab_size, [&]() -> const Tokenizer& {
+    if (!tokenizer) tokenizer = Tokenizer::load(o.tokenizer.empty() ? o.model : o.tokenizer);
+    return *tokenizer;
   });
+  std::int64_t total = 0;
+  for (const auto& s : sequences) total += static_cast<std::int64_t>(s.size());
   OutputSink out(o.out);  // opened before the work so an unwritable --out fails fast
   Progress progress("scoring", total, "tokens");
   auto scores = score_sequences(model, sequences, o.max_tokens, [&](std::int64_t n) { progress.advance(n); });
@@ -79,8 +55,9 @@ void add_score_command(CLI::App& app) {
   auto o = std::make_shared<ScoreOptions>();
   auto* cmd = app.add_subcommand("score", "Per-token log-probabilities of JSONL sequences ({\"input_ids\"} or {\"text\"})");
   cmd->add_option("--model", o->model, "model directory")->required();
+  cmd->add_option("--adapter", o->adapter, "PEFT LoRA adapter directory to score through (unmerged, as peft runs it)");
   cmd->add_option("--input", o->input, "JSONL file, one {\"input_ids\": [...]} or {\"text\": ...} per line ('-' for stdin)")->required();
-  cmd->add_option("--out", o->out, "output JSONL (default: stdout)");
+  cmd->add_option("--out", o->out, "output JSONL (- for stdout)")->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer for {\"text\"} lines (default: the model directory's)");
   cmd->add_option("--max-tokens", o->max_tokens, "tokens per packed batch row")->check(CLI::PositiveNumber)->capture_default_str();
   o->device.add_to(cmd);

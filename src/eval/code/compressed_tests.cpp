@@ -57,6 +57,10 @@ std::string zlib_inflate(std::string_view bytes) {
     status = inflate(&stream, Z_NO_FLUSH);
     out.append(chunk.data(), chunk.size() - stream.avail_out);
     if (status == Z_BUF_ERROR && stream.avail_in == 0) break;  // input ended before the stream did
+    if (out.size() > kMaxInflatedBytes) {
+      inflateEnd(&stream);
+      fail_input("zlib data inflates to more than {} bytes", kMaxInflatedBytes);
+    }
   }
   inflateEnd(&stream);
   if (status != Z_STREAM_END) fail_input("corrupt zlib data ({})", stream.msg ? stream.msg : "truncated");

@@ -47,13 +47,18 @@ Judgement judge_program(const Sandbox& sandbox, const CodeProblem& problem, cons
     if (end == std::string::npos) break;  // a cut-off last line
     nlohmann::json line = nlohmann::json::parse(run.output.substr(pos, end - pos), nullptr, false);
     pos = end + 1;
+    // Whatever the program wrote into the report stream is only ever its own sample's problem: a
+    // line of the wrong shape is ignored, never trusted, never an error of the whole evaluation.
     if (!line.is_object()) continue;
-    if (line.contains("verdict") && line["verdict"].is_string()) {
-      j.verdict = line["verdict"];
-      j.failed_test = line.value("test", -1);
-      j.message = line.value("message", "");
-    } else if (line.contains("test") && line["test"].is_number_integer()) {
-      last_started = line["test"];
+    auto verdict = line.find("verdict"), test = line.find("test"), message = line.find("message");
+    const bool test_ok = test != line.end() && test->is_number_integer() && test->get<std::int64_t>() >= -1 &&
+                         test->get<std::int64_t>() < static_cast<std::int64_t>(tests.size());
+    if (verdict != line.end() && verdict->is_string()) {
+      j.verdict = verdict->get<std::string>();
+      j.failed_test = test_ok ? test->get<int>() : -1;
+      j.message = message != line.end() && message->is_string() ? message->get<std::string>() : "";
+    } else if (test_ok) {
+      last_started = test->get<int>();
     }
   }
   bool known = std::find(all_verdicts().begin(), all_verdicts().end(), j.verdict) != all_verdicts().end();

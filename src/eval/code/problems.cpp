@@ -52,7 +52,7 @@ std::string release_end_date(const std::string& release) {
       {"v4", "2024-09-30"}, {"v5", "2025-01-31"}, {"v6", "2025-04-30"}};
   std::string key = release.rfind("release_", 0) == 0 ? release.substr(8) : release;
   auto it = ends.find(key);
-  if (it == ends.end()) fail_input("unknown LiveCodeBench release \"{}\" (expected v1..v6)", release);
+  if (it == ends.end()) fail_input("--release {}: unknown LiveCodeBench release (expected v1..v6)", release);
   return it->second;
 }
 
@@ -61,9 +61,7 @@ std::vector<CodeTest> parse_test_cases(const std::string& field, const std::stri
   std::size_t start = field.find_first_not_of(" \t\r\n");
   bool plain_json = start != std::string::npos && field[start] == '[';
   try {
-    list = json::parse(plain_json ? field : decode_compressed_tests(field));
-  } catch (const json::parse_error& e) {
-    fail_input("{}: bad JSON in test cases (byte {})", where, e.byte);
+    list = parse_json(plain_json ? field : decode_compressed_tests(field), "test cases");
   } catch (const InputError& e) {
     fail_input("{}: {}", where, e.what());
   }
@@ -102,13 +100,15 @@ std::vector<CodeProblem> load_problems(const std::filesystem::path& path, const 
     p.starter_code = string_field(row, "starter_code", at, false);
     std::string metadata = string_field(row, "metadata", at, false);
     if (!metadata.empty()) {
-      json meta = json::parse(metadata, nullptr, false);
-      if (meta.is_discarded() || !meta.is_object()) fail_input("{}: field \"metadata\" is not a JSON object", at);
+      json meta = parse_json(metadata, at + ": field \"metadata\"");
+      if (!meta.is_object()) fail_input("{}: field \"metadata\" is not a JSON object", at);
       if (meta.contains("func_name") && meta["func_name"].is_string()) p.func_name = meta["func_name"];
     }
     p.public_tests = parse_test_cases(string_field(row, "public_test_cases", at), at + ": public_test_cases");
     std::string private_tests = string_field(row, "private_test_cases", at, false);
     if (!private_tests.empty()) p.private_tests = parse_test_cases(private_tests, at + ": private_test_cases");
+    // No test would pass every program.
+    if (p.public_tests.empty() && p.private_tests.empty()) fail_input("{}: problem {} has no test cases", at, p.question_id);
     problems.push_back(std::move(p));
   });
   return problems;

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -46,8 +47,36 @@ struct Fd {
   }
 };
 
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A run's files on the host: /tmp/cotrain-sandbox-PID-XXXXXX, removed when the run ends. Those of
+// a cotrain that was killed outright are removed by the next one (the pid is gone).
+constexpr const char* kHostDirPrefix = "/tmp/cotrain-sandbox-";
+
+void reclaim_host_dirs() {
+  std::error_code ec;
+  const std::string prefix = fs::path(kHostDirPrefix).filename().string();
+  for (fs::directory_iterator it("/tmp", ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    auto dash = rest.find('-');
+    if (dash == std::string::npos) continue;
+    pid_t pid = 0;
+    auto [ptr, err] = std::from_chars(rest.data(), rest.data() + dash, pid);
+    if (err != std::errc() || ptr != rest.data() + dash || pid <= 0 || pid == getpid()) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    fs::remove_all(it->path(), ignored);
+  }
+}
+
 // Runs `python -c CODE` outside the sandbox (the interpreter itself is trusted) and returns stdout.
-std::string ask_python(const std::string& python, const std::string& code) {
+// A real interpreter answers in well under a second; one that never answers (a wrapper waiting on
+// a terminal) is killed after TIMEOUT_S seconds rather than hang the evaluation.
+std::string ask_python(const std::string& python, const std::string& code, double timeout_s) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) fail_runtime("pipe: {}", strerror(errno));
   posix_spawn_file_actions_t actions;
@@ -62,15 +91,42 @@ std::string ask_python(const std::string& python, const std::string& code) {
   posix_spawn_file_actions_destroy(&actions);
   close(pipe_fds[1]);
   Fd out(pipe_fds[0]);
-  if (rc != 0) fail_input("cannot run the Python interpreter \"{}\": {}", python, strerror(rc));
+  if (rc != 0) fail_input("--python {}: cannot run it ({})", python, strerror(rc));
   std::string text;
   char buf[4096];
-  ssize_t n;
-  while ((n = read(out.fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  auto start = std::chrono::steady_clock::now();
+  bool timed_out = false;
+  for (;;) {
+    double left = timeout_s - since(start);
+    if (left <= 0 || stop_requested()) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{out.fd, POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(std::min(left, 0.2) * 1000) + 1);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    ssize_t n = read(out.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (text.size() < (1u << 20)) text.append(buf, static_cast<std::size_t>(n));
+  }
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (!timed_out) {  // stdout closed: the process should be ending
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) break;
+    if (since(start) > timeout_s || stop_requested()) timed_out = true;
+    else usleep(10'000);
+  }
+  if (timed_out) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  throw_if_stopped();
+  if (timed_out) fail_input("--python {}: the interpreter did not answer within {:.0f} s", python, timeout_s);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    fail_input("the Python interpreter \"{}\" does not work (exit status {})", python, status);
+    fail_input("--python {}: the interpreter does not work (exit status {})", python, status);
   return text;
 }
 
@@ -85,10 +141,6 @@ bool under(const fs::path& path, const fs::path& dir) {
 void kill_run(pid_t pid, const Sandbox::Plan& p) {
   kill(pid, SIGKILL);
   if (!(p.flags & CLONE_NEWPID)) kill(-pid, SIGKILL);
-}
-
-double since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -117,12 +169,13 @@ std::string SandboxFeatures::describe() const {
   return s + "; rlimits";
 }
 
-Sandbox::Sandbox(const std::string& python, bool namespaces) {
-  std::string answer = ask_python(python, "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)");
+Sandbox::Sandbox(const std::string& python, bool namespaces, double answer_timeout_s) {
+  std::string answer = ask_python(python, "import sys; print(sys.executable); print(sys.prefix); print(sys.base_prefix)",
+                                  answer_timeout_s);
   std::vector<std::string> lines;
   for (std::size_t pos = 0, end; (end = answer.find('\n', pos)) != std::string::npos; pos = end + 1)
     lines.push_back(answer.substr(pos, end - pos));
-  if (lines.size() != 3 || lines[0].empty()) fail_input("cannot learn where the Python interpreter \"{}\" lives", python);
+  if (lines.size() != 3 || lines[0].empty()) fail_input("--python {}: cannot learn where the interpreter lives", python);
   // Run sys.executable as it is (a venv's bin/python is a link that must stay one, or the venv is
   // lost) and make the real directories of it, its prefix and its base prefix visible.
   python_ = lines[0];
@@ -135,6 +188,7 @@ Sandbox::Sandbox(const std::string& python, bool namespaces) {
     if (!covered) python_dirs_.push_back(real.string());
   }
   seccomp_program_ = build_seccomp_program();
+  reclaim_host_dirs();
   probe(namespaces);
 }
 
@@ -183,8 +237,8 @@ SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& 
                         const std::vector<std::string>& args, const SandboxLimits& limits,
                         const UidLease& uid) const {
   Plan p;
-  char host_template[] = "/tmp/cotrain-sandbox-XXXXXX";
-  if (!mkdtemp(host_template)) fail_runtime("cannot create a sandbox directory in /tmp: {}", strerror(errno));
+  std::string host_template = fmt::format("{}{}-XXXXXX", kHostDirPrefix, getpid());
+  if (!mkdtemp(host_template.data())) fail_runtime("/tmp: cannot create a sandbox directory ({})", strerror(errno));
   p.host_dir = host_template;
   struct Cleanup {
     std::string dir;
@@ -209,7 +263,7 @@ SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& 
   for (const auto& [name, content] : files) {
     std::ofstream out(judge / name, std::ios::binary);
     out << content;
-    if (!out) fail_runtime("cannot write {}", (judge / name).string());
+    if (!out) fail_runtime("{}: write error", (judge / name).string());
   }
   bool mount_ns = namespace_flags_ & CLONE_NEWNS;
   std::string judge_seen = mount_ns ? "/judge" : judge.string();
@@ -259,7 +313,7 @@ SandboxRun Sandbox::run(const std::vector<std::pair<std::string, std::string>>& 
   } else {
     fs::path work = fs::path(p.host_dir) / "work";
     fs::create_directory(work);
-    if (p.drop_uid && chown(work.c_str(), p.uid, p.uid) != 0) fail_runtime("cannot chown {}", work.string());
+    if (p.drop_uid && chown(work.c_str(), p.uid, p.uid) != 0) fail_runtime("{}: cannot chown", work.string());
     chmod(work.c_str(), 0700);
     p.workdir = work.string();
   }

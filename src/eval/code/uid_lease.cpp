@@ -28,7 +28,7 @@ std::string lock_dir() {
   mkdir(dir.c_str(), 0700);
   struct stat st {};
   if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-    fail_runtime("{} must be a directory of uid {} that nobody else can write; refusing to keep the sandbox's "
+    fail_runtime("{}: must be a directory of uid {} that nobody else can write; refusing to keep the sandbox's "
                  "uid locks there",
                  dir, geteuid());
   return dir;
@@ -74,12 +74,12 @@ UidLease Sandbox::lease_uid() const {
   for (int uid = UidLease::kFirst; uid <= UidLease::kLast; ++uid) {
     std::string path = dir + "/" + std::to_string(uid);
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) fail_runtime("cannot open {}: {}", path, strerror(errno));
+    if (fd < 0) fail_runtime("{}: cannot open ({})", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       int err = errno;
       close(fd);
       if (err == EWOULDBLOCK) continue;
-      fail_runtime("cannot lock {}: {}", path, strerror(err));
+      fail_runtime("{}: cannot lock ({})", path, strerror(err));
     }
     lease.uid_ = uid;
     lease.lock_fd_ = fd;

@@ -8,6 +8,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/eval/math/extract.h"
+#include "cotrain/eval/registry.h"
 
 namespace cotrain {
 namespace {
@@ -40,9 +41,16 @@ std::string optional_text(const json& row, const char* name, const std::string& 
 }  // namespace
 
 const std::vector<std::string>& math_benchmark_names() {
-  static const std::vector<std::string> names = {"math500", "aime24", "amc23", "olympiadbench", "minerva_math"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& b : benchmark_registry())
+      if (b.kind == BenchmarkKind::Math) out.push_back(b.name);
+    return out;
+  }();
   return names;
 }
+
+std::string math_prompt(const Problem& problem) { return "Return your final response within \\boxed{}. " + problem.question; }
 
 bool is_math_benchmark(const std::string& name) {
   const auto& names = math_benchmark_names();
@@ -64,9 +72,9 @@ std::filesystem::path benchmark_path(const std::string& name, const std::string&
 }
 
 Benchmark load_benchmark(const std::string& name, const std::filesystem::path& path) {
-  if (!is_math_benchmark(name)) fail_input("unknown math benchmark '{}', --bench", name);
+  if (!is_math_benchmark(name)) fail_input("--bench {}: unknown math benchmark", name);
   if (!std::filesystem::exists(path))
-    fail_input("benchmark file {} not found (give --data-dir, --data or COTRAIN_DATA; scripts/download_benchmarks.sh fetches it)",
+    fail_input("{}: benchmark file not found (give --data-dir, --data or COTRAIN_DATA; scripts/download_benchmarks.sh fetches it)",
                path.string());
   Benchmark b;
   b.name = name;
@@ -77,6 +85,7 @@ Benchmark load_benchmark(const std::string& name, const std::filesystem::path& p
     if (!row.is_object()) fail_input("{}: expected a JSON object", at);
     Problem p;
     p.id = optional_text(row, b.id_field.c_str(), at);
+    p.question = optional_text(row, row.contains("problem") ? "problem" : "question", at);
     if (name == "olympiadbench") {
       const json& answers = field(row, "final_answer", at);
       if (!answers.is_array() || answers.empty()) fail_input("{}: field \"final_answer\" is not a non-empty list", at);

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "cotrain/core/rng.h"
 #include "cotrain/eval/math/extract.h"
 #include "cotrain/eval/math/normalize.h"
 
@@ -117,6 +118,14 @@ std::optional<Rational> exact(const Node& n, int depth = 0) {
 
 // ---- numeric evaluation -----------------------------------------------------------------------
 
+bool finite(Complex v) { return std::isfinite(v.real()) && std::isfinite(v.imag()); }
+
+// Below double's normal range: (x/10)^{5000} is not 0, it only rounded to it.
+bool underflowed(Complex v) {
+  double m = std::abs(v);
+  return m != 0 && m < 1e-290;
+}
+
 bool has_series(const Node& n) {
   if (n.kind == Kind::Func && (n.text == "sum" || n.text == "prod")) return true;
   return std::any_of(n.kids.begin(), n.kids.end(), has_series);
@@ -149,12 +158,18 @@ Complex value(const Node& n, const Env& env, int depth = 0) {
     }
     case Kind::Pow: {
       Complex b = value(n.kids[0], env, depth + 1), e = value(n.kids[1], env, depth + 1);
+      Complex r;
       if (e.imag() == 0 && e.real() == std::round(e.real()) && std::abs(e.real()) <= 1024) {
         if (b == Complex(0) && e.real() < 0) return {nan, 0};
-        return std::pow(b, static_cast<int>(e.real()));
+        r = std::pow(b, static_cast<int>(e.real()));
+      } else if (b.imag() == 0 && b.real() > 0 && e.imag() == 0) {
+        r = {std::pow(b.real(), e.real()), 0};
+      } else {
+        r = std::pow(b, e);
       }
-      if (b.imag() == 0 && b.real() > 0 && e.imag() == 0) return {std::pow(b.real(), e.real()), 0};
-      return std::pow(b, e);
+      // A power of a non-zero base is never 0: it underflowed, and its value is unknown.
+      if (r == Complex(0) && b != Complex(0) && finite(b) && finite(e)) return {nan, 0};
+      return r;
     }
     case Kind::Func: {
       if ((n.text == "sum" || n.text == "prod") && n.kids.size() == 4) {  // at most 1000 terms, not nested
@@ -250,18 +265,11 @@ bool close(Complex a, Complex b, double tol, bool approx = false) {
   return std::abs(a - b) <= tol * scale || (!approx && std::abs(a - b) <= 1e-13);
 }
 
-bool finite(Complex v) { return std::isfinite(v.real()) && std::isfinite(v.imag()); }
 
-// splitmix64: a fixed-seed generator, so verdicts never depend on the run.
-struct Random {
-  std::uint64_t state;
-  double next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return static_cast<double>((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-  }
-};
+bool written_infinity(const Node& n) {
+  if (n.kind == Kind::Const) return n.text == "inf";
+  return std::any_of(n.kids.begin(), n.kids.end(), written_infinity);
+}
 
 Verdict scalar(const Node& a, const Node& b) {
   bool approx = has_decimal(a) || has_decimal(b);
@@ -277,6 +285,12 @@ Verdict scalar(const Node& a, const Node& b) {
   if (symbols.empty()) {
     Complex va = value(a, {}), vb = value(b, {});
     if (!finite(va) || !finite(vb)) {
+      // Only a written infinity is infinite: 2^{5000} or 1000! merely overflowed a double, and two
+      // such values are the same only if written the same way.
+      if (!written_infinity(a) || !written_infinity(b)) {
+        if (to_string(a) == to_string(b)) return {true, "same form (beyond exact range)"};
+        return {false, "cannot decide (beyond exact and floating-point range)"};
+      }
       bool same_inf = std::isinf(va.real()) && std::isinf(vb.real()) && (va.real() > 0) == (vb.real() > 0);
       return {same_inf, same_inf ? "infinity" : "not a finite value"};
     }
@@ -289,13 +303,13 @@ Verdict scalar(const Node& a, const Node& b) {
     }
     return {false, "values differ"};
   }
-  Random rng{0x5eed};
+  Rng rng(0x5eed);  // a fixed seed: verdicts never depend on the run
   int agreed = 0;
   for (int point = 0; point < kPoints * 3 && agreed < kPoints; ++point) {
     Env env;
-    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.next(), 0);
+    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.uniform(), 0);
     Complex va = value(a, env), vb = value(b, env);
-    if (!finite(va) || !finite(vb)) continue;
+    if (!finite(va) || !finite(vb) || underflowed(va) || underflowed(vb)) continue;
     if (!close(va, vb, approx ? kDecimalTol : 1e-7, approx)) return {false, "differ at a random point"};
     ++agreed;
   }
@@ -321,12 +335,12 @@ bool proportional(const Node& a, const Node& b, bool positive_only) {
   collect_symbols(a, symbols);
   collect_symbols(b, symbols);
   if (symbols.empty()) return false;
-  Random rng{0xfeed};
+  Rng rng(0xfeed);
   std::optional<Complex> k;
   int agreed = 0;
   for (int point = 0; point < kPoints * 3 && agreed < kPoints; ++point) {
     Env env;
-    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.next(), 0);
+    for (const auto& s : symbols) env[s] = Complex(0.5 + 7.0 * rng.uniform(), 0);
     Complex va = value(a, env), vb = value(b, env);
     if (!finite(va) || !finite(vb) || std::abs(vb) < 1e-9 || std::abs(va) < 1e-9) continue;
     Complex ratio = va / vb;

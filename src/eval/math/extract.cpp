@@ -11,8 +11,12 @@ namespace cotrain {
 std::vector<Box> find_boxes(std::string_view text) {
   std::vector<Box> boxes;
   std::size_t pos = 0;
+  // The next \boxed and \fbox at or after pos, each searched again only once passed (searching
+  // both from every box made a text of many boxes and no \fbox quadratic).
+  std::size_t b = text.find("\\boxed"), f = text.find("\\fbox");
   while (pos < text.size()) {
-    std::size_t b = text.find("\\boxed", pos), f = text.find("\\fbox", pos);
+    if (b != std::string_view::npos && b < pos) b = text.find("\\boxed", pos);
+    if (f != std::string_view::npos && f < pos) f = text.find("\\fbox", pos);
     std::size_t at = std::min(b, f);
     if (at == std::string_view::npos) break;
     std::size_t i = at + (at == b ? 6 : 5);

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <iostream>
+#include <sstream>
 #include <map>
 #include <unordered_map>
 
@@ -12,7 +12,10 @@
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
 #include "cotrain/core/progress.h"
+#include "cotrain/core/signals.h"
 #include "cotrain/eval/pass_at_k.h"
+#include "cotrain/eval/predictions.h"
+#include "cotrain/eval/registry.h"
 #include "cotrain/eval/math/benchmarks.h"
 #include "cotrain/eval/math/equivalence.h"
 
@@ -20,12 +23,6 @@ namespace cotrain {
 namespace {
 
 using nlohmann::json;
-
-struct Predictions {
-  std::vector<std::vector<std::string>> responses;  // by problem; empty = missing
-  std::size_t duplicates = 0, unknown = 0;
-  std::vector<std::string> unknown_examples, duplicate_examples;
-};
 
 // Which problem a prediction row is for: "idx" as the 0-based row number, or the benchmark's own id.
 std::optional<std::size_t> problem_of(const json& row, const Benchmark& b, const std::unordered_map<std::string, std::size_t>& by_id,
@@ -48,43 +45,13 @@ std::optional<std::size_t> problem_of(const json& row, const Benchmark& b, const
   return found->second;
 }
 
-Predictions read_predictions(const std::string& path, const Benchmark& b) {
+Predictions read_math_predictions(const std::string& path, const Benchmark& b) {
   std::unordered_map<std::string, std::size_t> by_id;
   for (std::size_t i = 0; i < b.problems.size(); ++i)
     if (!b.problems[i].id.empty()) by_id.emplace(b.problems[i].id, i);
-  Predictions p;
-  p.responses.resize(b.problems.size());
-  for_each_jsonl(path, [&](json& row, std::size_t line) {
-    std::string at = where(path, line);
-    if (!row.is_object()) fail_input("{}: expected a JSON object", at);
-    std::vector<std::string> responses;
-    if (auto r = row.find("responses"); r != row.end()) {
-      if (!r->is_array() || r->empty()) fail_input("{}: field \"responses\" is not a non-empty list", at);
-      for (const json& x : *r) {
-        if (!x.is_string()) fail_input("{}: field \"responses\" holds a non-string", at);
-        responses.push_back(x.get<std::string>());
-      }
-    } else if (auto r1 = row.find("response"); r1 != row.end()) {
-      if (!r1->is_string()) fail_input("{}: field \"response\" is not a string", at);
-      responses.push_back(r1->get<std::string>());
-    } else {
-      fail_input("{}: missing field \"response\" (or \"responses\")", at);
-    }
-    std::string label;
-    auto problem = problem_of(row, b, by_id, at, label);
-    if (!problem) {
-      ++p.unknown;
-      if (p.unknown_examples.size() < 5) p.unknown_examples.push_back(at + " (" + label + ")");
-      return;
-    }
-    if (!p.responses[*problem].empty()) {
-      ++p.duplicates;  // the first prediction for a problem counts
-      if (p.duplicate_examples.size() < 5) p.duplicate_examples.push_back(at + " (" + label + ")");
-      return;
-    }
-    p.responses[*problem] = std::move(responses);
+  return read_predictions(path, b.problems.size(), [&](const json& row, const std::string& at, std::string& label) {
+    return problem_of(row, b, by_id, at, label);
   });
-  return p;
 }
 
 struct Group {
@@ -98,53 +65,49 @@ json group_json(const std::map<std::string, Group>& groups) {
   return out;
 }
 
-void print_table(const json& r, std::ostream& out) {
-  out << fmt::format("{}: {} problems, {} predicted, {} samples\n", r["bench"].get<std::string>(), r["problems"].get<int>(),
-                     r["predicted_problems"].get<int>(), r["samples"].get<int>());
-  out << fmt::format("  {:<28}{:>8.4f}\n", "accuracy (avg over samples)", r["accuracy"].get<double>());
-  for (auto& [k, v] : r["pass_at_k"].items()) out << fmt::format("  {:<28}{:>8.4f}\n", "pass@" + k, v.get<double>());
-  for (const char* key : {"by_level", "by_subject", "by_answer_type"}) {
-    if (r[key].empty()) continue;
-    out << "  " << key << ":\n";
-    for (auto& [k, v] : r[key].items())
-      out << fmt::format("    {:<26}{:>8.4f}  ({} problems)\n", k, v["accuracy"].get<double>(), v["problems"].get<int>());
-  }
-  out << fmt::format("  missing {}  duplicate {}  unknown {}  no answer found {}\n", r["missing"].get<int>(), r["duplicates"].get<int>(),
-                     r["unknown"].get<int>(), r["no_answer_extracted"].get<int>());
-  out << fmt::format("  mean response length {:.0f} chars", r["mean_response_chars"].get<double>());
-  if (r.contains("mean_response_tokens")) out << fmt::format(", {:.0f} tokens", r["mean_response_tokens"].get<double>());
-  if (r.contains("reflection_keywords_per_response"))
-    out << fmt::format("; reflection keywords per response {:.2f}", r["reflection_keywords_per_response"].get<double>());
-  out << "\n";
-}
-
 }  // namespace
 
 json run_math_eval(const MathEvalOptions& o) {
   Benchmark bench = load_benchmark(o.bench, benchmark_path(o.bench, o.data_file, o.data_dir));
-  Predictions preds = read_predictions(o.predictions, bench);
+  if (o.limit > 0 && o.limit < bench.problems.size()) bench.problems.resize(o.limit);  // the problems asked for
+  Predictions preds;
+  if (o.responses) {
+    if (o.responses->size() != bench.problems.size()) {
+      fail_runtime("{}: {} lists of responses for {} problems", o.bench, o.responses->size(), bench.problems.size());
+    }
+    preds.responses = *o.responses;
+  } else {
+    preds = read_math_predictions(o.predictions, bench);
+  }
   std::optional<AtomicDir> out_dir;
   std::optional<std::ofstream> results;
   if (!o.out_dir.empty()) {
-    out_dir.emplace(o.out_dir);
+    out_dir.emplace(o.out_dir, kEvalOutputKind);
     results.emplace(out_dir->path() / "results.jsonl", std::ios::binary);
   }
 
   ExtractOptions extract;
   extract.strict = o.strict;
-  std::size_t missing = 0, predicted = 0, samples = 0, correct_samples = 0, no_answer = 0;
+  std::size_t missing = 0, predicted = 0, samples = 0, correct_samples = 0, no_answer = 0, truncated = 0;
+  std::size_t problems_untruncated = 0;
+  double score_untruncated = 0;  // mean over problems of the mean over their untruncated samples
   double score = 0, chars = 0, tokens = 0;
   std::vector<std::size_t> keyword_counts(o.reflection_keywords.size(), 0);
   std::map<std::string, Group> by_level, by_subject, by_type;
   std::vector<std::pair<int, int>> n_and_c;  // per predicted problem
   Progress progress("grading", static_cast<std::int64_t>(bench.problems.size()), "problems");
   for (std::size_t i = 0; i < bench.problems.size(); ++i) {
+    throw_if_stopped();
     const Problem& problem = bench.problems[i];
     const auto& responses = preds.responses[i];
-    int correct = 0;
+    int correct = 0, whole = 0, whole_correct = 0;
     for (std::size_t s = 0; s < responses.size(); ++s) {
       Grade g = grade(problem.gold, responses[s], false, extract);
       correct += g.equal;
+      const bool cut = i < o.truncated.size() && s < o.truncated[i].size() && o.truncated[i][s];
+      truncated += cut;
+      whole += !cut;
+      whole_correct += !cut && g.equal;
       no_answer += g.pred_answer.empty();
       chars += static_cast<double>(responses[s].size());
       if (o.count_tokens) tokens += static_cast<double>(o.count_tokens(responses[s]));
@@ -156,8 +119,13 @@ json run_math_eval(const MathEvalOptions& o) {
         json line = {{"idx", i}, {"id", problem.id}, {"sample", s}, {"gold", problem.gold}, {"extracted", g.pred_answer},
                      {"extraction", g.extraction}, {"gold_normalized", g.gold_normalized}, {"pred_normalized", g.pred_normalized},
                      {"equal", g.equal}, {"reason", g.reason}};
+        if (!o.truncated.empty()) line["truncated"] = cut;
         *results << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
       }
+    }
+    if (whole > 0) {
+      ++problems_untruncated;
+      score_untruncated += static_cast<double>(whole_correct) / whole;
     }
     double problem_score = 0;
     if (responses.empty()) {
@@ -216,17 +184,55 @@ json run_math_eval(const MathEvalOptions& o) {
                  {"reflection_keywords", keywords}};
   if (o.count_keywords) report["reflection_keywords_per_response"] = static_cast<double>(keyword_total) * per_sample;
   if (o.count_tokens) report["mean_response_tokens"] = tokens * per_sample;
+  if (o.limit > 0) report["limit"] = o.limit;
+  if (!o.generation.is_null()) {
+    report["generation"] = o.generation;
+    report["generation"]["samples"] = samples;
+    report["generation"]["truncated"] = truncated;
+    // A truncated, looping response can end in the gold's digits and pass the last-number rule.
+    report["generation"]["accuracy_without_truncated"] = problems_untruncated ? score_untruncated / problems_untruncated : 0.0;
+    report["generation"]["problems_with_untruncated_samples"] = problems_untruncated;
+  }
   if (out_dir) {
+    for (const auto& file : o.carry_files) out_dir->carry(file);
     results->close();
-    if (!*results) fail_runtime("cannot write {}", (out_dir->path() / "results.jsonl").string());
+    if (!*results) fail_runtime("{}: write error", (out_dir->path() / "results.jsonl").string());
     std::ofstream r(out_dir->path() / "report.json", std::ios::binary);
     r << report.dump(2) << '\n';
     r.close();
-    if (!r) fail_runtime("cannot write {}", (out_dir->path() / "report.json").string());
+    if (!r) fail_runtime("{}: write error", (out_dir->path() / "report.json").string());
     out_dir->commit();
   }
-  print_table(report, std::cout);
   return report;
+}
+
+std::string math_eval_summary(const json& r) {
+  std::ostringstream out;
+  out << fmt::format("{}: {} problems, {} predicted, {} samples\n", r["bench"].get<std::string>(), r["problems"].get<int>(),
+                     r["predicted_problems"].get<int>(), r["samples"].get<int>());
+  out << fmt::format("  {:<28}{:>8.4f}\n", "accuracy (avg over samples)", r["accuracy"].get<double>());
+  for (auto& [k, v] : r["pass_at_k"].items()) out << fmt::format("  {:<28}{:>8.4f}\n", "pass@" + k, v.get<double>());
+  for (const char* key : {"by_level", "by_subject", "by_answer_type"}) {
+    if (r[key].empty()) continue;
+    out << "  " << key << ":\n";
+    for (auto& [k, v] : r[key].items())
+      out << fmt::format("    {:<26}{:>8.4f}  ({} problems)\n", k, v["accuracy"].get<double>(), v["problems"].get<int>());
+  }
+  out << fmt::format("  missing {}  duplicate {}  unknown {}  no answer found {}\n", r["missing"].get<int>(), r["duplicates"].get<int>(),
+                     r["unknown"].get<int>(), r["no_answer_extracted"].get<int>());
+  out << fmt::format("  mean response length {:.0f} chars", r["mean_response_chars"].get<double>());
+  if (r.contains("mean_response_tokens")) out << fmt::format(", {:.0f} tokens", r["mean_response_tokens"].get<double>());
+  if (r.contains("reflection_keywords_per_response"))
+    out << fmt::format("; reflection keywords per response {:.2f}", r["reflection_keywords_per_response"].get<double>());
+  out << "\n";
+  if (r.contains("generation")) {
+    const json& g = r["generation"];
+    out << fmt::format("  generated {} samples, {} hit the token limit; accuracy without them {:.4f}", g["samples"].get<int>(),
+                       g["truncated"].get<int>(), g["accuracy_without_truncated"].get<double>());
+    if (g.contains("tokens_per_s")) out << fmt::format("; {:.1f} tokens/s", g["tokens_per_s"].get<double>());
+    out << "\n";
+  }
+  return out.str();
 }
 
 }  // namespace cotrain

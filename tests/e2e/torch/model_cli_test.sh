@@ -71,4 +71,38 @@ expect_exit 2 "$COTRAIN" inspect --model empty
 expect_one_line_error 'no config.json'
 expect_exit 2 "$COTRAIN" score --model m-qwen2 --input ids.jsonl --device cuda:7
 expect_one_line_error 'device'
+
+# Hostile input (issue 16): one line, exit 2, never a c10 backtrace or an allocation first.
+expect_exit 2 "$COTRAIN" init-model --arch qwen2 --out nan-model --init-std nan
+expect_one_line_error '--init-std'
+expect_exit 2 "$COTRAIN" init-model --arch qwen2 --out inf-model --init-std 1e308
+expect_one_line_error '--init-std'
+[ ! -e nan-model ] && [ ! -e inf-model ] && pass || fail "a refused init-model wrote a model"
+expect_exit 2 "$COTRAIN" init-model --arch qwen2 --out m-seed --seed -1
+expect_one_line_error '--seed'
+mkdir -p mine && echo keep >mine/notes.txt
+expect_exit 2 "$COTRAIN" init-model --arch qwen2 --out mine --force  # --force replaced any directory
+expect_one_line_error 'mine: exists and is not empty'
+[ "$(cat mine/notes.txt)" = keep ] && pass || fail "init-model --force deleted a user's directory"
+expect_exit 0 "$COTRAIN" init-model --arch qwen2 --out again --force  # its own earlier output: replaced
+bad_config() {  # bad_config KEY VALUE PATTERN: m-qwen2 with config.json's KEY set to VALUE is refused
+  rm -rf badcfg && mkdir badcfg && ln -s "$WORK/m-qwen2/model.safetensors" badcfg/model.safetensors
+  python3 -c "import json,sys; c=json.load(open('m-qwen2/config.json')); c[sys.argv[1]]=json.loads(sys.argv[2]); json.dump(c,open('badcfg/config.json','w'))" "$1" "$2"
+  expect_exit 2 timeout -k 5 60 "$COTRAIN" score --model badcfg --input ids.jsonl
+  expect_one_line_error "$3"
+}
+bad_config rms_norm_eps -1e-6 'badcfg/config.json: rms_norm_eps: must be > 0'  # gave null log-probs, exit 0
+bad_config hidden_size 64.7 'badcfg/config.json: hidden_size: not an integer'  # was truncated to 64
+bad_config rope_theta 0 'badcfg/config.json: rope_theta: must be > 0'
+bad_config max_position_embeddings -5 'badcfg/config.json: max_position_embeddings: must be > 0'
+bad_config num_hidden_layers 1000000000 'num_hidden_layers: must be at most 4096'  # allocated the model first
+bad_config vocab_size 1000000000 'badcfg: config.json describes [0-9]+ parameters but the checkpoint holds [0-9]+'
+bad_config intermediate_size 128 'badcfg: 6 mis-shaped tensor'
+# A FIFO as config.json or model.safetensors blocked forever.
+rm -rf fifo-model && mkdir fifo-model && cp m-qwen2/config.json fifo-model/ && mkfifo fifo-model/model.safetensors
+expect_exit 2 timeout -k 5 20 "$COTRAIN" score --model fifo-model --input ids.jsonl
+expect_one_line_error 'fifo-model/model.safetensors: is a FIFO'
+rm -f fifo-model/config.json && mkfifo fifo-model/config.json
+expect_exit 2 timeout -k 5 20 "$COTRAIN" inspect --model fifo-model
+expect_one_line_error 'fifo-model/config.json: is a FIFO'
 finish

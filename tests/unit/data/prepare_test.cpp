@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sentencepiece_trainer.h>
+
 #include <csignal>
 #include <fstream>
 
@@ -68,7 +70,9 @@ TEST(Prepare, CacheHoldsTheRenderedSamplesAndAManifest) {
   EXPECT_EQ(m["inputs"].size(), 2u);
   EXPECT_EQ(m["inputs"][0]["size"], fs::file_size(a));
   EXPECT_EQ(m["inputs"][0]["fnv1a64"], file_hash(a));
-  EXPECT_EQ(m["tokenizer"]["fnv1a64"], file_hash(tok_path));
+  ASSERT_EQ(m["tokenizer"].size(), 1u);
+  EXPECT_EQ(m["tokenizer"][0]["fnv1a64"], file_hash(tok_path));
+  EXPECT_EQ(cache.tokenizer_path(), fs::absolute(tok_path).lexically_normal());
   EXPECT_EQ(m["counts"]["documents"], 3);
   EXPECT_EQ(m["counts"]["tokens"], tokens);
   EXPECT_EQ(m["length_histogram"]["counts"][0], 3);  // all under 256 tokens
@@ -167,6 +171,35 @@ TEST(Prepare, CacheIsReusedOnlyWhileInputsAndSettingsMatch) {
   EXPECT_TRUE(cache_matches(dir / "cache", settings));
 }
 
+// A Llama-2 directory holds a tokenizer.json the BPE loader refuses and the tokenizer.model the ids
+// really come from. The cache key hashed only tokenizer.json, so a changed tokenizer.model kept a
+// stale cache; it now hashes every file Tokenizer::load may read.
+TEST(Prepare, ChangingTheSentencepieceModelOfALlama2DirectoryInvalidatesTheCache) {
+  fs::path dir = test::scratch_dir();
+  auto train = [&](int vocab) {
+    std::ofstream corpus(dir / "corpus.txt");
+    for (int i = 0; i < 200; ++i) corpus << "Say hi to the model number " << i << " and name a colour, blue or red.\n";
+    corpus.close();
+    auto status = sentencepiece::SentencePieceTrainer::Train(
+        "--input=" + (dir / "corpus.txt").string() + " --model_prefix=" + (dir / "sp").string() + " --vocab_size=" +
+        std::to_string(vocab) + " --hard_vocab_limit=false --model_type=bpe --byte_fallback=true --minloglevel=2");
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    fs::copy_file(dir / "sp.model", dir / "llama2" / "tokenizer.model", fs::copy_options::overwrite_existing);
+  };
+  fs::create_directories(dir / "llama2");
+  write(dir / "llama2" / "tokenizer.json", R"({"model": {"type": "Unigram"}})");  // what the BPE loader refuses
+  train(400);
+  auto a = write(dir / "a.jsonl", kGood2 + "\n" + kGood3 + "\n");
+  PrepareSettings settings = settings_for(dir / "llama2", {a});
+  settings.template_name = "none";
+  prepare_token_cache(settings, dir / "cache");
+  EXPECT_TRUE(cache_matches(dir / "cache", settings));
+  train(450);  // other ids for the same text
+  std::string why;
+  EXPECT_FALSE(cache_matches(dir / "cache", settings, &why));
+  EXPECT_EQ(why.rfind("'tokenizer' differs", 0), 0u) << why;
+}
+
 TEST(Prepare, NeverReplacesADirectoryThatIsNotACache) {
   COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
   fs::path dir = test::scratch_dir();
@@ -208,25 +241,6 @@ TEST(TokenCacheReader, RejectsTruncatedOrForeignFiles) {
   write(dir / "cache" / "manifest.json", R"({"format": "something-else"})");
   EXPECT_THROW(TokenCache::open(dir / "cache"), InputError);
   EXPECT_THROW(TokenCache::open(dir / "nothing"), InputError);
-}
-
-TEST(TokenCacheReader, PacksFromTheMappedArrays) {
-  COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
-  fs::path dir = test::scratch_dir();
-  auto a = write(dir / "a.jsonl", kGood1 + "\n" + kGood2 + "\n" + kGood3 + "\n");
-  prepare_token_cache(settings_for(tok_path, {a}), dir / "cache");
-  TokenCache cache = TokenCache::open(dir / "cache");
-  auto lengths = cache.lengths();
-  PackingPlan plan = plan_packing(lengths, 256, 1, 0);
-  ASSERT_EQ(plan.bins.size(), 1u);  // 3 short documents fit one 256-token bin
-  std::vector<DocumentView> docs;
-  for (std::size_t d : plan.bins[0]) docs.push_back(cache.document(d));
-  PackedSequence seq = pack_sequence(docs);
-  EXPECT_EQ(static_cast<std::int64_t>(seq.input_ids.size()), cache.tokens());
-  EXPECT_EQ(seq.cu_seqlens.size(), 4u);
-  std::size_t targets = 0;
-  for (auto l : seq.labels) targets += l != kIgnoreLabel;
-  EXPECT_EQ(static_cast<std::int64_t>(targets), cache.manifest()["counts"]["target_tokens"].get<std::int64_t>());
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -99,23 +101,44 @@ TEST(Safetensors, CorruptFilesGiveOneLineErrorsNamingFileAndTensor) {
   }
   std::ofstream(dir / "tiny.safetensors") << "abc";
   EXPECT_NE(open_error(dir / "tiny.safetensors").find("too short"), std::string::npos);
-  EXPECT_NE(open_error(dir / "absent.safetensors").find("cannot open"), std::string::npos);
+  EXPECT_NE(open_error(dir / "absent.safetensors").find("absent.safetensors: no such file"), std::string::npos);
+  // A FIFO blocked open() forever; a directory is refused too.
+  ASSERT_EQ(mkfifo((dir / "fifo.safetensors").c_str(), 0600), 0);
+  EXPECT_NE(open_error(dir / "fifo.safetensors").find("fifo.safetensors: is a FIFO"), std::string::npos);
+  EXPECT_NE(open_error(dir).find("is a directory"), std::string::npos);
+}
+
+// A header nested 60k deep crashed (stack overflow); nesting is bounded before parsing.
+TEST(Safetensors, DeeplyNestedHeaderIsAnInputError) {
+  std::string header = R"({"__metadata__":{"x":)" + std::string(60000, '[') + std::string(60000, ']') + "}}";
+  try {
+    parse_safetensors_header(header, 0, "deep.safetensors");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("deep.safetensors: JSON nested deeper than 128 levels"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Checkpoint, ReadsShardsThroughIndexAndChecksIt) {
   auto dir = test::scratch_dir();
   float x[2] = {1, 2}, y[3] = {3, 4, 5};
-  write_safetensors(dir / "model-00001-of-00002.safetensors", {{"x", DType::F32, {2}, x, 8}});
+  std::uint16_t z[4] = {0, 0, 0, 0};
+  write_safetensors(dir / "model-00001-of-00002.safetensors", {{"x", DType::F32, {2}, x, 8}, {"z", DType::BF16, {2, 2}, z, 8}});
   write_safetensors(dir / "model-00002-of-00002.safetensors", {{"y", DType::F32, {3}, y, 12}});
   std::ofstream(dir / "model.safetensors.index.json")
-      << R"({"metadata":{"total_size":20},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})";
+      << R"({"metadata":{"total_size":28},"weight_map":{"x":"model-00001-of-00002.safetensors",)"
+      << R"("y":"model-00002-of-00002.safetensors","z":"model-00001-of-00002.safetensors"}})";
   CheckpointFiles ckpt(dir);
-  EXPECT_EQ(ckpt.names(), (std::vector<std::string>{"x", "y"}));
-  EXPECT_EQ(ckpt.total_bytes(), 20u);
+  EXPECT_EQ(ckpt.names(), (std::vector<std::string>{"x", "y", "z"}));
+  auto stats = ckpt.stats();
+  EXPECT_EQ(stats.tensors, 3);
+  EXPECT_EQ(stats.parameters, 9);
+  EXPECT_EQ(stats.bytes, 28u);
+  EXPECT_EQ(stats.tensors_by_dtype, (std::map<std::string, std::int64_t>{{"BF16", 1}, {"F32", 2}}));
   EXPECT_EQ(std::memcmp(ckpt.find("y")->file->data(*ckpt.find("y")->info), y, 12), 0);
 
   std::ofstream(dir / "model.safetensors.index.json")
-      << R"({"weight_map":{"x":"model-00002-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})";
+      << R"({"weight_map":{"x":"model-00002-of-00002.safetensors","y":"model-00002-of-00002.safetensors","z":"model-00001-of-00002.safetensors"}})";
   try {
     CheckpointFiles bad(dir);
     FAIL() << "expected an error for a tensor in the wrong shard";

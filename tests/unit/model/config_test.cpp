@@ -75,16 +75,39 @@ TEST(ModelConfig, RefusesWhatItCannotRunNamingTheField) {
   EXPECT_NE(error_of(j).find("use_sliding_window"), std::string::npos);
   j = qwen25_05b();
   j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
-  EXPECT_NE(error_of(j).find("rope type 'yarn' is not supported"), std::string::npos);
+  EXPECT_NE(error_of(j).find("rope_type: 'yarn' is not supported"), std::string::npos);
   j = qwen25_05b();
   j["num_key_value_heads"] = 3;
   EXPECT_NE(error_of(j).find("not a multiple"), std::string::npos);
   j = qwen25_05b();
   j["model_type"] = "gpt2";
-  EXPECT_NE(error_of(j).find("model_type 'gpt2'"), std::string::npos);
+  EXPECT_NE(error_of(j).find("model_type: 'gpt2'"), std::string::npos);
   j = qwen25_05b();
   j["vocab_size"] = "big";
-  EXPECT_NE(error_of(j).find("'vocab_size' has the wrong type"), std::string::npos);
+  EXPECT_EQ(error_of(j), "m/config.json: vocab_size: not an integer (\"big\")");
+}
+
+// Values that were accepted silently: 64.7 truncated to 64, a negative epsilon (null log-probs),
+// rope_theta or max_position_embeddings <= 0, sizes no model has (allocated before any check).
+TEST(ModelConfig, RefusesValuesThatOnlyLookLikeNumbers) {
+  struct Case {
+    const char* key;
+    nlohmann::json value;
+    const char* message;
+  };
+  for (const Case& c : {Case{"hidden_size", 64.7, "m/config.json: hidden_size: not an integer (64.7)"},
+                        Case{"rms_norm_eps", -1e-6, "m/config.json: rms_norm_eps: must be > 0 (got -1e-06)"},
+                        Case{"rms_norm_eps", 0, "m/config.json: rms_norm_eps: must be > 0 (got 0)"},
+                        Case{"rope_theta", 0, "m/config.json: rope_theta: must be > 0 (got 0)"},
+                        Case{"rope_theta", -1, "m/config.json: rope_theta: must be > 0 (got -1)"},
+                        Case{"max_position_embeddings", 0, "m/config.json: max_position_embeddings: must be > 0 (got 0)"},
+                        Case{"num_hidden_layers", 1000000000, "m/config.json: num_hidden_layers: must be at most 4096 (got 1000000000)"},
+                        Case{"vocab_size", 1e9, "m/config.json: vocab_size: not an integer (1000000000.0)"},
+                        Case{"vocab_size", 4294967296, "m/config.json: vocab_size: must be at most 2147483647 (got 4294967296)"}}) {
+    auto j = qwen25_05b();
+    j[c.key] = c.value;
+    EXPECT_EQ(error_of(j), c.message) << c.key << " = " << c.value;
+  }
 }
 
 }  // namespace

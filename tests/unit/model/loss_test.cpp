@@ -1,7 +1,10 @@
 #include "cotrain/model/loss.h"
 
 #include <gtest/gtest.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
+
+#include "cotrain/core/error.h"
 
 namespace cotrain {
 namespace {
@@ -29,7 +32,7 @@ TEST(SummedNll, ValueAndGradientsEqualAutogradForEveryChunking) {
   expected.backward();
   for (std::int64_t chunk : {1, 3, 8, 29, 1000}) {
     auto h = hidden0.clone().requires_grad_(), w = head0.clone().requires_grad_();
-    auto got = summed_nll(h, w, targets, chunk);
+    auto got = summed_nll(h, w, targets, LossGradients::build, chunk);
     (got * 0.5).backward();  // the backward scales the gradients it computed in the forward pass
     EXPECT_NEAR(got.item<double>(), expected.item<double>(), 1e-4) << "chunk " << chunk;
     EXPECT_LT(rel_err(h.grad() * 2, h_ref.grad()), 1e-5) << "chunk " << chunk;
@@ -42,20 +45,62 @@ TEST(SummedNll, SharedMatrixGetsBothGradients) {  // tied embeddings: the head i
   auto w = torch::randn({40, 8}).requires_grad_();
   auto ids = torch::randint(0, 40, {12}, torch::kInt64);
   auto targets = torch::randint(0, 40, {12}, torch::kInt64);
-  summed_nll(at::embedding(w, ids) * 1.5, w, targets, 5).backward();
+  summed_nll(at::embedding(w, ids) * 1.5, w, targets, LossGradients::build, 5).backward();
   auto fused = w.grad().clone();
   w.mutable_grad().reset();
   reference_nll(at::embedding(w, ids) * 1.5, w, targets).backward();
   EXPECT_LT(rel_err(fused, w.grad()), 1e-5);
 }
 
-TEST(SummedNll, Bf16IsCloseAndNoGradNeedsNoGradients) {
+// Records the largest block the CPU allocator hands out while installed.
+class LargestAllocation final : public c10::Allocator {
+ public:
+  LargestAllocation() : inner_(c10::GetCPUAllocator()) { c10::SetCPUAllocator(this); }
+  ~LargestAllocation() override { c10::SetCPUAllocator(inner_); }
+  c10::DataPtr allocate(std::size_t n) override {
+    largest = std::max(largest, n);
+    return inner_->allocate(n);
+  }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+  std::size_t largest = 0;
+
+ private:
+  c10::Allocator* inner_;
+};
+
+TEST(SummedNll, ValidationLossAllocatesNoGradientBuffers) {
+  torch::manual_seed(3);
+  const std::int64_t T = 40, H = 64, V = 5000, chunk = 8;
+  auto hidden = torch::randn({T, H}), head = (torch::randn({V, H}) * 0.1).requires_grad_();  // a trainable head (full SFT)
+  auto targets = torch::randint(0, V, {T}, torch::kInt64);
+  const std::size_t head_gradient = V * H * sizeof(float), chunk_logits = chunk * V * sizeof(float);
+  double value = 0;
+  {
+    torch::NoGradGuard no_grad;
+    LargestAllocation allocations;
+    auto loss = summed_nll(hidden, head, targets, LossGradients::skip, chunk);
+    value = loss.item<double>();
+    EXPECT_FALSE(loss.requires_grad());
+    EXPECT_LE(allocations.largest, chunk_logits);  // chunk-sized logits only, no [vocab, hidden] gradient
+  }
+  EXPECT_NEAR(value, reference_nll(hidden, head, targets).item<double>(), 1e-3);
+  {
+    LargestAllocation allocations;  // the same call building gradients does allocate one
+    auto loss = summed_nll(hidden, head, targets, LossGradients::build, chunk);
+    EXPECT_TRUE(loss.requires_grad());
+    EXPECT_GE(allocations.largest, head_gradient);
+  }
+  torch::NoGradGuard no_grad;
+  EXPECT_THROW(summed_nll(hidden, head, targets, LossGradients::build, chunk), RuntimeFailure);  // nothing could use them
+}
+
+TEST(SummedNll, Bf16IsCloseToFp32AndKeepsGradientDtypes) {
   torch::manual_seed(2);
   auto hidden = torch::randn({20, 16}), head = torch::randn({30, 16}) * 0.3;
   auto targets = torch::randint(0, 30, {20}, torch::kInt64);
-  auto fp32 = summed_nll(hidden, head, targets, 7).item<double>();
+  auto fp32 = summed_nll(hidden, head, targets, LossGradients::skip, 7).item<double>();
   auto h = hidden.to(torch::kBFloat16).requires_grad_(), w = head.to(torch::kBFloat16).requires_grad_();
-  auto bf16 = summed_nll(h, w, targets, 7);
+  auto bf16 = summed_nll(h, w, targets, LossGradients::build, 7);
   EXPECT_NEAR(bf16.item<double>(), fp32, 0.02 * std::abs(fp32));
   bf16.backward();
   EXPECT_EQ(h.grad().scalar_type(), torch::kBFloat16);

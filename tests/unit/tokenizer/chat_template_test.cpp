@@ -55,7 +55,7 @@ TEST(ChatTemplate, TextAndIdsEqualTransformers) {
     EXPECT_EQ(rendered.mask.size(), rendered.ids.size());
     ++id_checks;
   }
-  EXPECT_EQ(families, (std::set<std::string>{"qwen2.5", "qwen3", "llama3", "deepseek-r1"}));
+  EXPECT_EQ(families, (std::set<std::string>{"qwen2.5", "qwen3", "llama3", "deepseek-r1", "chatml"}));
   EXPECT_GE(id_checks, 50u);
 }
 
@@ -93,6 +93,39 @@ TEST(ChatTemplate, MaskCoversAssistantContentAndEndOfTurnOnly) {
   EXPECT_EQ(std::count(everything.mask.begin(), everything.mask.end(), 1), static_cast<long>(everything.ids.size()));
 }
 
+// SkyThought's LLaMA-Factory `qwen25` (Sky-T1's training template). LLaMA-Factory tokenises each
+// piece on its own and appends the replaced eos <|endoftext|> as an id; the whole-text encoding
+// must give the same ids, and the targets are each answer and its <|endoftext|>.
+TEST(ChatTemplate, SkyThoughtQwen25EndsAnswersWithEndOfText) {
+  COTRAIN_SHARED_FILE(file, "tokenizers/qwen2.5/tokenizer.json");
+  const Tokenizer& tokenizer = test::loaded_tokenizer(file);
+  const std::string sys = "Your role as an assistant involves thoroughly exploring questions.";
+  const std::string a1 = "<|begin_of_thought|>\n\n91 = 7 * 13.\n\n<|end_of_thought|>", a2 = "13 × 17";
+  std::vector<ChatMessage> conversation = {{"system", sys}, {"user", "Factor 91."}, {"assistant", a1}, {"user", "And 221?"}, {"assistant", a2}};
+  auto chat = ChatTemplate::by_name("qwen25").render(tokenizer, conversation);
+  const std::string header = "<|im_start|>system\n" + sys + "<|im_end|>\n";
+  EXPECT_EQ(chat.text, header + "<|im_start|>user\nFactor 91.<|im_end|>\n<|im_start|>assistant\n" + a1 + "<|endoftext|>" +
+                           "\n<|im_start|>user\nAnd 221?<|im_end|>\n<|im_start|>assistant\n" + a2 + "<|endoftext|>");
+  std::vector<TokenId> llama_factory;
+  const TokenId eos = tokenizer.token_to_id("<|endoftext|>");
+  for (const std::string& piece : {header, std::string("<|im_start|>user\nFactor 91.<|im_end|>\n<|im_start|>assistant\n"), a1,
+                                   std::string("\n<|im_start|>user\nAnd 221?<|im_end|>\n<|im_start|>assistant\n"), a2}) {
+    auto ids = tokenizer.encode(piece);
+    llama_factory.insert(llama_factory.end(), ids.begin(), ids.end());
+    if (piece == a1 || piece == a2) llama_factory.push_back(eos);
+  }
+  EXPECT_EQ(chat.ids, llama_factory);
+  EXPECT_EQ(masked_text(tokenizer, chat), a1 + "<|endoftext|>|" + a2 + "<|endoftext|>");
+  EXPECT_EQ(chat.ids.back(), eos);
+  EXPECT_EQ(chat.mask.back(), 1);  // the end token is learned: it is how the model stops
+
+  // No system message (or an empty one): Qwen's default system prompt, as LLaMA-Factory.
+  auto plain = ChatTemplate::by_name("qwen25").render_text({{"user", "Hi"}, {"assistant", "Hello"}}, false);
+  EXPECT_EQ(plain, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                   "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|endoftext|>");
+  EXPECT_THROW(ChatTemplate::by_name("qwen25").render_text({{"user", "Hi"}, {"system", "late"}}, false), InputError);
+}
+
 TEST(ChatTemplate, NoneTemplateIsRawTextWithAssistantMask) {
   COTRAIN_SHARED_FILE(file, "tokenizers/qwen3/tokenizer.json");
   const Tokenizer& tokenizer = test::loaded_tokenizer(file);
@@ -115,10 +148,10 @@ TEST(ChatTemplate, EmptyMaskIsAnError) {
 
 TEST(ChatTemplate, UnknownNamesAndRolesAreErrors) {
   try {
-    ChatTemplate::by_name("chatml");
+    ChatTemplate::by_name("vicuna");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen3, llama3, deepseek-r1, none"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen25, qwen3, llama3, deepseek-r1, chatml, none"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ChatTemplate::by_name("qwen3").render_text({{"tool", "x"}}, false), InputError);
 }
@@ -132,6 +165,52 @@ TEST(ChatTemplate, DetectsFromTokenizerConfig) {
   auto dir = test::scratch_dir();
   std::ofstream(dir / "tokenizer_config.json") << R"({"chat_template": "{{ messages[0].content }}"})";
   EXPECT_THROW(ChatTemplate::detect(dir), InputError);
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "auto").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3).name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3 / "tokenizer.json").name(), "qwen3");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(qwen3, "llama3").name(), "llama3");
+}
+
+// transformers >= 4.43 writes the template to chat_template.jinja; it wins over tokenizer_config.json.
+TEST(ChatTemplate, DetectsFromChatTemplateJinja) {
+  COTRAIN_SHARED_FILE(qwen3, "tokenizers/qwen3/tokenizer_config.json");
+  auto dir = test::scratch_dir();
+  std::filesystem::copy_file(qwen3, dir / "tokenizer_config.json");
+  EXPECT_EQ(ChatTemplate::detect(dir).name(), "qwen3");
+  // SmolLM2's template: ChatML with a default system line of its own.
+  std::ofstream(dir / "chat_template.jinja")
+      << "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+         "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + "
+         "message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+         "{{ '<|im_start|>assistant\n' }}{% endif %}";
+  EXPECT_EQ(ChatTemplate::detect(dir).name(), "chatml");
+  EXPECT_EQ(ChatTemplate::detect(dir / "tokenizer.json").name(), "chatml");
+  EXPECT_EQ(ChatTemplate::for_tokenizer(dir / "tokenizer.json").name(), "chatml");
+  std::ofstream(dir / "chat_template.jinja") << "{% for m in messages %}[{{ m.content }}]{% endfor %}";
+  EXPECT_THROW(ChatTemplate::detect(dir), InputError);
+}
+
+TEST(ChatTemplate, ChatmlHasNoDefaultSystemTurn) {
+  auto chatml = ChatTemplate::by_name("chatml");
+  EXPECT_EQ(chatml.render_text({{"user", "Hi"}}, true), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(chatml.render_text({{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}}, false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n");
+}
+
+// A chat_template of another type (a number, a list whose default entry holds a number) was a
+// JSON type error: exit 1 with nlohmann's text and no file name.
+TEST(ChatTemplate, MalformedChatTemplateFieldsNameTheFile) {
+  auto dir = test::scratch_dir();
+  for (const char* config : {R"({"chat_template": 7})", R"({"chat_template": [{"name": "default", "template": 7}]})",
+                             R"({"chat_template": [{"name": 3}]})", R"([1, 2])", R"({"chat_template": 1e999})"}) {
+    std::ofstream(dir / "tokenizer_config.json") << config;
+    try {
+      ChatTemplate::detect(dir);
+      FAIL() << config << ": expected InputError";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind((dir / "tokenizer_config.json").string() + ": ", 0), 0u) << config << ": " << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 // malformed or unsupported settings, each naming its field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/shared_data.h"
+#include "common/tiny_tokenizer.h"
 #include "cotrain/core/error.h"
 #include "cotrain/tokenizer/tokenizer.h"
 #include "cotrain/tokenizer/unicode.h"
@@ -15,31 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-// Bytes 0-255 as ids 0-255, then "ab" = 256, "abc" = 257, "Ġab" = 258; merges a+b, ab+c, Ġ+ab.
+// The shared tiny tokenizer with "<|end|>" (259, special) and "<tool>" (260, not special).
 json tiny_tokenizer(bool pair_merges) {
-  json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[unicode::byte_to_char()[b]] = b;
-  vocab["ab"] = 256;
-  vocab["abc"] = 257;
-  vocab["\u0120ab"] = 258;
-  json merges = pair_merges ? json::array({json::array({"a", "b"}), json::array({"ab", "c"}), json::array({"\u0120", "ab"})})
-                            : json::array({"a b", "ab c", "\u0120 ab"});
-  return {
-      {"version", "1.0"},
-      {"truncation", nullptr},
-      {"padding", nullptr},
-      {"added_tokens", json::array({{{"id", 259}, {"content", "<|end|>"}, {"special", true}, {"normalized", false}},
-                                    {{"id", 260}, {"content", "<tool>"}, {"special", false}, {"normalized", false}}})},
-      {"normalizer", {{"type", "NFC"}}},
-      {"pre_tokenizer",
-       {{"type", "Sequence"},
-        {"pretokenizers", json::array({{{"type", "Split"}, {"pattern", {{"Regex", R"( ?\p{L}+|\p{N}|\s+|[^\s\p{L}\p{N}]+)"}}},
-                                        {"behavior", "Isolated"}, {"invert", false}},
-                                       {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}})}}},
-      {"post_processor", {{"type", "ByteLevel"}}},
-      {"decoder", {{"type", "ByteLevel"}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}, {"byte_fallback", false}}},
-  };
+  return test::tiny_tokenizer_json(pair_merges, {{"<|end|>", true, false}, {"<tool>", false, false}});
 }
 
 std::filesystem::path write(const json& tokenizer) {
@@ -81,6 +62,24 @@ TEST(TokenizerJson, InvalidUtf8BecomesReplacementCharacter) {
   EXPECT_EQ(tokenizer->decode({{0xC3, 0xA9}}), "é");
   EXPECT_EQ(tokenizer->encode("\xFF"), tokenizer->encode("\xEF\xBF\xBD"));
   EXPECT_THROW(tokenizer->decode({{999}}), InputError);
+}
+
+// HF drops a byte the vocabulary has no token for (when there is no unk token); the bytes on
+// either side then merge as neighbours.
+TEST(TokenizerJson, BytesWithoutATokenAreDroppedAndCounted) {
+  json tokenizer = tiny_tokenizer(false);
+  tokenizer["model"]["vocab"].erase(unicode::byte_to_char()[0x04]);
+  tokenizer["model"]["vocab"].erase(unicode::byte_to_char()[0x05]);
+  tokenizer["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};  // one word
+  auto loaded = Tokenizer::load(write(tokenizer));
+  EXPECT_EQ(loaded->missing_byte_tokens(), 2u);
+  EXPECT_EQ(loaded->dropped_bytes(), 0u);
+  EXPECT_EQ(loaded->encode("a\x04" "bc"), (std::vector<TokenId>{257}));  // "a" + "bc" still merge to "abc"
+  EXPECT_EQ(loaded->encode("\x05"), (std::vector<TokenId>{}));
+  EXPECT_EQ(loaded->encode("x\x04\x05y"), (std::vector<TokenId>{'x', 'y'}));
+  EXPECT_EQ(loaded->dropped_bytes(), 4u);
+  tokenizer["model"]["unk_token"] = "<unk>";
+  EXPECT_NE(load_error(tokenizer).find("model.unk_token"), std::string::npos);
 }
 
 struct BadCase {
@@ -130,6 +129,77 @@ TEST(TokenizerJson, TemplateProcessingAddsBos) {
                                  {"special_tokens", {{"<|end|>", {{"id", "<|end|>"}, {"ids", {259}}, {"tokens", {"<|end|>"}}}}}}};
   auto loaded = Tokenizer::load(write(tokenizer));
   EXPECT_EQ(loaded->add_special_tokens(loaded->encode("ab")), (std::vector<TokenId>{259, 256}));
+}
+
+// A few bytes of JSON must not make cotrain allocate gigabytes: an id near 2^31 made two tables of
+// that many entries (6.5 GB at 1e8).
+TEST(TokenizerJson, RefusesIdsFarBeyondTheNumberOfTokensBeforeAllocating) {
+  json vocab_id = tiny_tokenizer(false);
+  vocab_id["model"]["vocab"]["ab"] = 2'000'000'000;
+  EXPECT_NE(load_error(vocab_id).find("model.vocab has token id 2000000000 but only 261 tokens"), std::string::npos)
+      << load_error(vocab_id);
+  json added_id = tiny_tokenizer(false);
+  added_id["added_tokens"][0]["id"] = 100'000'000;
+  EXPECT_NE(load_error(added_id).find("has token id 100000000"), std::string::npos) << load_error(added_id);
+  json gap = tiny_tokenizer(false);
+  gap["added_tokens"][0]["id"] = 5000;  // a modest gap (padding to a round vocabulary size) is fine
+  EXPECT_EQ(load_error(gap), "");
+}
+
+// Special-token ids of a TemplateProcessing post-processor were emitted as they were: -7 wrapped,
+// 2^40 truncated.
+TEST(TokenizerJson, TemplateProcessingIdsMustBeTokensOfTheVocabulary) {
+  for (json bad : {json(-7), json(std::int64_t{1} << 40), json(300), json("259")}) {
+    json tokenizer = tiny_tokenizer(false);
+    tokenizer["post_processor"] = {{"type", "TemplateProcessing"},
+                                   {"single", json::array({{{"SpecialToken", {{"id", "<|end|>"}, {"type_id", 0}}}},
+                                                           {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
+                                   {"special_tokens", {{"<|end|>", {{"id", "<|end|>"}, {"ids", {bad}}}}}}};
+    EXPECT_NE(load_error(tokenizer).find("post_processor.special_tokens.<|end|>.ids[0]"), std::string::npos)
+        << bad << ": " << load_error(tokenizer);
+  }
+}
+
+// A 2.5 MB pre-tokenizer nested 70k deep took more than 12 GB; depth and step counts are bounded.
+TEST(TokenizerJson, DeepOrHugePreTokenizersAreRefused) {
+  json tokenizer = tiny_tokenizer(false);
+  std::string text = tokenizer.dump();
+  std::string nest;
+  for (int i = 0; i < 5000; ++i) nest += R"({"type":"Sequence","pretokenizers":[)";
+  nest += R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":false})";
+  for (int i = 0; i < 5000; ++i) nest += "]}";
+  std::string pre = tokenizer["pre_tokenizer"].dump();
+  text.replace(text.find(pre), pre.size(), nest);
+  auto path = test::scratch_dir() / "tokenizer.json";
+  std::ofstream(path) << text;
+  try {
+    Tokenizer::load(path);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than 128 levels"), std::string::npos) << e.what();
+  }
+  json wide = tiny_tokenizer(false);
+  json split = wide["pre_tokenizer"]["pretokenizers"][0];
+  for (int i = 0; i < 100; ++i) wide["pre_tokenizer"]["pretokenizers"].insert(wide["pre_tokenizer"]["pretokenizers"].begin(), split);
+  EXPECT_NE(load_error(wide).find("more than 64 steps"), std::string::npos) << load_error(wide);
+}
+
+// Matching added tokens was O(text x tokens): 400k added tokens took 43 s to load and match.
+TEST(TokenizerJson, ManyAddedTokensLoadAndMatchInLinearTime) {
+  json tokenizer = tiny_tokenizer(false);
+  for (int i = 0; i < 400'000; ++i) {
+    tokenizer["added_tokens"].push_back(
+        {{"id", 261 + i}, {"content", fmt::format("<tok_{:06d}>", i)}, {"special", true}, {"normalized", false}});
+  }
+  std::string text;
+  for (int i = 0; i < 20'000; ++i) text += fmt::format("<tok_{:05d}a <tok_{:06d}>", i, i * 7);
+  auto start = std::chrono::steady_clock::now();
+  auto loaded = Tokenizer::load(write(tokenizer));
+  auto ids = loaded->encode(text);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(std::count_if(ids.begin(), ids.end(), [](TokenId id) { return id >= 261; }), 20'000);
+  EXPECT_EQ(ids[ids.size() - 1], 261 + 19'999 * 7);
+  EXPECT_LT(seconds, 20.0) << "load + encode took " << seconds << " s";
 }
 
 TEST(TokenizerJson, LoadsFromModelDirectoryAndRejectsOtherPaths) {

@@ -66,8 +66,10 @@ class Sandbox {
   // python: interpreter name (looked up in PATH) or path. Resolving it runs the interpreter once,
   // outside the sandbox, to learn its real executable and prefix; no untrusted code is involved.
   // namespaces = false skips straight to the last fallback (uid, rlimits, seccomp only): what a
-  // host without namespaces gets, so that path can be tested where namespaces work.
-  explicit Sandbox(const std::string& python, bool namespaces = true);
+  // host without namespaces gets, so that path can be tested where namespaces work. An interpreter
+  // that has not answered within answer_timeout_s is killed (InputError): --python may name
+  // anything, including a program that never ends.
+  explicit Sandbox(const std::string& python, bool namespaces = true, double answer_timeout_s = 10);
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 

@@ -9,6 +9,7 @@ namespace cotrain {
 
 struct Problem {
   std::string id;                // the benchmark's own id (unique_id, id or idx)
+  std::string question;          // the problem statement ("problem", or "question")
   std::string gold;              // the gold answer as written
   std::string level, subject;    // MATH500
   std::string answer_type;       // OlympiadBench: Numerical, Expression, Tuple, Interval
@@ -23,6 +24,9 @@ struct Benchmark {
 
 const std::vector<std::string>& math_benchmark_names();
 bool is_math_benchmark(const std::string& name);
+
+// SkyThought's math prompt: "Return your final response within \boxed{}. " + the question.
+std::string math_prompt(const Problem& problem);
 
 // Where NAME's file is: DATA_FILE if given, else DATA_DIR/NAME/test.jsonl, else
 // $COTRAIN_DATA/NAME/test.jsonl, else ~/.cache/cotrain/benchmarks/NAME/test.jsonl.

@@ -1,9 +1,11 @@
-// `cotrain eval --bench math500|aime24|amc23|olympiadbench|minerva_math --predictions FILE`:
-// grade generations made elsewhere against a benchmark and write results.jsonl + report.json.
+// `cotrain eval --bench math500|aime24|amc23|olympiadbench|minerva_math`: grade responses (a
+// predictions file made elsewhere, or responses just generated) against a benchmark and write
+// results.jsonl + report.json.
 #pragma once
 #include <cstddef>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,14 @@ namespace cotrain {
 struct MathEvalOptions {
   std::string bench;
   std::string predictions;  // JSONL: {"idx": i, "response": "..."} or {"idx": i, "responses": [...]}
+  // Or the responses themselves, by problem (of the first `limit` problems), e.g. just generated;
+  // truncated[i][s] marks a response that hit the token limit, generation (settings, counts) is
+  // recorded in the report.
+  std::optional<std::vector<std::vector<std::string>>> responses;
+  std::vector<std::vector<bool>> truncated;
+  nlohmann::json generation;
+  std::size_t limit = 0;    // grade the first `limit` problems only (0: all); accuracy is over them
+  std::vector<std::string> carry_files;  // files copied into the output directory (e.g. generations)
   std::string data_file, data_dir;
   std::string out_dir;      // empty: print the table only
   bool strict = false;      // boxed answers only
@@ -24,8 +34,11 @@ struct MathEvalOptions {
   std::function<std::vector<std::size_t>(std::string_view)> count_keywords;
 };
 
-// Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory), prints a
-// table to stdout and returns the report. Throws InputError for bad input.
+// Grades, writes DIR/results.jsonl and DIR/report.json atomically (as one directory) and returns
+// the report. Throws InputError for bad input.
 nlohmann::json run_math_eval(const MathEvalOptions& options);
+
+// The report as the table `cotrain eval` prints.
+std::string math_eval_summary(const nlohmann::json& report);
 
 }  // namespace cotrain

@@ -44,6 +44,9 @@ class BigInt {
   static std::vector<std::uint32_t> sub_mag(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b);
   static BigInt from_magnitude(std::uint64_t m, bool negative);
   void trim();
+  std::size_t trailing_zeros() const;  // of a non-zero magnitude
+  void shift_right(std::size_t bits);
+  void shift_left(std::size_t bits);
 
   std::vector<std::uint32_t> mag_;  // little-endian base 2^32 magnitude, no leading zero limbs
   bool neg_ = false;

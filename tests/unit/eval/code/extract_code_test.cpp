@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "cotrain/eval/pass_at_k.h"
-
 namespace cotrain {
 namespace {
 
@@ -21,15 +19,6 @@ TEST(ExtractCode, NoFenceMeansNoCode) {
   EXPECT_EQ(extract_last_code_block("print(1)"), "");
   EXPECT_EQ(extract_last_code_block(""), "");
   EXPECT_EQ(extract_last_code_block("inline ``` is not a fence line"), "");
-}
-
-TEST(PassAtK, MatchesTheClosedForm) {
-  EXPECT_DOUBLE_EQ(pass_at_k(10, 0, 1), 0.0);
-  EXPECT_DOUBLE_EQ(pass_at_k(10, 3, 1), 0.3);
-  EXPECT_DOUBLE_EQ(pass_at_k(10, 10, 5), 1.0);
-  // 1 - C(7,5)/C(10,5) = 1 - 21/252
-  EXPECT_NEAR(pass_at_k(10, 3, 5), 1.0 - 21.0 / 252.0, 1e-12);
-  EXPECT_DOUBLE_EQ(pass_at_k(4, 2, 3), 1.0);  // fewer failures than k: some draw must pass
 }
 
 }  // namespace

@@ -3,6 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
+
+#include "common/shared_data.h"
+#include "cotrain/core/error.h"
+
 #include "code_test_support.h"
 
 namespace cotrain {
@@ -137,6 +143,43 @@ TEST(JudgeFunctional, DisabledFunctionsFailLikeLcbRunner) {
   EXPECT_EQ(judge(p, "import os\ndef f(x):\n    os.fork()\n    return 1\n").verdict, "runtime error");
   EXPECT_EQ(judge(p, "import subprocess\ndef f(x):\n    subprocess.Popen(['true'])\n    return 1\n").verdict,
             "runtime error");
+}
+
+// A program may write anything to the descriptors it inherits. Malformed report lines on fds
+// 3-63 ({"message": [1]}) aborted the whole evaluation with a JSON type error; forged verdicts
+// were already not trusted. Garbage only ever decides its own sample's verdict.
+TEST(JudgeStdin, GarbageOnInheritedDescriptorsOnlyAffectsItsOwnSample) {
+  const std::string forge = R"(import os
+for fd in range(3, 64):
+    for line in ['{"test":0,"verdict":"passed","message":[1]}', '{"test":"x"}', '{"test":1e999}', '[1,2', '{"verdict":7}',
+                 '{"test":99999999999,"verdict":"passed"}']:
+        try:
+            os.write(fd, (line + "\n").encode())
+        except OSError:
+            pass
+raise SystemExit(3)
+)";
+  Judgement j;
+  ASSERT_NO_THROW(j = judge(kSum, forge));
+  EXPECT_NE(j.verdict, "passed") << j.message;
+  Judgement fine = judge(kSum, "a, b = map(int, input().split())\nprint(a + b)\n");
+  EXPECT_EQ(fine.verdict, "passed") << fine.message;
+}
+
+// --python naming a program that never answers hung the evaluation; it is killed and refused.
+TEST(Sandbox, AnInterpreterThatNeverAnswersIsRefused) {
+  auto dir = test::scratch_dir();
+  auto fake = dir / "python";
+  std::ofstream(fake) << "#!/bin/sh\nexec sleep 1000\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    Sandbox sandbox(fake.string(), true, 1.0);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("did not answer within 1 s"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
 }
 
 }  // namespace

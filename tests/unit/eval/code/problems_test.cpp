@@ -3,6 +3,7 @@
 #include "cotrain/eval/code/problems.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -115,6 +116,41 @@ TEST(LoadProblems, BadRowsNameFileLineAndField) {
                "pickle");
   expect_error("{" + base + R"(, "public_test_cases": )" + good_tests + R"(, "metadata": "[1]"})", "metadata");
   expect_error("not json", "bad JSON");
+  // A problem without tests used to pass every program.
+  expect_error("{" + base + R"(, "public_test_cases": "[]"})", "has no test cases");
+  expect_error("{" + base + R"(, "public_test_cases": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})",
+               "nested deeper");
+}
+
+// A 1.9 MB zlib bomb in private_test_cases inflated to 1.5 GB: inflating stops at the limit.
+TEST(CompressedTests, InflatingStopsAtTheLimit) {
+  // After a full flush, deflate codes the same megabyte of zeros as the same bytes: the bomb is
+  // the first block (with the zlib header) and then that block again and again. Inflating stops
+  // at the limit, long before the (missing) checksum would matter.
+  z_stream stream{};
+  ASSERT_EQ(deflateInit(&stream, 9), Z_OK);
+  std::string zeros(1 << 20, '\0');
+  auto deflate_megabyte = [&] {
+    std::string out(1 << 16, '\0');
+    stream.next_in = reinterpret_cast<Bytef*>(zeros.data());
+    stream.avail_in = static_cast<uInt>(zeros.size());
+    stream.next_out = reinterpret_cast<Bytef*>(out.data());
+    stream.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&stream, Z_FULL_FLUSH), Z_OK);
+    EXPECT_EQ(stream.avail_in, 0u);
+    out.resize(out.size() - stream.avail_out);
+    return out;
+  };
+  std::string bomb = deflate_megabyte(), block = deflate_megabyte();
+  deflateEnd(&stream);
+  for (std::size_t inflated = 1 << 20; inflated <= kMaxInflatedBytes; inflated += 1 << 20) bomb += block;
+  ASSERT_LT(bomb.size(), 1u << 20);  // under a megabyte that would inflate past the limit
+  try {
+    zlib_inflate(bomb);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("inflates to more than"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

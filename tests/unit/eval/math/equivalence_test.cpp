@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "cotrain/eval/math/normalize.h"
 
 namespace cotrain {
@@ -112,6 +114,34 @@ TEST(Equivalence, ReasonsSayWhichCheckDecided) {
   EXPECT_EQ(g.pred_answer, "\\frac12");
   EXPECT_EQ(g.pred_normalized, "\\frac{1}{2}");
   EXPECT_EQ(g.extraction, "boxed");
+}
+
+// Values past the exact range overflowed doubles to inf, and two infinities compared equal:
+// 2^{5000} = 3^{5000}, 1000! = 999!. Such values are equal only when written the same way.
+TEST(Equivalence, ValuesBeyondTheExactRangeAreNeverEqualByOverflow) {
+  for (auto [a, b] : {std::pair{"2^{5000}", "3^{5000}"}, {"1000!", "999!"}, {"10^{10^{5}}", "10^{10^{5}}+1"},
+                      {"2^{5000}", "\\infty"}, {"(x/10)^{5000}", "(x/10)^{5001}"}}) {
+    Grade g = grade(a, b);
+    EXPECT_FALSE(g.equal) << a << " vs " << b << ": " << g.reason;
+  }
+  EXPECT_EQ(grade("2^{5000}", "3^{5000}").reason, "cannot decide (beyond exact and floating-point range)");
+  EXPECT_TRUE(same("1000!", "1000!"));
+  EXPECT_TRUE(same("2^{5000}", "2^{5000}"));
+  EXPECT_TRUE(same("\\infty", "\\infty"));
+  EXPECT_TRUE(same("-\\infty", "-\\infty"));
+  EXPECT_FALSE(same("\\infty", "-\\infty"));
+  EXPECT_TRUE(same("2^{1000}", "2^{999} \\cdot 2"));  // within the exact range: exact
+}
+
+// Found by fuzz_grade: a fraction near the 4096-bit cap took 0.1 s (gcd by Euclid over a
+// bit-by-bit division, and a gcd after every multiplication of a power). 50 of them take
+// milliseconds now.
+TEST(Equivalence, ExactArithmeticNearTheSizeCapIsFast) {
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(grade("0.10\\%10^{400}%", "2").equal);
+  EXPECT_TRUE(same("(\\frac{101}{1000})^{400}", "\\frac{101^{400}}{1000^{400}}"));
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0) << "took " << seconds << " s";
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ TEST(Fuzz, RandomAnswersNeverThrowOrHang) {
   EXPECT_LT(thread_cpu_ms() - start, 30000);
 }
 
-TEST(Fuzz, HostileInputsAreBounded) {
+TEST(Fuzz, HostileInputsNeverThrow) {
   std::string deep(5000, '(');
   std::string braces(20000, '{');
   std::string tower = "2";

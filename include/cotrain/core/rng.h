@@ -1,6 +1,6 @@
 // A seeded random generator with a fixed algorithm (splitmix64), so that perturbations, synthetic
-// data and packing orders are the same bytes on every platform and compiler (the standard
-// library's distributions are not specified exactly enough for that).
+// data, packing orders and the grader's random points are the same bytes on every platform and
+// compiler (the standard library's distributions are not specified exactly enough for that).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,216 @@
+#include "cotrain/model/lora.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "cotrain/core/error.h"
+#include "cotrain/model/logprobs.h"
+#include "unit/model/tiny_models.h"
+
+namespace cotrain {
+namespace {
+
+using test::lora_settings;
+using test::random_model;
+using test::randomize_lora_b;
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+template <class F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+PackedRow some_row() { return pack_documents({{5, 17, 33, 2, 90, 41, 8, 8, 60, 3, 71, 12}, {4, 4, 19, 50, 23}}); }
+
+TEST(Lora, ScalingIsAlphaOverRankOrOverSqrtRank) {
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 8, 16).scaling(), 2.0);
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 64, 128).scaling(), 2.0);
+  EXPECT_DOUBLE_EQ(lora_settings({"q_proj"}, 8, 16, /*rslora=*/true).scaling(), 16 / std::sqrt(8.0));
+}
+
+TEST(Lora, InitIsKaimingUniformAndZerosAndFreezesTheBase) {
+  auto model = random_model(Arch::Qwen2);
+  auto base = random_model(Arch::Qwen2);
+  add_lora(model, lora_settings(), 3);
+  auto adapter = lora_parameters(model);
+  ASSERT_EQ(adapter.size(), 2u * 7 * 2);  // A and B for 7 linears in 2 layers
+  EXPECT_EQ(adapter["model.layers.1.mlp.down_proj.lora_A.weight"].sizes(), torch::IntArrayRef({4, 48}));
+  EXPECT_EQ(adapter["model.layers.1.self_attn.k_proj.lora_B.weight"].sizes(), torch::IntArrayRef({16, 4}));
+  std::vector<torch::Tensor> a_hidden_in;  // every A whose input is the hidden size 32
+  for (const auto& item : adapter) {
+    const auto& w = item.value();
+    EXPECT_TRUE(w.requires_grad()) << item.key();
+    if (ends_with(item.key(), "lora_B.weight")) {
+      EXPECT_EQ(w.count_nonzero().item<std::int64_t>(), 0) << item.key();
+      continue;
+    }
+    const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));  // kaiming_uniform(a=sqrt(5))
+    EXPECT_LE(w.abs().max().item<double>(), bound) << item.key();
+    if (w.size(1) == 32) a_hidden_in.push_back(w.detach().flatten());
+  }
+  auto a = torch::cat(a_hidden_in);  // 1280 draws of U(-b, b), b = 1/sqrt(32)
+  const double b = 1.0 / std::sqrt(32.0);
+  EXPECT_GE(a.abs().max().item<double>(), 0.97 * b);
+  EXPECT_NEAR(a.var().item<double>(), b * b / 3, 0.15 * b * b / 3);
+  EXPECT_NEAR(a.mean().item<double>(), 0.0, 0.1 * b);
+  for (const auto& item : model->named_parameters()) {
+    if (!adapter.contains(item.key())) {
+      EXPECT_FALSE(item.value().requires_grad()) << item.key();
+    }
+  }
+  // B = 0: exactly the base model's output.
+  auto row = some_row();
+  EXPECT_TRUE(torch::equal(row_logprobs(model, row), row_logprobs(base, row)));
+  // A depends on the seed only.
+  auto again = random_model(Arch::Qwen2), other = random_model(Arch::Qwen2);
+  add_lora(again, lora_settings(), 3);
+  add_lora(other, lora_settings(), 4);
+  const auto name = "model.layers.0.self_attn.q_proj.lora_A.weight";
+  EXPECT_TRUE(torch::equal(lora_parameters(again)[name], adapter[name]));
+  EXPECT_FALSE(torch::equal(lora_parameters(other)[name], adapter[name]));
+}
+
+TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
+  auto model = random_model(Arch::Qwen3);  // untied: has an lm_head
+  EXPECT_EQ(lora_target_paths(model, lora_settings({"q_proj", "model.layers.1.mlp.down_proj"}), "lora.targets"),
+            (std::vector<std::string>{"model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.mlp.down_proj"}));
+  auto all = lora_target_paths(model, lora_settings(), "lora.targets");
+  EXPECT_EQ(all.size(), 14u);
+  for (const auto& p : all) EXPECT_EQ(p.find("lm_head"), std::string::npos);
+
+  auto error = [&](std::vector<std::string> targets) {
+    return input_error([&] { lora_target_paths(model, lora_settings(std::move(targets)), "lora.targets"); });
+  };
+  EXPECT_EQ(error({"lm_head"}), "lora.targets: 'lm_head' names lm_head, which LoRA cannot adapt "
+                                "(decoder linears only: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+  EXPECT_NE(error({"self_attn"}).find("'self_attn' names model.layers.0.self_attn, which LoRA cannot adapt"), std::string::npos);
+  EXPECT_NE(error({"q_norm"}).find("'q_norm' names model.layers.0.self_attn.q_norm"), std::string::npos);
+  EXPECT_NE(error({"q_proj", "qproj"}).find("lora.targets: 'qproj' matches no module"), std::string::npos);
+  EXPECT_NE(error({"all-linear", "q_proj"}).find("'all-linear' must be the only target"), std::string::npos);
+  EXPECT_NE(error({}).find("no target modules"), std::string::npos);
+
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 0), 0); }), "lora.rank: must be > 0 (got 0)");
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 4, -1), 0); }), "lora.alpha: must be > 0 (got -1)");
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"q_proj"}, 4, 8, false, 1.0), 0); }), "lora.dropout: must be in [0, 1) (got 1)");
+  EXPECT_FALSE(model->lora.has_value());  // refused settings attach nothing
+  add_lora(model, lora_settings({"q_proj"}), 0);
+  EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"v_proj"}), 0); }), "the model already has a LoRA adapter");
+}
+
+// y = W x + b + s * B(A(x)), with A and B in fp32 over a bf16 base, x cast to fp32, the sum taken
+// in fp32 and rounded to the base output's dtype: peft's lora.Linear.forward written out.
+TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
+  for (auto base : {torch::kFloat32, torch::kBFloat16}) {
+    for (bool rslora : {false, true}) {
+      torch::manual_seed(7);
+      Linear linear(6, 5, /*bias=*/true, torch::TensorOptions().dtype(base));
+      torch::NoGradGuard no_grad;
+      linear->weight.copy_(torch::randn({5, 6}));
+      linear->bias.copy_(torch::randn({5}));
+      auto init = at::make_generator<at::CPUGeneratorImpl>(1);
+      const double s = lora_settings({"q_proj"}, 3, 8, rslora).scaling();
+      linear->add_lora(3, s, 0.0, init, at::Generator());
+      linear->lora_B->weight.copy_(torch::randn({5, 3}));
+      const auto& A = linear->lora_A->weight;
+      const auto& B = linear->lora_B->weight;
+      EXPECT_EQ(A.scalar_type(), torch::kFloat32);
+      EXPECT_EQ(B.scalar_type(), torch::kFloat32);
+      auto x = torch::randn({2, 4, 6}).to(base);
+      auto base_out = at::linear(x, linear->weight, linear->bias);
+      auto update = x.to(torch::kFloat32).matmul(A.t()).matmul(B.t()) * s;
+      auto expected = (base_out.to(torch::kFloat32) + update).to(base);
+      auto got = linear(x);
+      EXPECT_EQ(got.scalar_type(), base);
+      if (base == torch::kFloat32) {
+        EXPECT_LE((got - expected).abs().max().item<double>(), 1e-5) << "rslora " << rslora;
+      } else {  // equal up to the last bit of the fp32 update before rounding
+        EXPECT_LE((got.to(torch::kFloat32) - expected.to(torch::kFloat32)).abs().max().item<double>(),
+                  expected.to(torch::kFloat32).abs().max().item<double>() / 128) << "rslora " << rslora;
+        EXPECT_GE(got.eq(expected).to(torch::kFloat32).mean().item<double>(), 0.9);
+      }
+    }
+  }
+}
+
+TEST(Lora, DropoutIsInvertedAndTrainingOnly) {
+  // W = 0, A = B = 1 on one feature: each of 4000 rows of ones comes out as its mask value, 0
+  // for a dropped input and 1 / (1 - p) for a kept one.
+  Linear linear(1, 1, false, torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  linear->weight.zero_();
+  auto init = at::make_generator<at::CPUGeneratorImpl>(1);
+  linear->add_lora(1, 1.0, 0.25, init, at::make_generator<at::CPUGeneratorImpl>(2));
+  linear->lora_A->weight.fill_(1);
+  linear->lora_B->weight.fill_(1);
+  auto x = torch::ones({4000, 1});
+  auto y = linear(x);
+  auto kept = y.ne(0);
+  EXPECT_TRUE(torch::allclose(y.masked_select(kept), torch::full({1}, 1 / 0.75)));
+  EXPECT_NEAR(kept.to(torch::kFloat64).mean().item<double>(), 0.75, 0.03);  // Binomial(4000, 0.75): sd 0.007
+  linear->eval();
+  EXPECT_TRUE(torch::equal(linear(x), x));
+}
+
+TEST(Lora, DropoutMasksComeFromTheModelsGeneratorAndReplayFromItsState) {
+  auto model = random_model(Arch::Llama);
+  add_lora(model, lora_settings({"all-linear"}, 4, 8, false, 0.3), 1);
+  randomize_lora_b(model, 2);
+  auto no_dropout = random_model(Arch::Llama);
+  add_lora(no_dropout, lora_settings({"all-linear"}, 4, 8, false, 0.0), 1);
+  randomize_lora_b(no_dropout, 2);
+  auto row = some_row();
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto eval = row_logprobs(model, row);
+  EXPECT_TRUE(torch::equal(eval, row_logprobs(no_dropout, row)));  // eval: no dropout at all
+  model->train();
+  auto state = model->lora_dropout_generator.get_state();
+  auto first = row_logprobs(model, row);
+  auto second = row_logprobs(model, row);
+  EXPECT_FALSE(torch::equal(first, eval));
+  EXPECT_FALSE(torch::equal(first, second));  // fresh masks each pass
+  model->lora_dropout_generator.set_state(state);
+  EXPECT_TRUE(torch::equal(row_logprobs(model, row), first));  // a restored state replays them
+}
+
+TEST(Lora, MergeFoldsTheUpdateIntoTheWeightsInFp32) {
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    auto model = random_model(Arch::Qwen2, /*tied=*/true, 4, dtype);
+    add_lora(model, lora_settings({"q_proj", "down_proj"}, 4, 8, /*rslora=*/true), 5);
+    randomize_lora_b(model, 6);
+    const auto path = std::string("model.layers.1.mlp.down_proj");
+    auto adapter = lora_parameters(model);
+    auto w_before = model->named_parameters()[path + ".weight"].detach().clone();
+    auto expected = (w_before.to(torch::kFloat32) + at::mm(adapter[path + ".lora_B.weight"], adapter[path + ".lora_A.weight"]) *
+                                                         lora_settings({}, 4, 8, true).scaling())
+                        .to(dtype);
+    auto row = some_row();
+    torch::Tensor unmerged;
+    {
+      torch::NoGradGuard no_grad;
+      unmerged = row_logprobs(model, row);
+    }
+    merge_lora(model);
+    EXPECT_FALSE(model->lora.has_value());
+    EXPECT_EQ(lora_parameters(model).size(), 0u);
+    EXPECT_EQ(model->named_parameters().size(), random_model(Arch::Qwen2, true)->named_parameters().size());
+    auto w_after = model->named_parameters()[path + ".weight"];
+    EXPECT_LE((w_after.to(torch::kFloat64) - expected.to(torch::kFloat64)).abs().max().item<double>(),
+              dtype == torch::kFloat32 ? 1e-6 : 0.0);
+    if (dtype == torch::kFloat32) {
+      torch::NoGradGuard no_grad;
+      EXPECT_LE((row_logprobs(model, row) - unmerged).abs().max().item<double>(), 1e-5);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cotrain

@@ -1,0 +1,48 @@
+// estimate_training_memory against the recipe worked out by hand for a small config.
+#include "cotrain/model/memory_estimate.h"
+
+#include <gtest/gtest.h>
+
+namespace cotrain {
+namespace {
+
+ModelConfig small_config() {
+  // hidden 64, 4 heads of 16 (q = 64), 2 kv heads (kv = 32), intermediate 176, 2 layers, vocab 1000.
+  return ModelConfig::from_json({{"model_type", "qwen2"}, {"vocab_size", 1000}, {"hidden_size", 64}, {"intermediate_size", 176},
+                                 {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                                 {"tie_word_embeddings", true}},
+                                "test");
+}
+
+TEST(MemoryEstimate, FullFineTuningKeepsSixteenBytesPerParameter) {
+  ModelConfig c = small_config();
+  MemoryEstimate m = estimate_training_memory(c, 2048, 0);
+  const double params = static_cast<double>(c.num_parameters());
+  EXPECT_EQ(m.trainable_parameters, c.num_parameters());
+  EXPECT_DOUBLE_EQ(m.weights_bytes, 2 * params);         // bf16 weights
+  EXPECT_DOUBLE_EQ(m.training_state_bytes, 14 * params);  // bf16 grad + fp32 master + 2 fp32 moments
+  // activations: layer-boundary checkpoints (bf16, T x hidden per layer), one layer recomputed with
+  // its gradients, one loss chunk of 1024 positions x vocab in fp32 with its gradient.
+  const double t = 2048;
+  const double checkpoints = 2 * t * 64 * 2;
+  const double layer = 2 * 2 * t * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176);
+  const double loss = 2 * 4 * 1024.0 * 1000;
+  EXPECT_DOUBLE_EQ(m.activation_bytes, checkpoints + layer + loss);
+  EXPECT_DOUBLE_EQ(m.total(), m.weights_bytes + m.training_state_bytes + m.activation_bytes);
+}
+
+TEST(MemoryEstimate, LoraTrainsRankRAdaptersOnSevenProjections) {
+  ModelConfig c = small_config();
+  MemoryEstimate m = estimate_training_memory(c, 100, 8);
+  // r * (in + out) for q, k, v, o, gate, up, down, per layer.
+  const std::int64_t per_layer = 8 * ((64 + 64) + (64 + 32) * 2 + (64 + 64) + (64 + 176) * 2 + (176 + 64));
+  EXPECT_EQ(m.trainable_parameters, per_layer * 2);
+  EXPECT_DOUBLE_EQ(m.weights_bytes, 2.0 * static_cast<double>(c.num_parameters()));
+  EXPECT_DOUBLE_EQ(m.training_state_bytes, 16.0 * static_cast<double>(per_layer * 2));  // fp32 weight, grad, 2 moments
+  const double loss_short = 2 * 4 * 100.0 * 1000;  // the chunk is the whole sequence when it is shorter
+  EXPECT_DOUBLE_EQ(m.activation_bytes, 2 * 100.0 * 64 * 2 + 2 * 2 * 100.0 * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176) + loss_short);
+  EXPECT_LT(m.total(), estimate_training_memory(c, 100, 0).total());
+}
+
+}  // namespace
+}  // namespace cotrain
