@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<std::int64_t>> docs{std::vector<std::int64_t>(static_cast<std::size_t>(seq_len))};
     for (std::size_t t = 0; t < docs[0].size(); ++t) docs[0][t] = static_cast<std::int64_t>((t * 7919 + pg.rank()) % 8192);
     PackedRow row = pack_documents(docs);
-    Tensor targets = next_token_targets(row);
+    Tensor targets = row.targets;
     std::vector<double> step_s, backward_s;
     for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
       pg.barrier("step start");

@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     model->zero_grad();
     auto hidden = model->hidden_states(row).squeeze(0);
-    auto loss = cotrain::summed_nll(hidden, model->head_weight(), cotrain::next_token_targets(row), cotrain::LossGradients::build) / static_cast<double>(seq_len - 1);
+    auto loss = cotrain::summed_nll(hidden, model->head_weight(), row.targets, cotrain::LossGradients::build) / static_cast<double>(seq_len - 1);
     loss.backward();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (step > 0) times.push_back(secs);

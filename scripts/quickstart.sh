@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, on this machine: installs and builds (scripts/setup.sh),
-# then walks the distillation loop as far as cotrain implements it today:
-# synthetic long-CoT traces -> statistics and a paper perturbation -> token cache -> a tiny
-# Qwen2-architecture model -> scoring text -> grading answers. Everything lands in runs/quickstart/.
+# then walks the distillation loop: synthetic long-CoT traces -> statistics and a paper
+# perturbation -> token cache -> a tiny Qwen2-architecture model -> LoRA fine-tuning on the traces
+# (training and held-out loss going down) -> scoring text through the adapter -> grading answers.
+# Everything lands in runs/quickstart/.
 #   COTRAIN_TOKENIZER=DIR   a Qwen2.5 tokenizer directory (default: ../shared/tokenizers/qwen2.5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,18 +36,29 @@ $BIN data prepare --data $OUT/traces.jsonl --tokenizer "$TOK" --out $OUT/cache -
 $BIN data stats $OUT/cache
 
 step "5. A tiny random Qwen2-architecture model (transformers loads it unchanged)"
-$BIN init-model --arch qwen2 --preset tiny --seed 0 --out $OUT/model --tokenizer "$TOK"
+$BIN init-model --arch qwen2 --preset tiny --seed 0 --init-std 0.1 --out $OUT/model --tokenizer "$TOK"
 $BIN inspect --model $OUT/model --seq-len 16384
 
-step "6. Score text under the model (per-token log-probs; untrained, so about log(vocab) nats/token)"
+step "6. LoRA-fine-tune it on the token cache (configs/tiny-demo.json: rank 16, 10% held out, packed rows)"
+$BIN lora --config configs/tiny-demo.json
+python3 - "$OUT/train/metrics.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+steps = [l for l in lines if "loss" in l]
+vals = [l for l in lines if "val_loss" in l]
+print(f"training loss  {steps[0]['loss']:.3f} (step 1) -> {steps[-1]['loss']:.3f} (step {steps[-1]['step']})")
+print("held-out loss  " + " -> ".join(f"{v['val_loss']:.3f} (step {v['step']})" for v in vals))
+PY
+
+step "7. Score text through the trained adapter (per-token log-probs; a PEFT adapter peft and vLLM load)"
 cat > $OUT/sample.jsonl <<'JSONL'
 {"text": "<|begin_of_thought|>\n\nFirst, 12 * 7 = 84.\n\nWait, let me check: 84 / 7 = 12. Correct.\n\n<|end_of_thought|>"}
 {"text": "The answer is \\boxed{84}."}
 JSONL
-$BIN score --model $OUT/model --input $OUT/sample.jsonl --out $OUT/scores.jsonl
+$BIN score --model $OUT/model --adapter $OUT/train/final --input $OUT/sample.jsonl --out $OUT/scores.jsonl
 cut -c1-100 $OUT/scores.jsonl
 
-step "7. Grade answers the way the benchmarks are graded"
+step "8. Grade answers the way the benchmarks are graded"
 $BIN grade --gold '\frac{1}{2}' --pred 'so the answer is \boxed{0.5}'
 $BIN grade --gold '(1, 2]' --pred '\boxed{(1,2)}'
 

@@ -40,6 +40,7 @@ void add_inspect_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_train_commands(CLI::App& app);  // sft, lora
 #endif
 
 // Commands that write a directory refuse to replace one unless --force, before any long work.

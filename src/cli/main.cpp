@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   cotrain::cli::add_score_command(app);
   cotrain::cli::add_generate_command(app);
   cotrain::cli::add_export_command(app);
+  cotrain::cli::add_train_commands(app);
 #endif
   check_numbers(app);
 

@@ -60,24 +60,4 @@ PackingPlan plan_packing(std::span<const std::int64_t> lengths, std::int64_t cap
   return plan;
 }
 
-PackedSequence pack_sequence(std::span<const DocumentView> documents) {
-  PackedSequence out;
-  std::size_t total = 0;
-  for (const auto& doc : documents) total += doc.ids.size();
-  out.input_ids.reserve(total);
-  out.labels.reserve(total);
-  out.position_ids.reserve(total);
-  out.cu_seqlens.push_back(0);
-  for (const auto& doc : documents) {
-    if (doc.mask.size() != doc.ids.size()) fail_runtime("document mask has {} entries for {} tokens", doc.mask.size(), doc.ids.size());
-    for (std::size_t t = 0; t < doc.ids.size(); ++t) {
-      out.input_ids.push_back(doc.ids[t]);
-      out.labels.push_back(t > 0 && doc.mask[t] ? doc.ids[t] : kIgnoreLabel);
-      out.position_ids.push_back(static_cast<std::int32_t>(t));
-    }
-    out.cu_seqlens.push_back(static_cast<std::int32_t>(out.input_ids.size()));
-  }
-  return out;
-}
-
 }  // namespace cotrain

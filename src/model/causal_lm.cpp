@@ -2,23 +2,62 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "cotrain/core/error.h"
 #include "cotrain/model/activation_checkpoint.h"
 
 namespace cotrain {
 
-PackedRow pack_documents(const std::vector<std::vector<std::int64_t>>& documents) {
-  std::vector<std::int64_t> ids, positions, cu{0};
-  for (const auto& doc : documents) {
-    if (doc.empty()) fail_input("cannot pack an empty document");
-    for (std::size_t i = 0; i < doc.size(); ++i) {
-      ids.push_back(doc[i]);
-      positions.push_back(static_cast<std::int64_t>(i));
-    }
-    cu.push_back(static_cast<std::int64_t>(ids.size()));
-  }
+namespace {
+
+// Lays out documents given by their lengths, token at (d, t) and whether it is a target.
+template <class Id, class IsTarget>
+PackedRow pack(std::size_t count, const std::function<std::size_t(std::size_t)>& length, Id id, IsTarget is_target) {
+  std::size_t total = 0;
+  for (std::size_t d = 0; d < count; ++d) total += length(d);
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  return {torch::tensor(ids, i64), torch::tensor(positions, i64), std::move(cu)};
+  PackedRow row;
+  row.input_ids = torch::empty({static_cast<std::int64_t>(total)}, i64);
+  row.position_ids = torch::empty_like(row.input_ids);
+  row.targets = torch::empty_like(row.input_ids);
+  auto* ids = row.input_ids.data_ptr<std::int64_t>();
+  auto* positions = row.position_ids.data_ptr<std::int64_t>();
+  auto* targets = row.targets.data_ptr<std::int64_t>();
+  row.cu_seqlens = {0};
+  std::size_t at = 0;
+  for (std::size_t d = 0; d < count; ++d) {
+    const std::size_t n = length(d);
+    if (n == 0) fail_input("cannot pack an empty document");
+    for (std::size_t t = 0; t < n; ++t, ++at) {
+      ids[at] = id(d, t);
+      positions[at] = static_cast<std::int64_t>(t);
+      const bool target = t + 1 < n && is_target(d, t + 1);
+      targets[at] = target ? id(d, t + 1) : kIgnoreIndex;
+      row.target_tokens += target;
+    }
+    row.cu_seqlens.push_back(static_cast<std::int64_t>(at));
+  }
+  return row;
+}
+
+}  // namespace
+
+PackedRow pack_documents(const std::vector<std::vector<std::int64_t>>& documents) {
+  return pack(
+      documents.size(), [&](std::size_t d) { return documents[d].size(); },
+      [&](std::size_t d, std::size_t t) { return documents[d][t]; }, [](std::size_t, std::size_t) { return true; });
+}
+
+PackedRow pack_documents(const std::vector<std::span<const std::int32_t>>& ids, const std::vector<std::span<const std::uint8_t>>& masks) {
+  if (ids.size() != masks.size()) fail_runtime("pack_documents: {} documents but {} masks", ids.size(), masks.size());
+  for (std::size_t d = 0; d < ids.size(); ++d) {
+    if (ids[d].size() != masks[d].size()) fail_runtime("document mask has {} entries for {} tokens", masks[d].size(), ids[d].size());
+  }
+  return pack(
+      ids.size(), [&](std::size_t d) { return ids[d].size(); },
+      [&](std::size_t d, std::size_t t) { return static_cast<std::int64_t>(ids[d][t]); },
+      [&](std::size_t d, std::size_t t) { return masks[d][t] != 0; });
 }
 
 DecoderModelImpl::DecoderModelImpl(const ModelConfig& c, const torch::TensorOptions& options) {

@@ -4,15 +4,6 @@
 
 namespace cotrain {
 
-torch::Tensor next_token_targets(const PackedRow& row) {
-  auto targets = torch::full_like(row.input_ids, -1);
-  for (std::size_t d = 0; d + 1 < row.cu_seqlens.size(); ++d) {
-    const auto start = row.cu_seqlens[d], n = row.cu_seqlens[d + 1] - start;
-    if (n > 1) targets.narrow(0, start, n - 1).copy_(row.input_ids.narrow(0, start + 1, n - 1));
-  }
-  return targets;
-}
-
 torch::Tensor token_logprobs(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets, std::int64_t chunk) {
   const auto total = hidden.size(0);
   auto targets_dev = targets.to(hidden.device());
@@ -30,7 +21,7 @@ torch::Tensor token_logprobs(const torch::Tensor& hidden, const torch::Tensor& h
 
 torch::Tensor row_logprobs(CausalLM& model, const PackedRow& row, std::int64_t chunk) {
   auto hidden = model->hidden_states(row).squeeze(0);
-  return token_logprobs(hidden, model->head_weight(), next_token_targets(row), chunk);
+  return token_logprobs(hidden, model->head_weight(), row.targets, chunk);
 }
 
 }  // namespace cotrain

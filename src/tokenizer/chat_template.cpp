@@ -23,7 +23,7 @@ struct Segment {
 };
 using Segments = std::vector<Segment>;
 
-const std::vector<std::string> kNames = {"qwen2.5", "qwen3", "llama3", "deepseek-r1", "chatml", "none"};
+const std::vector<std::string> kNames = {"qwen2.5", "qwen25", "qwen3", "llama3", "deepseek-r1", "chatml", "none"};
 constexpr const char* kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
 // Python's str.strip/lstrip/rstrip with CHARS, or Unicode whitespace when CHARS is empty.
@@ -66,6 +66,29 @@ Segments render_chatml(const std::vector<ChatMessage>& m, bool generation_prompt
     out.push_back({"\n"});
   }
   if (generation_prompt) out.push_back({"<|im_start|>assistant\n"});
+  return out;
+}
+
+// SkyThought's LLaMA-Factory `qwen25` template, the one Sky-T1 was trained with: ChatML headers,
+// but every assistant turn ends with <|endoftext|> (LLaMA-Factory's replaced eos) instead of
+// "<|im_end|>\n", each user turn carries the assistant header, and a "\n" separates an assistant
+// turn from the next user turn. An empty system prompt takes the default one, as there.
+Segments render_skythought_qwen25(const std::vector<ChatMessage>& m) {
+  std::string system = !m.empty() && m[0].role == "system" ? m[0].content : "";
+  Segments out{{"<|im_start|>system\n" + (system.empty() ? std::string(kQwenDefaultSystem) : system) + "<|im_end|>\n"}};
+  bool after_assistant = false;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (m[i].role == "system") {
+      if (i != 0) fail_input("message {} is a system message; template qwen25 takes one, first", i);
+      continue;
+    }
+    if (m[i].role == "user") {
+      out.push_back({std::string(after_assistant ? "\n" : "") + "<|im_start|>user\n" + m[i].content + "<|im_end|>\n<|im_start|>assistant\n"});
+    } else {
+      out.push_back({m[i].content + "<|endoftext|>", true});
+    }
+    after_assistant = m[i].role == "assistant";
+  }
   return out;
 }
 
@@ -216,6 +239,7 @@ namespace {
 Segments render_segments(const std::string& name, const std::vector<ChatMessage>& messages, bool generation_prompt) {
   check_roles(messages, name);
   if (name == "qwen2.5") return render_chatml(messages, generation_prompt, kQwenDefaultSystem);
+  if (name == "qwen25") return render_skythought_qwen25(messages);  // its user turns end in the assistant header
   if (name == "chatml") return render_chatml(messages, generation_prompt, nullptr);
   if (name == "qwen3") return render_qwen3(messages, generation_prompt);
   if (name == "llama3") return render_llama3(messages, generation_prompt);

@@ -46,7 +46,7 @@ printf '{"messages": [{"role": "user", "content": "only a question"}]}\n' >noans
 expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input noanswer.jsonl --chat
 expect_one_line_error 'noanswer.jsonl:1: nothing to train on'
 expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN3" --input chat.jsonl --chat --template vicuna
-expect_one_line_error '--template vicuna: unknown chat template \(known: qwen2.5, qwen3, llama3, deepseek-r1, chatml, none\)'
+expect_one_line_error '--template vicuna: unknown chat template \(known: qwen2.5, qwen25, qwen3, llama3, deepseek-r1, chatml, none\)'
 printf '{"ids": [1, 99999999]}\n' >badids.jsonl
 expect_exit 2 "$COTRAIN" tokenize --tokenizer "$QWEN25" --input badids.jsonl --decode
 expect_one_line_error 'badids.jsonl:1: token id 99999999 out of range'

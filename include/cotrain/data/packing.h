@@ -1,7 +1,7 @@
-// Packing documents into fixed-capacity sequences for training: best-fit decreasing bins of up to
-// `capacity` tokens, no padding, deterministic for a seed and reshuffled every epoch. Each packed
-// sequence keeps its document boundaries (cu_seqlens) and restarts positions at 0 per document,
-// so a packed-attention model sees every document on its own.
+// Packing documents into fixed-capacity rows for training: best-fit decreasing bins of up to
+// `capacity` tokens, no padding, deterministic for a seed and reshuffled every epoch. A bin becomes
+// the model's packed row (model/causal_lm.h: PackedRow), which keeps document boundaries and
+// restarts positions per document, so a packed-attention model sees every document on its own.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -36,23 +36,5 @@ struct DocumentView {
   std::span<const std::uint8_t> mask;
 };
 
-inline constexpr std::int32_t kIgnoreLabel = -100;
-
-// One packed sequence, ready for a packed-attention forward pass (no padding: its length is the
-// sum of its documents' lengths).
-//  - labels use Hugging Face's convention: labels[t] = ids[t] where token t is a target, else
-//    -100, NOT shifted; the loss compares logits[t] with labels[t + 1] (the trainer shifts).
-//    The first token of every document is -100 whatever its mask says, so that the shifted loss
-//    never asks the last token of one document to predict the first token of the next.
-//  - position_ids restart at 0 at the start of each document.
-//  - cu_seqlens are the document boundaries, flash-attention style: 0, len0, len0+len1, ..., total.
-struct PackedSequence {
-  std::vector<TokenId> input_ids;
-  std::vector<std::int32_t> labels;
-  std::vector<std::int32_t> position_ids;
-  std::vector<std::int32_t> cu_seqlens;
-};
-
-PackedSequence pack_sequence(std::span<const DocumentView> documents);
 
 }  // namespace cotrain

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "cotrain/model/config.h"
@@ -17,16 +18,28 @@
 
 namespace cotrain {
 
-// Several documents laid end to end in one row. Positions restart at 0 for each document and
+// A position with nothing to learn (Hugging Face's ignore_index).
+inline constexpr std::int64_t kIgnoreIndex = -100;
+
+// Several documents laid end to end in one row: the one form in which tokens reach the model, for
+// training (from the token cache) and scoring alike. Positions restart at 0 for each document and
 // attention never crosses a boundary, so a packed row gives each document exactly the result it
-// would get alone.
+// would get alone. Targets are already shifted: position t learns to predict targets[t], so no
+// document is ever asked to predict the first token of the next.
 struct PackedRow {
   torch::Tensor input_ids;               // [T] int64
   torch::Tensor position_ids;            // [T] int64
+  torch::Tensor targets;                 // [T] int64: the next token of the same document when that token is a training target, else kIgnoreIndex
   std::vector<std::int64_t> cu_seqlens;  // 0 = b0 < b1 < ... < bn = T
+  std::int64_t target_tokens = 0;        // positions with a target
 };
 
+// Every next token a target (scoring).
 PackedRow pack_documents(const std::vector<std::vector<std::int64_t>>& documents);
+// Token ids with loss masks as the token cache stores them: mask[t] = 1 when token t is a training
+// target (the first token of a document never is: nothing before it predicts it).
+PackedRow pack_documents(const std::vector<std::span<const std::int32_t>>& ids,
+                         const std::vector<std::span<const std::uint8_t>>& masks);
 
 struct DecoderModelImpl : torch::nn::Module {
   DecoderModelImpl(const ModelConfig& config, const torch::TensorOptions& options);

@@ -35,8 +35,7 @@ TEST_P(Parity, GradientsOfSummedNllMatchTransformers) {
   auto f = load_fixture(GetParam());
   auto model = load_model(f.dir, torch::kFloat32, torch::kCPU);
   auto row = pack_documents(f.sequences);
-  auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), next_token_targets(row), LossGradients::build,
-                        /*chunk=*/37);
+  auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build, /*chunk=*/37);
   torch::Tensor reference_nll;
   {
     torch::NoGradGuard no_grad;

@@ -76,16 +76,5 @@ TEST(Packing, RejectsDocumentsThatDoNotFit) {
   EXPECT_TRUE(plan_packing(std::vector<std::int64_t>{}, 10, 0, 0).bins.empty());
 }
 
-TEST(Packing, SequenceHasBoundariesRestartedPositionsAndMaskedFirstTokens) {
-  std::vector<TokenId> ids_a = {10, 11, 12, 13}, ids_b = {20, 21, 22};
-  std::vector<std::uint8_t> mask_a = {0, 0, 1, 1}, mask_b = {1, 1, 0};  // b as with --train-on-prompt
-  std::vector<DocumentView> docs = {{ids_a, mask_a}, {ids_b, mask_b}};
-  PackedSequence seq = pack_sequence(docs);
-  EXPECT_EQ(seq.input_ids, (std::vector<TokenId>{10, 11, 12, 13, 20, 21, 22}));
-  EXPECT_EQ(seq.labels, (std::vector<std::int32_t>{-100, -100, 12, 13, -100, 21, -100}));
-  EXPECT_EQ(seq.position_ids, (std::vector<std::int32_t>{0, 1, 2, 3, 0, 1, 2}));
-  EXPECT_EQ(seq.cu_seqlens, (std::vector<std::int32_t>{0, 4, 7}));
-}
-
 }  // namespace
 }  // namespace cotrain

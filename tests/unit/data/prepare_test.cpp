@@ -243,24 +243,5 @@ TEST(TokenCacheReader, RejectsTruncatedOrForeignFiles) {
   EXPECT_THROW(TokenCache::open(dir / "nothing"), InputError);
 }
 
-TEST(TokenCacheReader, PacksFromTheMappedArrays) {
-  COTRAIN_SHARED_FILE(tok_path, "tokenizers/qwen2.5/tokenizer.json");
-  fs::path dir = test::scratch_dir();
-  auto a = write(dir / "a.jsonl", kGood1 + "\n" + kGood2 + "\n" + kGood3 + "\n");
-  prepare_token_cache(settings_for(tok_path, {a}), dir / "cache");
-  TokenCache cache = TokenCache::open(dir / "cache");
-  auto lengths = cache.lengths();
-  PackingPlan plan = plan_packing(lengths, 256, 1, 0);
-  ASSERT_EQ(plan.bins.size(), 1u);  // 3 short documents fit one 256-token bin
-  std::vector<DocumentView> docs;
-  for (std::size_t d : plan.bins[0]) docs.push_back(cache.document(d));
-  PackedSequence seq = pack_sequence(docs);
-  EXPECT_EQ(static_cast<std::int64_t>(seq.input_ids.size()), cache.tokens());
-  EXPECT_EQ(seq.cu_seqlens.size(), 4u);
-  std::size_t targets = 0;
-  for (auto l : seq.labels) targets += l != kIgnoreLabel;
-  EXPECT_EQ(static_cast<std::int64_t>(targets), cache.manifest()["counts"]["target_tokens"].get<std::int64_t>());
-}
-
 }  // namespace
 }  // namespace cotrain

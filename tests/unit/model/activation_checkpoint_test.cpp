@@ -44,7 +44,7 @@ std::map<std::string, torch::Tensor> gradients(CausalLM& model, bool checkpointi
   auto row = some_row();
   auto hidden = model->hidden_states(row);
   if (recomputed) *recomputed = graph_has(hidden, "CheckpointedLayer");
-  summed_nll(hidden.squeeze(0), model->head_weight(), next_token_targets(row), LossGradients::build).backward();
+  summed_nll(hidden.squeeze(0), model->head_weight(), row.targets, LossGradients::build).backward();
   std::map<std::string, torch::Tensor> out;
   for (const auto& item : model->named_parameters()) {
     out[item.key()] = item.value().grad().defined() ? item.value().grad().clone() : torch::Tensor();

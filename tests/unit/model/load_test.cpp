@@ -115,8 +115,22 @@ TEST(PackDocuments, PositionsRestartAndTargetsStayInsideDocuments) {
   auto row = pack_documents({{5, 6, 7}, {8}, {9, 10}});
   EXPECT_EQ(row.cu_seqlens, (std::vector<std::int64_t>{0, 3, 4, 6}));
   EXPECT_TRUE(torch::equal(row.position_ids, torch::tensor({0, 1, 2, 0, 0, 1}, torch::kInt64)));
-  EXPECT_TRUE(torch::equal(next_token_targets(row), torch::tensor({6, 7, -1, -1, 10, -1}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(row.targets, torch::tensor({6, 7, -100, -100, 10, -100}, torch::kInt64)));
+  EXPECT_EQ(row.target_tokens, 3);
   EXPECT_THROW(pack_documents({{1}, {}}), InputError);
+}
+
+TEST(PackDocuments, MasksChooseTargetsAndNoDocumentPredictsTheNext) {
+  std::vector<std::int32_t> ids_a = {10, 11, 12, 13}, ids_b = {20, 21, 22};
+  std::vector<std::uint8_t> mask_a = {0, 0, 1, 1}, mask_b = {1, 1, 0};  // b as with --train-on-prompt
+  auto row = pack_documents({ids_a, ids_b}, {mask_a, mask_b});
+  EXPECT_TRUE(torch::equal(row.input_ids, torch::tensor({10, 11, 12, 13, 20, 21, 22}, torch::kInt64)));
+  // Position t predicts token t + 1 of its own document where the mask marks it; b's first token
+  // is marked, but nothing predicts it.
+  EXPECT_TRUE(torch::equal(row.targets, torch::tensor({-100, 12, 13, -100, 21, -100, -100}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(row.position_ids, torch::tensor({0, 1, 2, 3, 0, 1, 2}, torch::kInt64)));
+  EXPECT_EQ(row.cu_seqlens, (std::vector<std::int64_t>{0, 4, 7}));
+  EXPECT_EQ(row.target_tokens, 3);
 }
 
 }  // namespace

@@ -93,6 +93,39 @@ TEST(ChatTemplate, MaskCoversAssistantContentAndEndOfTurnOnly) {
   EXPECT_EQ(std::count(everything.mask.begin(), everything.mask.end(), 1), static_cast<long>(everything.ids.size()));
 }
 
+// SkyThought's LLaMA-Factory `qwen25` (Sky-T1's training template). LLaMA-Factory tokenises each
+// piece on its own and appends the replaced eos <|endoftext|> as an id; the whole-text encoding
+// must give the same ids, and the targets are each answer and its <|endoftext|>.
+TEST(ChatTemplate, SkyThoughtQwen25EndsAnswersWithEndOfText) {
+  COTRAIN_SHARED_FILE(file, "tokenizers/qwen2.5/tokenizer.json");
+  const Tokenizer& tokenizer = test::loaded_tokenizer(file);
+  const std::string sys = "Your role as an assistant involves thoroughly exploring questions.";
+  const std::string a1 = "<|begin_of_thought|>\n\n91 = 7 * 13.\n\n<|end_of_thought|>", a2 = "13 × 17";
+  std::vector<ChatMessage> conversation = {{"system", sys}, {"user", "Factor 91."}, {"assistant", a1}, {"user", "And 221?"}, {"assistant", a2}};
+  auto chat = ChatTemplate::by_name("qwen25").render(tokenizer, conversation);
+  const std::string header = "<|im_start|>system\n" + sys + "<|im_end|>\n";
+  EXPECT_EQ(chat.text, header + "<|im_start|>user\nFactor 91.<|im_end|>\n<|im_start|>assistant\n" + a1 + "<|endoftext|>" +
+                           "\n<|im_start|>user\nAnd 221?<|im_end|>\n<|im_start|>assistant\n" + a2 + "<|endoftext|>");
+  std::vector<TokenId> llama_factory;
+  const TokenId eos = tokenizer.token_to_id("<|endoftext|>");
+  for (const std::string& piece : {header, std::string("<|im_start|>user\nFactor 91.<|im_end|>\n<|im_start|>assistant\n"), a1,
+                                   std::string("\n<|im_start|>user\nAnd 221?<|im_end|>\n<|im_start|>assistant\n"), a2}) {
+    auto ids = tokenizer.encode(piece);
+    llama_factory.insert(llama_factory.end(), ids.begin(), ids.end());
+    if (piece == a1 || piece == a2) llama_factory.push_back(eos);
+  }
+  EXPECT_EQ(chat.ids, llama_factory);
+  EXPECT_EQ(masked_text(tokenizer, chat), a1 + "<|endoftext|>|" + a2 + "<|endoftext|>");
+  EXPECT_EQ(chat.ids.back(), eos);
+  EXPECT_EQ(chat.mask.back(), 1);  // the end token is learned: it is how the model stops
+
+  // No system message (or an empty one): Qwen's default system prompt, as LLaMA-Factory.
+  auto plain = ChatTemplate::by_name("qwen25").render_text({{"user", "Hi"}, {"assistant", "Hello"}}, false);
+  EXPECT_EQ(plain, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                   "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|endoftext|>");
+  EXPECT_THROW(ChatTemplate::by_name("qwen25").render_text({{"user", "Hi"}, {"system", "late"}}, false), InputError);
+}
+
 TEST(ChatTemplate, NoneTemplateIsRawTextWithAssistantMask) {
   COTRAIN_SHARED_FILE(file, "tokenizers/qwen3/tokenizer.json");
   const Tokenizer& tokenizer = test::loaded_tokenizer(file);
@@ -118,7 +151,7 @@ TEST(ChatTemplate, UnknownNamesAndRolesAreErrors) {
     ChatTemplate::by_name("vicuna");
     FAIL() << "no error";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen3, llama3, deepseek-r1, chatml, none"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("qwen2.5, qwen25, qwen3, llama3, deepseek-r1, chatml, none"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ChatTemplate::by_name("qwen3").render_text({{"tool", "x"}}, false), InputError);
 }

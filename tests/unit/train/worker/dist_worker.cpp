@@ -153,7 +153,7 @@ struct RowForward {
         return checkpoint ? Checkpoint::apply(h, fn, at::TensorList(params)) : (*fn)(h);
       });
     }
-    Tensor targets = next_token_targets(row);
+    Tensor targets = row.targets;
     nll = run(units.head, x, [&](const Tensor& h) {
       return summed_nll(model->model->norm(h).view({-1, model->config.hidden_size}), model->head_weight(), targets,
                         LossGradients::build);
@@ -221,7 +221,7 @@ RunResult reference_run(const Flags& flags, int steps) {
     auto docs = global_batch(step);
     PackedRow row = pack_documents(docs);
     Tensor hidden = model->hidden_states(row).view({-1, model->config.hidden_size});
-    Tensor nll = summed_nll(hidden, model->head_weight(), next_token_targets(row), LossGradients::build);
+    Tensor nll = summed_nll(hidden, model->head_weight(), row.targets, LossGradients::build);
     double total = static_cast<double>(target_tokens(docs));
     (nll / total).backward();
     result.losses.push_back(nll.item<double>() / total);

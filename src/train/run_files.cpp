@@ -1,0 +1,59 @@
+#include "cotrain/train/run_files.h"
+
+#include <sys/resource.h>
+#include <torch/version.h>
+
+#include <ctime>
+
+#include "cotrain/core/atomic_file.h"
+#include "cotrain/core/error.h"
+#include "cotrain/core/version.h"
+
+namespace cotrain {
+
+std::string utc_timestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info) {
+  nlohmann::ordered_json j = {{"command", info.command},
+                              {"status", info.status},
+                              {"started_at", info.started_at},
+                              {"finished_at", info.finished_at.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(info.finished_at)},
+                              {"elapsed_s", info.elapsed_s},
+                              {"steps_done", info.steps_done},
+                              {"total_steps", info.total_steps},
+                              {"peak_rss_mib", peak_rss_mib()},
+                              {"cotrain_version", version()},
+                              {"libtorch_version", TORCH_VERSION},
+                              {"device", info.device},
+                              {"dtype", info.dtype},
+                              {"world_size", info.world_size}};
+  if (!info.error.empty()) j["error"] = info.error;
+  AtomicFile file(out_dir / "run.json");
+  file.stream() << j.dump(2) << "\n";
+  file.commit();
+}
+
+MetricsLog::MetricsLog(const std::filesystem::path& path) : path_(path), out_(path, std::ios::app | std::ios::binary) {
+  if (!out_) fail_input("cannot write {}", path.string());
+}
+
+void MetricsLog::write(const nlohmann::ordered_json& line) {
+  out_ << line.dump() << '\n';
+  out_.flush();
+  if (!out_) fail_runtime("write error on {}", path_.string());
+}
+
+}  // namespace cotrain
