@@ -96,7 +96,7 @@ expect_exit 2 "$COTRAIN" report missing_dir
 expect_one_line_error 'missing_dir: not a directory'
 mkdir -p bad && echo '{"train": {' >bad/config.json
 expect_exit 2 "$COTRAIN" report bad
-expect_one_line_error 'bad JSON in bad/config.json'
+expect_one_line_error 'bad/config.json: bad JSON'
 mkdir -p mid && printf '{"step": 1, "loss": 2}\n{"step": 2, "lo\n{"step": 3, "loss": 1}\n' >mid/metrics.jsonl
 expect_exit 2 "$COTRAIN" report mid
 expect_one_line_error 'mid/metrics.jsonl:2: bad JSON'
@@ -105,6 +105,16 @@ expect_one_line_error 'error: --out: required when comparing several runs'
 expect_exit 2 "$COTRAIN" report baseline --smooth 1.5
 expect_one_line_error 'error: --smooth: must be in \[0, 1\)'
 [ ! -e not_a_run/report.html ] && [ ! -e bad/report.html ] && [ ! -e mid/report.html ] || fail "a report was written for bad input"; pass
+
+# A real run as the quickstart makes it (synthetic traces, a tiny model, configs/tiny-demo.json),
+# rendered like the others: its page is loaded in the browser below.
+require_shared tokenizers/qwen2.5/tokenizer.json
+expect_exit 0 "$COTRAIN" data synth --out q/traces.jsonl --n 60 --seed 0
+expect_exit 0 "$COTRAIN" init-model --arch qwen2 --preset tiny --seed 0 --init-std 0.1 --out q/model --tokenizer "$SHARED/tokenizers/qwen2.5"
+expect_exit 0 "$COTRAIN" lora --config "$COTRAIN_SOURCE_DIR/configs/tiny-demo.json" --model q/model --data q/traces.jsonl --out q/train \
+  --set train.eval_every=2 --set train.max_steps=4
+expect_exit 0 "$COTRAIN" report q/train --out real.html
+expect_contains "$WORK/out" '^wrote real.html: 1 run, 5 charts'  # + peak memory, which real runs log
 
 # Headless Chromium (we run as root: --no-sandbox). Console messages are logged to stderr as CONSOLE lines.
 chrome() {
@@ -117,7 +127,7 @@ grep -q '</html>' dom.html || fail "the dumped DOM is incomplete"; pass
 
 # Each chart in the rendered DOM holds one point per metrics line of each run (torn line excluded),
 # counted from the metrics files independently of cotrain.
-python3 - dom.html baseline lr-1e-4 stopped <<'PY' || fail "data points in the rendered page"
+cat >points.py <<'PY'
 import json, sys
 from collections import Counter
 from html.parser import HTMLParser
@@ -134,19 +144,31 @@ class Points(HTMLParser):
             float(a["data-value"]); int(a["data-step"])
             self.points[(self.chart,) + self.series] += 1
 dom = Points(); dom.feed(open(sys.argv[1]).read())
-assert dom.charts == ["loss", "lr", "grad_norm", "tokens_per_s"], dom.charts
-want = Counter()
-for run in sys.argv[2:]:
-    for line in open(run + "/metrics.jsonl"):
+want, charts = Counter(), ["loss", "lr", "grad_norm", "tokens_per_s", "peak_rss_mib"]
+for path in sys.argv[2:]:
+    run = path.rstrip("/").split("/")[-1]
+    for line in open(path + "/metrics.jsonl"):
         try: row = json.loads(line)
         except ValueError: continue  # the torn line
         if "val_loss" in row: want[("loss", run, "validation")] += 1
         else:
-            for chart in ("loss", "lr", "grad_norm", "tokens_per_s"): want[(chart, run, "training")] += 1
+            for chart in charts:
+                if chart in row: want[(chart, run, "training")] += 1
+assert dom.charts == [c for c in charts if any(k[0] == c for k in want)], dom.charts
 assert dom.points == want, (dom.points, want)
-assert want[("loss", "stopped", "training")] == 180 and want[("loss", "baseline", "validation")] == 6
-print("points per chart and run match the metrics files:", sum(want.values()))
+print(json.dumps({" ".join(k): v for k, v in want.items()}))
 PY
+python3 points.py dom.html baseline lr-1e-4 stopped >points.json || fail "data points in the rendered page"
+python3 -c "
+import json; p = json.load(open('points.json'))
+assert p['loss stopped training'] == 180 and p['loss baseline validation'] == 6, p" || fail "points of the synthetic runs"
+pass
+chrome --dump-dom "file://$WORK/real.html" >real-dom.html 2>real-chrome.log || fail "chromium --dump-dom failed: $(tail -5 real-chrome.log)"
+! grep -E 'CONSOLE|Uncaught|:ERROR:.*(svg|html|attribute)' real-chrome.log || fail "console errors loading the real run's page"; pass
+python3 points.py real-dom.html q/train >real-points.json || fail "data points in the real run's page"
+python3 -c "
+import json; p = json.load(open('real-points.json'))
+assert p['loss train training'] >= 4 and p['loss train validation'] >= 2, p" || fail "the real run's curves"
 pass
 
 # A screenshot of the page: a real PNG of the requested size with more than a blank page in it.

@@ -77,7 +77,7 @@ TEST(ReadRun, NotARunDirectoryOrBadJson) {
   fs::create_directories(root / "empty");
   EXPECT_NE(input_error(root / "empty").find("not a run directory"), std::string::npos);
   write_text(root / "bad" / "config.json", "{\"train\": ");
-  EXPECT_NE(input_error(root / "bad").find("bad JSON in " + (root / "bad" / "config.json").string()), std::string::npos);
+  EXPECT_NE(input_error(root / "bad").find((root / "bad" / "config.json").string() + ": bad JSON"), std::string::npos);
   write_text(root / "list" / "run.json", "[]");
   EXPECT_NE(input_error(root / "list").find("run.json: expected a JSON object"), std::string::npos);
   test::write_fake_run(root / "eval", {.steps = 5, .val_every = 5});
