@@ -291,7 +291,8 @@ TrainResult run_training(const TrainConfig& config) {
                         {"tokens_per_s", tokens / step_s},
                         {"elapsed_s", elapsed()},
                         {"peak_rss_mib", *std::max_element(rss_mib.begin(), rss_mib.end())},
-                        {"mem_mib", state_mib}});
+                        {"mem_mib", *std::max_element(state_mib.begin(), state_mib.end())},
+                        {"rank_mem_mib", state_mib}});
       }
       if (state.step % config.train.log_every == 0 || state.step == total_steps) {
         const double per_step = std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step);

@@ -52,7 +52,7 @@ for x, y in zip(a + va, b + vb):
         if key in y:
             assert x[key] == y[key], (key, x, y)
     if "loss" in x:
-        assert len(x["mem_mib"]) == world, x
+        assert len(x["rank_mem_mib"]) == world and x["mem_mib"] == max(x["rank_mem_mib"]), x
 info = json.load(open(f"{run}/run.json"))
 assert info["status"] == "completed" and info["world_size"] == world, info
 ours, theirs = load_file(f"{run}/final/model.safetensors"), load_file(ref_dir)
