@@ -9,7 +9,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/data/packing.h"
 #include "cotrain/data/prepare.h"
-#include "cotrain/data/rng.h"
+#include "cotrain/core/rng.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -55,9 +55,13 @@ void check_cache_settings(const TokenCache& cache, const TrainConfig& config, co
 // cache was made with, both decode the first document and must agree.
 void check_tokenizer(const TokenCache& cache, const fs::path& model_dir, const std::string& path) {
   const fs::path model_file = model_tokenizer_file(model_dir);
-  const auto& recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::object());
-  if (model_file.empty() || cache.size() == 0 || recorded.value("fnv1a64", "") == file_hash(model_file)) return;
-  const fs::path cache_file = recorded.value("path", "");
+  if (model_file.empty() || cache.size() == 0) return;
+  const auto recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::array());  // every file, as prepared
+  const std::string hash = file_hash(model_file);
+  for (const auto& file : recorded) {
+    if (file.is_object() && file.value("fnv1a64", "") == hash) return;
+  }
+  const fs::path cache_file = cache.tokenizer_path();
   if (cache_file.empty()) return;  // a cache made without cotrain: nothing to compare with
   if (!fs::exists(cache_file)) {
     spdlog::warn("{}: made with tokenizer {}, which is gone; cannot check it against {}", path, cache_file.string(), model_file.string());
@@ -180,6 +184,13 @@ TrainingData load_training_data(const TrainConfig& config, std::int64_t vocab_si
     data.train.docs = usable;
   }
   return data;
+}
+
+std::string training_data_hash(const TrainingData& data) {
+  std::string key;
+  for (const char* file : {"manifest.json", "offsets.bin", "mask.bin", "ids.bin"}) key += file_hash(data.train.cache->dir() / file) + ",";
+  for (auto d : data.train.docs) key += std::to_string(d) + ",";
+  return text_hash(key);
 }
 
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
