@@ -5,6 +5,8 @@
 
 #include <regex>
 
+#include "cotrain/train/checkpoint.h"
+
 namespace cotrain {
 
 bool decays(const std::string& parameter_name) {
@@ -102,6 +104,15 @@ std::vector<std::pair<std::string, torch::Tensor>> AdamW::state() const {
     out.emplace_back("step." + names_[i], state_steps_[i]);
   }
   return out;
+}
+
+void AdamW::load_state(const NamedTensors& state, std::int64_t steps_taken, const std::string& where) {
+  copy_named_tensors(this->state(), state, where);
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params_.size(); ++i) {  // a bf16 parameter is its master rounded, as after every step
+    if (!master_[i].is_same(params_[i])) params_[i].copy_(master_[i]);
+  }
+  steps_taken_ = steps_taken;
 }
 
 }  // namespace cotrain

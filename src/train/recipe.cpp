@@ -1,19 +1,23 @@
-// The training recipe, top to bottom: run directory -> model -> data -> optimizer and schedule ->
-// step loop -> validation -> export. Numerics are those of a plain PyTorch loop (and peft for
-// LoRA) as LLaMA-Factory and TRL run it:
+// The training recipe, top to bottom: run directory and resume point -> model -> data ->
+// optimizer and schedule -> restored checkpoint -> step loop (checkpoints) -> validation -> export.
+// Numerics are those of a plain PyTorch loop (and peft for LoRA) as LLaMA-Factory and TRL run it:
 //   loss of a step  = sum of target-token NLL over all its micro-batches / target tokens of the step
 //   gradients       = of that loss, accumulated in fp32 over the micro-batches
 //   grad_norm       = global L2 norm before clipping; clipped to max_grad_norm (clip_grad_norm_)
 //   update          = torch.optim.AdamW at lr = schedule(step) (transformers' *_with_warmup)
 // Seams for data parallelism are marked DIST: where the step's target-token count and the
 // gradients become global, the optimizer step, and the outputs only rank 0 writes.
+// A resumed run continues bit for bit: the checkpoint holds every tensor and generator a step
+// reads, and everything else is a pure function of the config and the run state.
 #include "cotrain/train/recipe.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
@@ -24,6 +28,7 @@
 #include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 #include "cotrain/train/batches.h"
+#include "cotrain/train/checkpoint.h"
 #include "cotrain/train/optimizer.h"
 #include "cotrain/train/run_files.h"
 #include "cotrain/train/schedule.h"
@@ -36,9 +41,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
-// Everything that changes as the run goes. With the optimizer's state and the trainable weights it
-// is all a checkpoint needs: the data order is a pure function of (seed, epoch), packing of
-// (seed, epoch, step), and dropout draws from torch's default generator, seeded with train.seed.
+// Everything that changes as the run goes besides tensors and generators: the data order is a pure
+// function of (seed, epoch), packing of (seed, epoch, position).
 struct RunState {
   std::int64_t step = 0;      // optimizer steps done (the next step's schedule index)
   std::int64_t epoch = 0;     // the epoch being trained
@@ -92,6 +96,33 @@ std::vector<std::pair<std::string, torch::Tensor>> trainable_parameters(CausalLM
   return out;
 }
 
+// The checkpoint to continue from: the newest one of OUT that reads back, trained with the math of
+// CONFIG (or any, with --resume-force). None: the run starts over, and whatever an earlier attempt
+// left is removed.
+std::optional<TrainingCheckpoint> resume_point(const fs::path& out, const TrainConfig& config, const ResumeOptions& options) {
+  std::optional<TrainingCheckpoint> checkpoint = read_latest_checkpoint(out / "checkpoints");
+  if (!checkpoint) {
+    if (options.required || options.force) fail_input("--resume: {}: no usable checkpoint to resume from", (out / "checkpoints").string());
+    for (const char* leftover : {"metrics.jsonl", "checkpoints"}) {
+      if (!fs::exists(out / leftover)) continue;
+      spdlog::warn("output.dir: {} holds an unfinished run without a usable checkpoint; starting it over (removing {})", out.string(), leftover);
+      fs::remove_all(out / leftover);
+    }
+    return checkpoint;
+  }
+  const std::string where = (out / "checkpoints" / fmt::format("step-{}", checkpoint->info.step)).string();
+  if (checkpoint->info.config_hash != config_hash(config.resolved)) {
+    std::string keys = fmt::format("{}", fmt::join(math_config_differences(checkpoint->info.config, config.resolved), ", "));
+    if (keys.empty()) keys = "its config hash";
+    if (!options.force) {
+      fail_input("{}: trained with other settings ({}); resume with --resume-force, or choose another --out", where, keys);
+    }
+    spdlog::warn("{}: trained with other settings ({}); resuming anyway (--resume-force)", where, keys);
+  }
+  spdlog::info("resuming from {} (epoch {}, {} documents into it)", where, checkpoint->info.epoch, checkpoint->info.position);
+  return checkpoint;
+}
+
 void write_config(const fs::path& out, const Json& resolved) {
   AtomicFile file(out / "config.json");
   file.stream() << resolved.dump(2) << "\n";
@@ -100,20 +131,19 @@ void write_config(const fs::path& out, const Json& resolved) {
 
 }  // namespace
 
-TrainResult run_training(const TrainConfig& config) {
+TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_options) {
   const auto started = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
+  double earlier_s = 0;  // a resumed run's time before this process
+  auto elapsed = [&] { return earlier_s + std::chrono::duration<double>(Clock::now() - started).count(); };
 
-  // --- Run directory: the resolved config first, then run.json saying the run has started.
+  // --- Run directory: the checkpoint to resume from, the resolved config, then run.json saying
+  // the run has started.
   const fs::path out = config.output_dir;
   if (fs::exists(out / "final")) {
     fail_input("output.dir: {} already holds a finished run ({}); choose another --out", out.string(), (out / "final").string());
   }
+  std::optional<TrainingCheckpoint> resume = resume_point(out, config, resume_options);
   fs::create_directories(out);
-  if (fs::exists(out / "metrics.jsonl")) {
-    spdlog::warn("output.dir: {} holds an unfinished run; starting it over (its token cache is reused)", out.string());
-    fs::remove(out / "metrics.jsonl");
-  }
   Json resolved = config.resolved;
   write_config(out, resolved);
   RunInfo info;
@@ -161,9 +191,34 @@ TrainResult run_training(const TrainConfig& config) {
     const Schedule schedule =
         make_schedule(config.train.schedule, config.train.lr, total_steps, config.train.warmup_ratio, config.train.min_lr_ratio);
 
+    // --- The checkpoint, when resuming: weights, optimizer state, generators, place in the data;
+    // metrics.jsonl back to what the run had written at that step.
+    const std::string run_hash = config_hash(config.resolved), data_hash = training_data_hash(data);
+    RunState state;
+    std::int64_t validated_step = -1;  // the step of the last validation line
+    if (resume) {
+      const CheckpointInfo& saved = resume->info;
+      const fs::path dir = out / "checkpoints" / fmt::format("step-{}", saved.step);
+      if (saved.data_hash != data_hash && !resume_options.force) {
+        fail_input("{}: trained on other data (token cache hash {}, now {}); resume with --resume-force, or choose another --out",
+                   dir.string(), saved.data_hash, data_hash);
+      }
+      copy_named_tensors(trainable, resume->weights, (dir / "model.safetensors").string());
+      optimizer.load_state(resume->optimizer, saved.step, (dir / "optimizer.safetensors").string());
+      restore_rng_states(model, resume->rng, (dir / "rng.safetensors").string());
+      state = {saved.step, saved.epoch, saved.position};
+      earlier_s = saved.elapsed_s;
+      resume.reset();  // unmaps its files
+      for (const auto& line : rewind_metrics(out / "metrics.jsonl", state.step)) {
+        if (line.contains("val_loss") && line["step"] == state.step) validated_step = state.step;
+      }
+      result.resumed_from = info.steps_done = result.steps_done = state.step;
+    }
+
     MetricsLog metrics(out / "metrics.jsonl");  // DIST: rank 0 writes the run's files
     auto validate = [&](const RunState& state) {
       if (data.validation.docs.empty()) return;
+      validated_step = state.step;
       result.val_loss = validation_loss(model, data.validation, eval_tokens);
       metrics.write({{"step", state.step},
                      {"epoch", static_cast<double>(state.epoch) + static_cast<double>(state.position) / static_cast<double>(documents)},
@@ -173,10 +228,27 @@ TrainResult run_training(const TrainConfig& config) {
       spdlog::info("step {}/{}: validation loss {:.4f}", state.step, total_steps, result.val_loss);
     };
 
-    // --- The step loop.
-    RunState state;
-    std::vector<std::size_t> order = epoch_order(data.train.docs.size(), config.train.seed, 0);
+    auto validation_due = [&](std::int64_t step) {
+      return config.train.eval_every > 0 && step > 0 && step % config.train.eval_every == 0 && step < total_steps && validated_step != step;
+    };
+    // DIST: the sharded state is gathered into these full tensors, rank 0 saves them.
+    auto save = [&](const RunState& state) {
+      TrainingCheckpoint c;
+      c.info = {state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
+      for (const auto& [name, p] : trainable) c.weights[name] = p;
+      for (const auto& [name, t] : optimizer.state()) c.optimizer[name] = t;
+      c.rng = rng_states(model);
+      save_checkpoint(out / "checkpoints" / fmt::format("step-{}", state.step), c);
+      prune_checkpoints(out / "checkpoints", config.train.keep_checkpoints);
+      info.elapsed_s = elapsed();
+      write_run_json(out, info);
+    };
+
+    // --- The step loop. A run stopped at a step owes that step's validation, if any.
+    if (validation_due(state.step)) validate(state);
+    std::vector<std::size_t> order = epoch_order(data.train.docs.size(), config.train.seed, static_cast<std::uint64_t>(state.epoch));
     const auto loop_start = Clock::now();
+    const std::int64_t first_step = state.step;
     while (state.step < total_steps) {
       if (state.position >= documents) {  // next epoch: a new order
         ++state.epoch;
@@ -233,13 +305,20 @@ TrainResult run_training(const TrainConfig& config) {
                      {"elapsed_s", elapsed()},
                      {"peak_rss_mib", peak_rss_mib()}});
       if (state.step % config.train.log_every == 0 || state.step == total_steps) {
-        const double per_step = std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step);
+        const double per_step =
+            std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step - first_step);
         spdlog::info("step {}/{} epoch {:.2f}: loss {:.4f}, lr {:.3g}, grad_norm {:.3f}, {:.0f} tokens/s, ETA {}", state.step,
                      total_steps, epoch, loss, lr, grad_norm, static_cast<double>(tokens) / step_s,
                      duration_text(per_step * static_cast<double>(total_steps - state.step)));
       }
-      if (stop_requested()) break;
-      if (config.train.eval_every > 0 && state.step % config.train.eval_every == 0 && state.step < total_steps) validate(state);
+      // A stop (SIGTERM from a scheduler, Ctrl-C) skips the validation and saves a checkpoint.
+      bool stopping = stop_requested();
+      if (!stopping && validation_due(state.step)) {
+        validate(state);
+        stopping = stop_requested();
+      }
+      if (stopping || state.step == total_steps || (config.train.save_every > 0 && state.step % config.train.save_every == 0)) save(state);
+      if (stopping) break;
     }
 
     // --- The end: a stopped run says so; a finished one validates and exports.
@@ -251,7 +330,7 @@ TrainResult run_training(const TrainConfig& config) {
       write_run_json(out, info);
       return result;
     }
-    validate(state);
+    if (validated_step != state.step) validate(state);
     result.final_dir = out / "final";
     if (config.mode == TrainMode::lora) {
       save_peft_adapter(model, result.final_dir, config.model.path);

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,9 @@ class AdamW {
   std::int64_t parameter_count() const;
   // Master weights, moments and step counts by name, for checkpoints.
   std::vector<std::pair<std::string, torch::Tensor>> state() const;
+  // Puts back what state() returned (read from WHERE) after STEPS_TAKEN steps. Every entry must be
+  // there with its shape and dtype, else nothing changes and an InputError names WHERE and the tensor.
+  void load_state(const std::map<std::string, torch::Tensor>& state, std::int64_t steps_taken, const std::string& where);
 
  private:
   AdamWSettings settings_;

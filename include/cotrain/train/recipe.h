@@ -17,12 +17,21 @@ struct TrainResult {
   double val_loss = -1;        // the last validation loss (-1: no validation set)
   std::filesystem::path final_dir;  // OUT/final when completed
   int stop_signal = 0;         // when stopped
+  std::int64_t resumed_from = 0;  // the checkpoint's step when resumed
 };
 
-// Runs the training CONFIG describes. A stop signal (SIGINT/SIGTERM) ends it after the current
-// optimizer step with status "stopped"; bad input throws InputError, a non-finite loss or
+struct ResumeOptions {
+  bool required = false;  // --resume: a usable checkpoint must exist
+  bool force = false;     // --resume-force: continue from it even when the math changed
+};
+
+// Runs the training CONFIG describes. When OUT holds a checkpoint (OUT/checkpoints/step-N, see
+// train/checkpoint.h) the run continues from the newest valid one, as if it had never stopped;
+// one trained with other math (changes_training_math) or data is an InputError naming the keys,
+// unless RESUME.force. A stop signal (SIGINT/SIGTERM) ends the run after the current optimizer
+// step with a checkpoint and status "stopped"; bad input throws InputError, a non-finite loss or
 // gradient norm RuntimeFailure naming the step. Either way OUT/run.json tells what happened and
 // no output is half-written.
-TrainResult run_training(const TrainConfig& config);
+TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume = {});
 
 }  // namespace cotrain
