@@ -9,7 +9,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/data/packing.h"
 #include "cotrain/data/prepare.h"
-#include "cotrain/data/rng.h"
+#include "cotrain/core/rng.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
