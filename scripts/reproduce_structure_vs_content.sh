@@ -110,9 +110,9 @@ case "$SCALE" in
     # Qwen2.5-Coder-0.5B-Instruct (the real 0.5B checkpoint of scripts/get_real_models.sh) in bf16
     # on 2 cores. Sized from one timed condition (docs/reproduction.md): a condition and seed is
     # one training run plus two greedy evaluations.
-    SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=64 HELDOUT_N=30 MATH500_N=10
+    SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=32 HELDOUT_N=30 MATH500_N=10
     MAX_NEW=384 DTYPE=bf16 EVAL_DTYPE=bfloat16
-    TRAIN_SET=(train.epochs=2 train.global_batch=8 train.micro_batch=4 train.lr=5e-4 lora.rank=16
+    TRAIN_SET=(train.epochs=1 train.global_batch=4 train.micro_batch=4 train.lr=1e-3 lora.rank=16
       data.cutoff=2048)
     ;;
   gpu)
