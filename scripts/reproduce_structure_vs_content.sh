@@ -33,10 +33,15 @@ EOF
 
 die() { echo "error: $*" >&2; exit 2; }
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-# quiet LOG CMD...: runs CMD with its output in LOG; on failure shows LOG's end and stops.
+# quiet LOG CMD...: runs CMD with its output in LOG; on failure shows LOG's end and stops (a
+# stop signal passes its exit code on: what was finished is kept, rerunning continues).
 quiet() {
-  local log_file=$1; shift
-  "$@" >"$log_file" 2>&1 || { tail -n 5 "$log_file" >&2; die "'$*' failed (log: $log_file)"; }
+  local log_file=$1 rc=0; shift
+  "$@" >"$log_file" 2>&1 || rc=$?
+  [ $rc = 0 ] && return
+  tail -n 5 "$log_file" >&2
+  [ $rc -gt 128 ] && { echo "error: interrupted; rerun the same command to continue" >&2; exit $rc; }
+  echo "error: '$*' failed (log: $log_file)" >&2; exit 1
 }
 
 # name, `cotrain data perturb` mode, ratio, label, the paper's average over MATH500/AIME24/AMC23/
