@@ -98,7 +98,7 @@ def write_cache(path, docs, cutoff):
     with open(os.path.join(path, "offsets.bin"), "wb") as f:
         f.write(torch.tensor(offsets, dtype=torch.int64).numpy().tobytes())
     targets = sum(sum(mask[1:]) for _, mask in docs)
-    manifest = {"format": "cotrain-token-cache", "version": 1, "template": "none", "cutoff": cutoff, "system_prompt": None,
+    manifest = {"format": "cotrain-token-cache", "version": 2, "template": "none", "cutoff": cutoff, "system_prompt": None,
                 "counts": {"documents": len(docs), "tokens": offsets[-1], "target_tokens": targets}}
     with open(os.path.join(path, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)

@@ -81,6 +81,7 @@ void run_eval(const EvalArgs& a) {
   const BenchmarkInfo& info = find_benchmark(a.bench);
   const bool generate = !a.job.model.empty();
   if (generate == !a.predictions.empty()) fail_input("--predictions or --model: give exactly one");
+  if (!a.job.adapter.empty() && !generate) fail_input("--adapter: needs --model (the base the adapter was trained on)");
   if (info.kind == BenchmarkKind::Code) {
     if (!a.data_dir.empty()) fail_input("--data-dir: for the math benchmarks; give livecodebench's file with --data");
     LiveCodeBenchEvalOptions o;

@@ -12,6 +12,7 @@ namespace cotrain::cli {
 
 inline void add_generation_flags(CLI::App* cmd, GenerationJob& job, bool with_model) {
   if (with_model) cmd->add_option("--model", job.model, "Hugging Face model directory")->required();
+  cmd->add_option("--adapter", job.adapter, "PEFT LoRA adapter directory on top of --model (as cotrain lora writes it)");
   cmd->add_option("--template", job.template_name,
                   fmt::format("chat template: auto (the model's), {}", fmt::join(ChatTemplate::known_names(), ", ")))
       ->capture_default_str();

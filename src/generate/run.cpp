@@ -16,6 +16,7 @@
 #include "cotrain/core/signals.h"
 #include "cotrain/generate/generation_config.h"
 #include "cotrain/generate/generator.h"
+#include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 
 namespace cotrain {
@@ -111,6 +112,7 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   }
   GenerationRun run;
   run.settings = {{"model", fs::absolute(job.model).lexically_normal().string()},
+                  {"adapter", job.adapter.empty() ? "" : fs::absolute(job.adapter).lexically_normal().string()},
                   {"template", chat.name()},
                   {"system", system},
                   {"dtype", dtype == torch::kFloat32 ? "float32" : dtype == torch::kBFloat16 ? "bfloat16" : "float16"},
@@ -158,6 +160,7 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   if (todo.empty()) return run;
 
   auto model = load_model(job.model, dtype, device);
+  if (!job.adapter.empty()) load_peft_adapter(model, job.adapter);
   model->eval();
   std::ofstream file(out, std::ios::binary | std::ios::app);
   if (!file) fail_runtime("{}: cannot open for appending", out.string());

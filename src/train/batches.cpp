@@ -7,9 +7,9 @@
 #include <numeric>
 
 #include "cotrain/core/error.h"
+#include "cotrain/core/rng.h"
 #include "cotrain/data/packing.h"
 #include "cotrain/data/prepare.h"
-#include "cotrain/core/rng.h"
 #include "cotrain/tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -24,11 +24,8 @@ std::int64_t document_targets(const TokenCache& cache, std::size_t doc) {
   return mask.empty() ? 0 : std::count(mask.begin() + 1, mask.end(), std::uint8_t{1});
 }
 
-fs::path model_tokenizer_file(const fs::path& model_dir) {
-  for (const char* name : {"tokenizer.json", "tokenizer.model"}) {
-    if (fs::exists(model_dir / name)) return model_dir / name;
-  }
-  return {};
+bool has_tokenizer(const fs::path& model_dir) {
+  return fs::exists(model_dir / "tokenizer.json") || fs::exists(model_dir / "tokenizer.model");
 }
 
 // A cache made elsewhere must have been rendered the way this config asks.
@@ -51,29 +48,37 @@ void check_cache_settings(const TokenCache& cache, const TrainConfig& config, co
   }
 }
 
-// The model's tokenizer must give the ids the cache holds: when its file differs from the one the
-// cache was made with, both decode the first document and must agree.
+// The model's tokenizer must give the ids the cache holds: when its files differ from those the
+// cache was made with (manifest "tokenizer": [{"path", "fnv1a64"}, ...]), both decode the first
+// document and must agree.
 void check_tokenizer(const TokenCache& cache, const fs::path& model_dir, const std::string& path) {
-  const fs::path model_file = model_tokenizer_file(model_dir);
-  const auto& recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::object());
-  if (model_file.empty() || cache.size() == 0 || recorded.value("fnv1a64", "") == file_hash(model_file)) return;
-  const fs::path cache_file = recorded.value("path", "");
-  if (cache_file.empty()) return;  // a cache made without cotrain: nothing to compare with
-  if (!fs::exists(cache_file)) {
-    spdlog::warn("{}: made with tokenizer {}, which is gone; cannot check it against {}", path, cache_file.string(), model_file.string());
+  if (!has_tokenizer(model_dir) || cache.size() == 0) return;
+  const std::vector<fs::path> model_files = tokenizer_files(model_dir);
+  const auto recorded = cache.manifest().value("tokenizer", nlohmann::ordered_json::array());
+  if (!recorded.is_array() || recorded.empty()) return;  // a cache made without cotrain: nothing to compare with
+  bool same = recorded.size() == model_files.size();
+  for (std::size_t i = 0; same && i < model_files.size(); ++i) {
+    same = recorded[i].is_object() && recorded[i].value("fnv1a64", "") == file_hash(model_files[i]);
+  }
+  if (same) return;
+  const fs::path cache_tokenizer = cache.tokenizer_path();
+  if (cache_tokenizer.empty()) return;
+  if (!fs::exists(cache_tokenizer)) {
+    spdlog::warn("{}: made with tokenizer {}, which is gone; cannot check it against {}", path, cache_tokenizer.string(),
+                 model_dir.string());
     return;
   }
-  auto ours = Tokenizer::load(model_file), theirs = Tokenizer::load(cache_file);
+  auto ours = Tokenizer::load(model_dir), theirs = Tokenizer::load(cache_tokenizer);
   auto ids = cache.ids(0);
   for (auto id : ids) {
     if (id < 0 || static_cast<std::size_t>(id) >= ours->vocab_size()) {
       fail_input("{}: token id {} is not in model.path's tokenizer ({}): the data was tokenised for another model", path, id,
-                 model_file.string());
+                 model_dir.string());
     }
   }
   if (ours->decode(ids) != theirs->decode(ids)) {
     fail_input("{}: was tokenised with {}, which reads its ids differently from model.path's tokenizer {}; prepare the data with the model's tokenizer",
-               path, cache_file.string(), model_file.string());
+               path, cache_tokenizer.string(), model_dir.string());
   }
 }
 
@@ -91,7 +96,7 @@ std::shared_ptr<const TokenCache> open_or_prepare(const TrainConfig& config, con
     if (fs::is_directory(p)) fail_input("{}: {} is a directory; give one token cache or JSONL files", key, p);
     settings.inputs.push_back(p);
   }
-  if (model_tokenizer_file(config.model.path).empty()) {
+  if (!has_tokenizer(config.model.path)) {
     fail_input("{}: {} holds JSONL traces but model.path {} has no tokenizer.json or tokenizer.model to tokenise them; "
                "prepare a cache with `cotrain data prepare --tokenizer ...` and give its directory", key, shown, config.model.path);
   }

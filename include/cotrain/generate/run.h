@@ -15,6 +15,7 @@ namespace cotrain {
 
 struct GenerationJob {
   std::filesystem::path model;         // a Hugging Face model directory
+  std::filesystem::path adapter;       // a PEFT LoRA adapter on top of it (unmerged), or empty
   std::string template_name = "auto";  // chat template; auto: the model's (chat_template.jinja)
   std::string system;                  // system prompt (a name of resolve_system_prompt or text)
   std::string dtype = "auto", device = "auto";

@@ -100,6 +100,24 @@ expect_exit 0 "$COTRAIN" score --model merged --input unseen.jsonl --out mscores
 python3 "$REF/transformers_score.py" --model model-o1 --adapter lrun/final --input unseen.jsonl --compare mscores.jsonl --tol 1e-4 \
   || fail "the merged export differs from base + adapter"
 pass
+# Generation through the adapter (unmerged) samples what the merged model samples; the base does not.
+printf '{"prompt": "What is 2+2?"}\n{"prompt": "Name a prime."}\n' >gprompts.jsonl
+for m in adapter merged base; do
+  case $m in
+    adapter) args=(--model model-o1 --adapter lrun/final) ;;
+    merged) args=(--model merged) ;;
+    base) args=(--model model-o1) ;;
+  esac
+  expect_exit 0 "$COTRAIN" generate "${args[@]}" --input gprompts.jsonl --out gen-$m.jsonl --max-new-tokens 12 --template chatml
+done
+python3 - <<'PY' || fail "generate --adapter differs from the merged model, or equals the base"
+import json
+text = lambda f: [json.loads(l)["text"] for l in open(f)]
+assert text("gen-adapter.jsonl") == text("gen-merged.jsonl"), (text("gen-adapter.jsonl"), text("gen-merged.jsonl"))
+assert text("gen-adapter.jsonl") != text("gen-base.jsonl")
+assert json.load(open("gen-adapter.jsonl.settings.json"))["adapter"].endswith("lrun/final")
+PY
+pass
 
 # Bad configs: exit 2, one line naming the key, nothing written.
 expect_exit 2 "$COTRAIN" sft --config tiny.json --out bad1 --set train.lr=fast
@@ -130,7 +148,7 @@ os.makedirs("notargets", exist_ok=True)
 open("notargets/ids.bin", "wb").write(struct.pack("<6i", 1, 2, 3, 4, 5, 6))
 open("notargets/mask.bin", "wb").write(bytes(6))
 open("notargets/offsets.bin", "wb").write(struct.pack("<3q", 0, 3, 6))
-json.dump({"format": "cotrain-token-cache", "version": 1, "template": "none", "cutoff": 2048, "system_prompt": None}, open("notargets/manifest.json", "w"))
+json.dump({"format": "cotrain-token-cache", "version": 2, "template": "none", "cutoff": 2048, "system_prompt": None}, open("notargets/manifest.json", "w"))
 PY
 expect_exit 2 "$COTRAIN" sft --config tiny.json --data notargets --out bad3 --set data.val_fraction=0
 expect_one_line_error 'notargets: no target tokens to train on'
