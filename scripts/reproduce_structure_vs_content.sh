@@ -113,8 +113,9 @@ case "$SCALE" in
     ;;
   cpu)
     # Qwen2.5-Coder-0.5B-Instruct (the real 0.5B checkpoint of scripts/get_real_models.sh) in bf16
-    # on 2 cores. Sized from one timed condition (docs/reproduction.md): a condition and seed is
-    # one training run plus two greedy evaluations.
+    # on 2 cores. Provisional size (docs/reproduction.md): one condition and seed, a training run
+    # plus two greedy evaluations, takes ~20-35 min here, so the table is run in parts
+    # (--time-budget).
     SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=32 HELDOUT_N=30 MATH500_N=10
     MAX_NEW=384 DTYPE=bf16 EVAL_DTYPE=bfloat16
     TRAIN_SET=(train.epochs=1 train.global_batch=4 train.micro_batch=4 train.lr=1e-3 lora.rank=16
@@ -217,20 +218,20 @@ traces_for() {
   echo "$file"
 }
 
-# Greedy answers to benchmark $2 from model $1 into RUN $3 (RUN/eval/BENCH, CONTRACTS.md).
+# Greedy answers to benchmark $1 into RUN $2 (RUN/eval/BENCH, CONTRACTS.md) from the model
+# arguments that follow (--model DIR [--adapter LORA]). Both benchmarks are asked under the
+# system prompt of the training traces (Sky-T1's format), with SkyThought's user prompt.
 evaluate() {
-  local model=$1 bench=$2 run=$3 system_args=() data_args
+  local bench=$1 run=$2 data_args
+  shift 2
   [ -f "$run/eval/$bench/report.json" ] && return
   if [ "$bench" = synth ]; then
     data_args=(--bench math500 --data "$DATA/heldout.jsonl")
-    [ -n "$SYSTEM" ] && system_args=(--system "$SYSTEM")
   else
     data_args=(--bench math500 --data "$SHARED/benchmarks/math500/test.jsonl" --limit "$MATH500_N")
-    # MATH500 is answered as Sky-T1 is evaluated: SkyThought's prompt for fine-tuned models.
-    system_args=(--system "${SYSTEM:-sky-t1}")
   fi
-  quiet "$run/eval-$bench.log" "$COTRAIN" eval "${data_args[@]}" --model "$model" --out "$run/eval/$bench" \
-    "${system_args[@]}" --temperature 0 --n 1 --max-new-tokens "$MAX_NEW" --dtype "$EVAL_DTYPE" --batch-size 8 --seed 0
+  quiet "$run/eval-$bench.log" "$COTRAIN" eval "${data_args[@]}" "$@" --out "$run/eval/$bench" \
+    --system "${SYSTEM:-sky-t1}" --temperature 0 --n 1 --max-new-tokens "$MAX_NEW" --dtype "$EVAL_DTYPE" --batch-size 8 --seed 0
 }
 
 BENCHES=(synth)
@@ -238,10 +239,10 @@ BENCHES=(synth)
 
 # One condition and seed: fine-tune, then answer both benchmarks. The base model is evaluated once.
 run_one() {
-  local name=$1 seed=$2 run="$OUT/runs/$1/seed-$2" model
+  local name=$1 seed=$2 run="$OUT/runs/$1/seed-$2" model_args
   if [ "$name" = base ]; then
     mkdir -p "$run"
-    model="$BASE_MODEL"
+    model_args=(--model "$BASE_MODEL")
   else
     if ! grep -qs '"status": "completed"' "$run/run.json"; then
       local traces
@@ -250,20 +251,10 @@ run_one() {
       quiet "$run.train.log" "$COTRAIN" "$METHOD" --config "$OUT/train-config.json" --data "$traces" \
         --out "$run" "${set_args[@]}" --set train.seed="$seed"
     fi
-    model="$run/final"
-    if [ "$METHOD" = lora ]; then
-      # eval generates from a model directory: merge the adapter, and drop the copy afterwards
-      # (the adapter in RUN/final is what the run keeps).
-      model="$run/merged"
-      local pending=0
-      for bench in "${BENCHES[@]}"; do [ -f "$run/eval/$bench/report.json" ] || pending=1; done
-      if [ $pending = 1 ] && [ ! -f "$model/config.json" ]; then
-        quiet "$run.export.log" "$COTRAIN" export --model "$BASE_MODEL" --adapter "$run/final" --out "$model" --force
-      fi
-    fi
+    model_args=(--model "$run/final")
+    [ "$METHOD" = lora ] && model_args=(--model "$BASE_MODEL" --adapter "$run/final")
   fi
-  for bench in "${BENCHES[@]}"; do evaluate "$model" "$bench" "$run"; done
-  [ "$METHOD" = lora ] && rm -rf "$run/merged"
+  for bench in "${BENCHES[@]}"; do evaluate "$bench" "$run" "${model_args[@]}"; done
   touch "$run/.complete"  # what the table and a rerun go by
 }
 

@@ -23,7 +23,7 @@ for f in table.md table.json experiment.json runs/original/seed-1/config.json ru
   [ -f "study/$f" ] || fail "study/$f missing"
 done
 pass
-[ ! -e study/runs/original/seed-1/merged ] || fail "the merged model copy was left behind"; pass
+expect_contains study/runs/original/seed-1/eval/synth/generations.jsonl.settings.json 'runs/original/seed-1/final'
 if "$COTRAIN" --help | grep -qE '^ +report '; then
   [ -s study/report.html ] || fail "cotrain report exists but study/report.html was not written"; pass
 fi
