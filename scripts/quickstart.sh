@@ -50,7 +50,10 @@ print(f"training loss  {steps[0]['loss']:.3f} (step 1) -> {steps[-1]['loss']:.3f
 print("held-out loss  " + " -> ".join(f"{v['val_loss']:.3f} (step {v['step']})" for v in vals))
 PY
 
-step "7. Score text through the trained adapter (per-token log-probs; a PEFT adapter peft and vLLM load)"
+step "7. The run as one self-contained HTML page (loss, validation loss, lr, grad-norm, tokens/s)"
+$BIN report $OUT/train
+
+step "8. Score text through the trained adapter (per-token log-probs; a PEFT adapter peft and vLLM load)"
 cat > $OUT/sample.jsonl <<'JSONL'
 {"text": "<|begin_of_thought|>\n\nFirst, 12 * 7 = 84.\n\nWait, let me check: 84 / 7 = 12. Correct.\n\n<|end_of_thought|>"}
 {"text": "The answer is \\boxed{84}."}
@@ -58,7 +61,7 @@ JSONL
 $BIN score --model $OUT/model --adapter $OUT/train/final --input $OUT/sample.jsonl --out $OUT/scores.jsonl
 cut -c1-100 $OUT/scores.jsonl
 
-step "8. Grade answers the way the benchmarks are graded"
+step "9. Grade answers the way the benchmarks are graded"
 $BIN grade --gold '\frac{1}{2}' --pred 'so the answer is \boxed{0.5}'
 $BIN grade --gold '(1, 2]' --pred '\boxed{(1,2)}'
 

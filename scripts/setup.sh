@@ -13,17 +13,22 @@ APT_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev libspdlog-dev libfmt
   libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev libgloo-dev
   clang-14 libclang-rt-14-dev  # clang + libFuzzer/ASan runtimes: scripts/fuzz.sh
   jq)  # scripts/reproduce_structure_vs_content.sh reads the run files
+# Headless Chromium loads `cotrain report`'s page in tests/e2e/report_test.sh; installed without the
+# desktop extras it recommends (printing, Samba, Avahi).
+APT_NO_RECOMMENDS=(chromium)
 
 if [ "${COTRAIN_SKIP_INSTALL:-0}" != 1 ]; then
-  missing=()
-  for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing Debian packages: ${missing[*]}"
+  installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+  missing=() missing_bare=()
+  for p in "${APT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+  for p in "${APT_NO_RECOMMENDS[@]}"; do installed "$p" || missing_bare+=("$p"); done
+  if [ $((${#missing[@]} + ${#missing_bare[@]})) -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]} ${missing_bare[*]}"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ ${#missing_bare[@]} -eq 0 ] ||
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_bare[@]}" >/dev/null
   fi
   if [ -z "${COTRAIN_TORCH_PREFIX:-}" ] && ! python3 -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "2.13.0")' 2>/dev/null; then
     echo "setup: installing torch==2.13.0"

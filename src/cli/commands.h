@@ -33,6 +33,7 @@ void add_tokenize_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_grade_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_report_command(CLI::App& app);
 
 #ifdef COTRAIN_WITH_TORCH
 void add_init_model_command(CLI::App& app);

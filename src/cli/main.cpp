@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   cotrain::cli::add_tokenize_command(app);
   cotrain::cli::add_grade_command(app);
   cotrain::cli::add_eval_command(app);
+  cotrain::cli::add_report_command(app);
 #ifdef COTRAIN_WITH_TORCH
   cotrain::cli::add_init_model_command(app);
   cotrain::cli::add_inspect_command(app);

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Checks, without a GPU, that every source of cotrain compiles against a CUDA build of libtorch:
+# downloads the CUDA 13 torch wheel and the headers of the CUDA libraries it uses (cuBLAS,
+# cuSPARSE, cuSOLVER, NVRTC, NCCL), configures build-cuda/ with the machine's nvcc for sm_90
+# (H100/H200), and compiles every object file (libraries, the CLI, tests, benchmarks) without
+# linking: linking needs the full NVIDIA runtime libraries, which a CPU machine has no use for.
+#
+#   COTRAIN_JOBS=N              parallel compile jobs (default 2)
+#   COTRAIN_CUDA_BUILD_DIR=DIR  the build directory (default build-cuda)
+#   CUDACXX=PATH                nvcc (default /usr/local/cuda/bin/nvcc)
+#
+# Downloads are cached in .whl/ (git-ignored; about 1.6 GB of wheels, 1.1 GB unpacked). Takes the
+# machine's build lock (/tmp/cotrain-build.lock) for configuring and compiling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/python_env.sh
+
+TORCH=torch==2.14.1  # the CUDA 13.0 wheel; the header wheels below are the versions it requires
+HEADER_WHEELS=(nvidia-cublas==13.1.1.3 nvidia-cusparse==12.6.3.3 nvidia-cusolver==12.0.4.66
+  nvidia-cuda-nvrtc==13.0.88 nvidia-nccl-cu13==2.30.7)
+CACHE=.whl
+UNPACKED="$CACHE/cuda-${TORCH#torch==}"
+BUILD="${COTRAIN_CUDA_BUILD_DIR:-build-cuda}"
+NVCC="${CUDACXX:-/usr/local/cuda/bin/nvcc}"
+[ -x "$NVCC" ] || { echo "check_cuda_build: no nvcc at $NVCC (set CUDACXX)" >&2; exit 2; }
+cuda_root="$(dirname "$(dirname "$(readlink -f "$NVCC")")")"  # /usr/local/cuda-13.0
+
+seconds() { date +%s.%N; }
+t0=$(seconds)
+python3 -m pip download -q --no-deps -d "$CACHE" "$TORCH" "${HEADER_WHEELS[@]}"
+t_download=$(seconds)
+
+# torch/{include,lib,share} of the torch wheel, nvidia/*/include (and libnvrtc) of the others, unpacked once into
+# a temporary directory that is renamed into place when complete.
+if [ ! -d "$UNPACKED" ]; then
+  rm -rf "$UNPACKED.tmp"
+  python3 - "$CACHE" "$UNPACKED.tmp" "${TORCH#torch==}" <<'PY'
+import glob, os, sys, zipfile
+cache, dest, version = sys.argv[1:]
+wheels = glob.glob(os.path.join(cache, f"torch-{version}-*.whl"))
+assert len(wheels) == 1, f"expected one torch {version} wheel in {cache}, found {wheels}"
+for name in wheels + glob.glob(os.path.join(cache, "nvidia_*.whl")):
+    with zipfile.ZipFile(name) as z:
+        # libnvrtc too: torch's CMake files name it on cotrain_model's link line (never linked here).
+        members = [m for m in z.infolist()
+                   if m.filename.startswith(("torch/include/", "torch/lib/", "torch/share/"))
+                   or (m.filename.startswith("nvidia/") and "/include/" in m.filename)
+                   or m.filename.endswith("/lib/libnvrtc.so.13")]
+        z.extractall(dest, members)
+PY
+  mv "$UNPACKED.tmp" "$UNPACKED"
+fi
+t_unpack=$(seconds)
+
+root="$(pwd)/$UNPACKED"
+# The CUDA headers torch's own headers include (cublas_v2.h, cusparse.h, cusolverDn.h, nvrtc.h,
+# nccl.h) come from the wheels: -isystem for the host compiler, and nvcc passes it on.
+cuda_includes=""
+for dir in "$root"/nvidia/*/include; do cuda_includes+=" -isystem $dir"; done
+
+# One build at a time on the machine: hold the build lock for configuring and compiling (the
+# times below start once it is held).
+exec 9>/tmp/cotrain-build.lock
+flock 9
+t_lock=$(seconds)
+mkdir -p "$BUILD"
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
+  -DCMAKE_PREFIX_PATH="$root/torch/share/cmake" \
+  -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root" -DCUDAToolkit_ROOT="$cuda_root" \
+  -DTORCH_CUDA_ARCH_LIST=9.0 -DCUDA_nvrtc_LIBRARY="$root/nvidia/cu13/lib/libnvrtc.so.13" \
+  -DCMAKE_CUDA20_STANDARD_COMPILE_OPTION=-std=c++20 -DCMAKE_CUDA20_EXTENSION_COMPILE_OPTION=-std=c++20 \
+  -DCMAKE_CXX_FLAGS="$cuda_includes" -DCMAKE_CUDA_FLAGS="$cuda_includes" \
+  -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined >"$BUILD/configure.log" 2>&1 \
+  || { tail -40 "$BUILD/configure.log" >&2; echo "check_cuda_build: configure failed ($BUILD/configure.log)" >&2; exit 1; }
+# The CUDA libtorch really is the one in use (its CUDA library is on the link lines), with NCCL, so
+# the NCCL code paths are compiled too.
+grep -q 'libtorch_cuda.so' "$BUILD/build.ninja" || { echo "check_cuda_build: $BUILD does not use libtorch_cuda" >&2; exit 1; }
+grep -q 'c10d backends: gloo, nccl' "$BUILD/configure.log" ||
+  { echo "check_cuda_build: configured without NCCL ($BUILD/configure.log)" >&2; exit 1; }
+t_configure=$(seconds)
+
+# Every object file Ninja knows of (all targets, the ones excluded from `all` too). Nothing is
+# linked, except an executable that another target's objects are ordered after (add_dependencies:
+# tests/train_dist_worker before train_tests); --allow-shlib-undefined lets that link go through
+# without the NVIDIA libraries libtorch_cuda needs at run time (ld warns that they are not found).
+mapfile -t objects < <(ninja -C "$BUILD" -t targets all | sed -n 's/^\(.*\.o\): .*/\1/p')
+[ ${#objects[@]} -gt 0 ] || { echo "check_cuda_build: no object files in $BUILD" >&2; exit 1; }
+ninja -C "$BUILD" -j "${COTRAIN_JOBS:-2}" "${objects[@]}"
+t_compile=$(seconds)
+flock -u 9
+
+awk -v n=${#objects[@]} -v a="$t0" -v b="$t_download" -v c="$t_unpack" -v l="$t_lock" -v d="$t_configure" -v e="$t_compile" 'BEGIN {
+  printf "check_cuda_build: all %d objects compile for sm_90 against CUDA libtorch; download %.0f s, unpack %.0f s, waiting for the build lock %.0f s, configure %.0f s, compile %.0f s\n",
+         n, b - a, c - b, l - c, d - l, e - d }'
