@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one cotrain training command as a SLURM job step (one task per GPU) and requeues the job
-# when the run was stopped by a signal, for the sky-t1-*.sbatch scripts:
+# when the run was stopped by a signal, for the sbatch scripts beside it:
 #   srun_requeue.sh cotrain sft --config ... --out OUT ...
 # `#SBATCH --signal=B:TERM@120` sends SIGTERM to this batch shell 120 s before the time limit; it
 # is forwarded to the step, srun forwards it to every rank, the ranks agree to stop after the

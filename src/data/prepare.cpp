@@ -30,6 +30,13 @@ nlohmann::ordered_json file_entry(const fs::path& path) {
   return {{"path", fs::absolute(path).lexically_normal().string()}, {"size", size}, {"fnv1a64", file_hash(path)}};
 }
 
+constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ull;
+
+std::uint64_t fnv1a64(std::uint64_t hash, std::string_view bytes) {
+  for (char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return hash;
+}
+
 }  // namespace
 
 OnError on_error_from_name(std::string_view name) {
@@ -40,17 +47,17 @@ OnError on_error_from_name(std::string_view name) {
 
 std::string file_hash(const fs::path& path) {
   std::ifstream in = open_input_file(path);
-  std::uint64_t hash = 0xcbf29ce484222325ull;
+  std::uint64_t hash = kFnvOffset;
   std::vector<char> buffer(1 << 20);
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      hash = (hash ^ static_cast<unsigned char>(buffer[static_cast<std::size_t>(i)])) * 0x100000001b3ull;
-    }
+    hash = fnv1a64(hash, std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())));
   }
   if (in.bad()) fail_runtime("{}: read error", path.string());
   return fmt::format("{:016x}", hash);
 }
+
+std::string text_hash(std::string_view text) { return fmt::format("{:016x}", fnv1a64(kFnvOffset, text)); }
 
 nlohmann::ordered_json cache_key(const PrepareSettings& settings) {
   nlohmann::ordered_json key;

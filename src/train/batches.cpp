@@ -187,6 +187,13 @@ TrainingData load_training_data(const TrainConfig& config, std::int64_t vocab_si
   return data;
 }
 
+std::string training_data_hash(const TrainingData& data) {
+  std::string key;
+  for (const char* file : {"manifest.json", "offsets.bin", "mask.bin", "ids.bin"}) key += file_hash(data.train.cache->dir() / file) + ",";
+  for (auto d : data.train.docs) key += std::to_string(d) + ",";
+  return text_hash(key);
+}
+
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::uint64_t epoch) {
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/jsonl.h"
@@ -61,6 +62,8 @@ std::vector<ConfigKey> train_config_schema(TrainMode mode) {
       {"train.activation_checkpointing", T::boolean, true},
       {"train.log_every", T::integer, 1},
       {"train.eval_every", T::integer, 0},
+      {"train.save_every", T::integer, 0},
+      {"train.keep_checkpoints", T::integer, 2},
   };
   if (mode == TrainMode::lora) {
     std::vector<ConfigKey> lora = {
@@ -78,6 +81,38 @@ std::vector<ConfigKey> train_config_schema(TrainMode mode) {
   keys.push_back({"dist.offload", T::boolean, false});
   keys.push_back({"output.dir", T::string, nullptr, {}, true});
   return keys;
+}
+
+bool changes_training_math(const std::string& key) {
+  static const std::set<std::string> bookkeeping = {"train.log_every", "train.eval_every", "train.save_every", "train.keep_checkpoints",
+                                                    "output.dir"};
+  return !bookkeeping.contains(key);
+}
+
+std::vector<std::string> math_config_differences(const Json& saved, const Json& current) {
+  std::set<std::string> keys;
+  auto collect = [&](const Json& config) {
+    for (const auto& [section, values] : config.items()) {
+      if (!values.is_object()) {
+        keys.insert(section);
+        continue;
+      }
+      for (const auto& [name, value] : values.items()) keys.insert(section + "." + name);
+    }
+  };
+  collect(saved);
+  collect(current);
+  auto value = [](const Json& config, const std::string& key) {
+    std::string path = "/" + key;
+    std::replace(path.begin(), path.end(), '.', '/');
+    const Json::json_pointer pointer(path);
+    return config.contains(pointer) ? config.at(pointer) : Json();
+  };
+  std::vector<std::string> out;
+  for (const auto& key : keys) {
+    if (changes_training_math(key) && value(saved, key) != value(current, key)) out.push_back(key);
+  }
+  return out;
 }
 
 TrainConfig load_train_config(TrainMode mode, const std::string& file, const std::vector<ConfigOverride>& overrides) {
@@ -158,6 +193,10 @@ TrainConfig load_train_config(TrainMode mode, const std::string& file, const std
   require(c.train.log_every > 0, "train.log_every", "must be > 0", c.train.log_every);
   c.train.eval_every = t["eval_every"];
   require(c.train.eval_every >= 0, "train.eval_every", "must be >= 0 (0: validate at the end only)", c.train.eval_every);
+  c.train.save_every = t["save_every"];
+  require(c.train.save_every >= 0, "train.save_every", "must be >= 0 (0: checkpoint at the end or when stopped only)", c.train.save_every);
+  c.train.keep_checkpoints = t["keep_checkpoints"];
+  require(c.train.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1", c.train.keep_checkpoints);
 
   const Json& d = r["dist"];
   c.dist.shard = d["shard"];

@@ -44,6 +44,31 @@ const PackedRow& filler_row() {
   return row;
 }
 
+NamedTensors job_rng_states(ProcessGroup& pg, CausalLM& model) {
+  NamedTensors mine = rng_states(model);
+  if (pg.world_size() == 1) return mine;
+  NamedTensors all;
+  for (const auto& [name, state] : mine) {  // the same generators, of the same sizes, on every rank
+    const torch::Tensor in = state.contiguous().to(pg.device());
+    torch::Tensor gathered = torch::empty({pg.world_size() * in.numel()}, in.options());
+    pg.all_gather_flat(gathered, in, "random generator states");
+    gathered = gathered.cpu().view({pg.world_size(), in.numel()});
+    for (int r = 0; r < pg.world_size(); ++r) all[r == 0 ? name : fmt::format("rank {}/{}", r, name)] = gathered[r].clone();
+  }
+  return all;
+}
+
+NamedTensors rank_rng_states(const ProcessGroup& pg, const NamedTensors& saved) {
+  const std::string prefix = fmt::format("rank {}/", pg.rank());
+  NamedTensors mine;
+  for (const auto& [name, state] : saved) {
+    if (name.starts_with("rank ")) continue;
+    auto own = saved.find(prefix + name);
+    mine[name] = pg.rank() != 0 && own != saved.end() ? own->second : state;
+  }
+  return mine;
+}
+
 void gather_for_export(ProcessGroup& pg, CausalLM& model, ShardedModel& sharded) {
   if (sharded.options().mode != ShardMode::Params) return;
   auto params = model->named_parameters();

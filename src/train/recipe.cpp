@@ -1,5 +1,6 @@
-// The training recipe, top to bottom: run directory -> model -> data -> optimizer and schedule ->
-// step loop -> validation -> export. Numerics are those of a plain PyTorch loop (and peft for
+// The training recipe, top to bottom: processes -> run directory and resume point -> model ->
+// data -> schedule -> restored checkpoint -> step loop (checkpoints) -> validation -> export.
+// Numerics are those of a plain PyTorch loop (and peft for
 // LoRA) as LLaMA-Factory and TRL run it:
 //   loss of a step  = sum of target-token NLL over all its micro-batches / target tokens of the step
 //   gradients       = of that loss, accumulated in fp32 over the micro-batches
@@ -10,8 +11,12 @@
 // gradients are summed over the ranks, so N ranks take the same step as one with the whole global
 // batch; dist.shard splits the optimizer state, gradients and parameters ZeRO-1/2/3-style. Rank 0
 // alone writes the run directory. A process started without launcher variables is a job of one.
+// A resumed run continues bit for bit: the checkpoint holds every tensor and generator a step
+// reads (full and unsharded, so any number of ranks resumes it), and everything else is a pure
+// function of the config and the run state.
 #include "cotrain/train/recipe.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -30,6 +35,7 @@
 #include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 #include "cotrain/train/batches.h"
+#include "cotrain/train/checkpoint.h"
 #include "cotrain/train/data_parallel.h"
 #include "cotrain/train/run_files.h"
 #include "cotrain/train/schedule.h"
@@ -44,9 +50,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
-// Everything that changes as the run goes. With the optimizer's state and the trainable weights it
-// is all a checkpoint needs: the data order is a pure function of (seed, epoch), packing of
-// (seed, epoch, step), and dropout draws from torch's default generator, seeded with train.seed.
+// Everything that changes as the run goes besides tensors and generators: the data order is a pure
+// function of (seed, epoch), packing of (seed, epoch, position).
 struct RunState {
   std::int64_t step = 0;      // optimizer steps done (the next step's schedule index)
   std::int64_t epoch = 0;     // the epoch being trained
@@ -115,6 +120,88 @@ ShardOptions shard_options(const TrainConfig& config) {
   return o;
 }
 
+// The checkpoint to continue from: the newest one of OUT that reads back, trained with the math of
+// CONFIG (or any, with --resume-force). None: the run starts over, and whatever an earlier attempt
+// left is removed (by rank 0, which alone writes OUT). Every rank reads it; they must agree.
+std::optional<TrainingCheckpoint> resume_point(ProcessGroup& pg, const fs::path& out, const TrainConfig& config,
+                                               const ResumeOptions& options) {
+  std::optional<TrainingCheckpoint> checkpoint = read_latest_checkpoint(out / "checkpoints");
+  const double step = checkpoint ? static_cast<double>(checkpoint->info.step) : -1;
+  if (pg.all_reduce_sum(step, "checkpoint step") != step * pg.world_size()) {
+    fail_input("--resume: {}: the ranks see different checkpoints (OUT must be on a file system every rank shares)",
+               (out / "checkpoints").string());
+  }
+  if (!checkpoint) {
+    if (options.required || options.force) fail_input("--resume: {}: no usable checkpoint to resume from", (out / "checkpoints").string());
+    for (const char* leftover : {"metrics.jsonl", "checkpoints"}) {
+      if (!pg.is_main() || !fs::exists(out / leftover)) continue;
+      spdlog::warn("output.dir: {} holds an unfinished run without a usable checkpoint; starting it over (removing {})", out.string(), leftover);
+      fs::remove_all(out / leftover);
+    }
+    return checkpoint;
+  }
+  const std::string where = (out / "checkpoints" / fmt::format("step-{}", checkpoint->info.step)).string();
+  if (checkpoint->info.config_hash != config_hash(config.resolved)) {
+    std::string keys = fmt::format("{}", fmt::join(math_config_differences(checkpoint->info.config, config.resolved), ", "));
+    if (keys.empty()) keys = "its config hash";
+    if (!options.force) {
+      fail_input("{}: trained with other settings ({}); resume with --resume-force, or choose another --out", where, keys);
+    }
+    spdlog::warn("{}: trained with other settings ({}); resuming anyway (--resume-force)", where, keys);
+  }
+  spdlog::info("resuming from {} (epoch {}, {} documents into it)", where, checkpoint->info.epoch, checkpoint->info.position);
+  return checkpoint;
+}
+
+// The trainable state of SHARDED as a checkpoint's full tensors: the weights by parameter name;
+// the optimizer's "master.NAME" (only for weights not stored in fp32, whose masters they are),
+// "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank must call it (it gathers); all get the tensors.
+void gather_trainable_state(ShardedModel& sharded, TrainingCheckpoint& c) {
+  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) { c.weights[name] = t; }, true);
+  auto into = [&](const char* prefix) {
+    return [&c, prefix](const std::string& name, const torch::Tensor& t) { c.optimizer[prefix + name] = t; };
+  };
+  bool fp32 = true;
+  for (const auto& [name, t] : c.weights) fp32 = fp32 && t.scalar_type() == torch::kFloat32;
+  if (!fp32) sharded.for_each_full(StateKind::Master, into("master."));
+  sharded.for_each_full(StateKind::ExpAvg, into("exp_avg."));
+  sharded.for_each_full(StateKind::ExpAvgSq, into("exp_avg_sq."));
+}
+
+// Puts back what gather_trainable_state saved in checkpoint DIR, after STEPS optimizer steps;
+// this rank keeps its share. A tensor missing, extra, or of another shape or dtype is an
+// InputError naming the file and the tensor.
+void load_trainable_state(ShardedModel& sharded, const TrainingCheckpoint& c, const fs::path& dir, std::int64_t steps) {
+  auto from = [&](const NamedTensors& tensors, const std::string& file, const std::string& prefix, std::size_t& used) {
+    return [&tensors, &used, file = (dir / file).string(), prefix](const std::string& name) {
+      auto it = tensors.find(prefix + name);
+      if (it == tensors.end()) fail_input("{}: tensor {} is missing", file, prefix + name);
+      ++used;
+      return it->second;
+    };
+  };
+  auto load = [&](StateKind kind, const NamedTensors& tensors, const std::string& file, const std::string& prefix, std::size_t& used) {
+    try {
+      sharded.load_full(kind, from(tensors, file, prefix, used), /*trainable_only=*/true);
+    } catch (const InputError& e) {
+      if (std::string_view(e.what()).starts_with((dir / file).string())) throw;
+      fail_input("{}: {}", (dir / file).string(), e.what());
+    }
+  };
+  std::size_t weights = 0, state = 0;
+  load(StateKind::Param, c.weights, "model.safetensors", "", weights);  // also sets the masters from them
+  bool fp32 = true;
+  for (const auto& [name, t] : c.weights) {
+    fp32 = fp32 && t.scalar_type() == torch::kFloat32;
+  }
+  if (!fp32) load(StateKind::Master, c.optimizer, "optimizer.safetensors", "master.", state);
+  load(StateKind::ExpAvg, c.optimizer, "optimizer.safetensors", "exp_avg.", state);
+  load(StateKind::ExpAvgSq, c.optimizer, "optimizer.safetensors", "exp_avg_sq.", state);
+  if (weights != c.weights.size()) fail_input("{}: holds tensors this run does not train", (dir / "model.safetensors").string());
+  if (state != c.optimizer.size()) fail_input("{}: holds tensors this run does not train", (dir / "optimizer.safetensors").string());
+  sharded.set_steps_done(steps);
+}
+
 void record_failure(bool writes, const fs::path& out, RunInfo& info, double elapsed_s) {
   info.status = "failed";
   info.finished_at = utc_timestamp();
@@ -130,20 +217,23 @@ void write_config(const fs::path& out, const Json& resolved) {
 
 }  // namespace
 
-TrainResult run_training(const TrainConfig& config) {
+TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_options) {
   const auto started = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
+  double earlier_s = 0;  // a resumed run's time before this process
+  auto elapsed = [&] { return earlier_s + std::chrono::duration<double>(Clock::now() - started).count(); };
 
   // --- Processes: a job of one, or this rank of a torchrun/SLURM job. Rank 0 writes OUT.
   ProcessGroup pg = join_training_job(config);
   const bool writes = pg.is_main();
   const torch::Device device = pg.device();
 
-  // --- Run directory: the resolved config first, then run.json saying the run has started.
+  // --- Run directory: the checkpoint to resume from, the resolved config, then run.json saying
+  // the run has started.
   const fs::path out = config.output_dir;
   if (fs::exists(out / "final")) {
     fail_input("output.dir: {} already holds a finished run ({}); choose another --out", out.string(), (out / "final").string());
   }
+  std::optional<TrainingCheckpoint> resume = resume_point(pg, out, config, resume_options);
   Json resolved = config.resolved;
   RunInfo info;
   info.command = train_mode_name(config.mode);
@@ -153,10 +243,6 @@ TrainResult run_training(const TrainConfig& config) {
   info.world_size = pg.world_size();
   if (writes) {
     fs::create_directories(out);
-    if (fs::exists(out / "metrics.jsonl")) {
-      spdlog::warn("output.dir: {} holds an unfinished run; starting it over (its token cache is reused)", out.string());
-      fs::remove(out / "metrics.jsonl");
-    }
     write_config(out, resolved);
     write_run_json(out, info);
   }
@@ -203,10 +289,37 @@ TrainResult run_training(const TrainConfig& config) {
     const Schedule schedule =
         make_schedule(config.train.schedule, config.train.lr, total_steps, config.train.warmup_ratio, config.train.min_lr_ratio);
 
+    // --- The checkpoint, when resuming: weights, optimizer state, generators, place in the data;
+    // metrics.jsonl back to what the run had written at that step.
+    const std::string run_hash = config_hash(config.resolved), data_hash = training_data_hash(data);
+    RunState state;
+    std::int64_t validated_step = -1;  // the step of the last validation line
+    if (resume) {
+      const CheckpointInfo& saved = resume->info;
+      const fs::path dir = out / "checkpoints" / fmt::format("step-{}", saved.step);
+      if (saved.data_hash != data_hash && !resume_options.force) {
+        fail_input("{}: trained on other data (token cache hash {}, now {}); resume with --resume-force, or choose another --out",
+                   dir.string(), saved.data_hash, data_hash);
+      }
+      load_trainable_state(sharded, *resume, dir, saved.step);
+      restore_rng_states(model, rank_rng_states(pg, resume->rng), (dir / "rng.safetensors").string());
+      state = {saved.step, saved.epoch, saved.position};
+      earlier_s = saved.elapsed_s;
+      resume.reset();  // unmaps its files
+      if (writes) {
+        for (const auto& line : rewind_metrics(out / "metrics.jsonl", state.step)) {
+          if (line.contains("val_loss") && line["step"] == state.step) validated_step = state.step;
+        }
+      }
+      validated_step = static_cast<std::int64_t>(pg.all_reduce_sum(writes ? static_cast<double>(validated_step) : 0, "validated step"));
+      result.resumed_from = info.steps_done = result.steps_done = state.step;
+    }
+
     std::optional<MetricsLog> metrics;
     if (writes) metrics.emplace(out / "metrics.jsonl");
     auto validate = [&](const RunState& state) {
       if (data.validation.docs.empty()) return;
+      validated_step = state.step;
       result.val_loss = validation_loss(pg, model, sharded, units, data.validation, eval_tokens);
       if (metrics) {
         metrics->write({{"step", state.step},
@@ -218,10 +331,29 @@ TrainResult run_training(const TrainConfig& config) {
       spdlog::info("step {}/{}: validation loss {:.4f}", state.step, total_steps, result.val_loss);
     };
 
-    // --- The step loop.
-    RunState state;
-    std::vector<std::size_t> order = epoch_order(data.train.docs.size(), config.train.seed, 0);
+    auto validation_due = [&](std::int64_t step) {
+      return config.train.eval_every > 0 && step > 0 && step % config.train.eval_every == 0 && step < total_steps && validated_step != step;
+    };
+    // Every rank gathers the state (collectives); rank 0 writes it.
+    auto save = [&](const RunState& state) {
+      TrainingCheckpoint c;
+      c.info = {state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
+      gather_trainable_state(sharded, c);
+      c.rng = job_rng_states(pg, model);
+      if (writes) {
+        save_checkpoint(out / "checkpoints" / fmt::format("step-{}", state.step), c);
+        prune_checkpoints(out / "checkpoints", config.train.keep_checkpoints);
+        info.elapsed_s = elapsed();
+        write_run_json(out, info);
+      }
+      pg.barrier("checkpoint");  // the others wait for rank 0's write here, not inside the next step's collectives
+    };
+
+    // --- The step loop. A run stopped at a step owes that step's validation, if any.
+    if (validation_due(state.step)) validate(state);
+    std::vector<std::size_t> order = epoch_order(data.train.docs.size(), config.train.seed, static_cast<std::uint64_t>(state.epoch));
     const auto loop_start = Clock::now();
+    const std::int64_t first_step = state.step;
     while (state.step < total_steps) {
       if (state.position >= documents) {  // next epoch: a new order
         ++state.epoch;
@@ -295,13 +427,21 @@ TrainResult run_training(const TrainConfig& config) {
                         {"rank_mem_mib", state_mib}});
       }
       if (state.step % config.train.log_every == 0 || state.step == total_steps) {
-        const double per_step = std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step);
+        const double per_step =
+            std::chrono::duration<double>(Clock::now() - loop_start).count() / static_cast<double>(state.step - first_step);
         spdlog::info("step {}/{} epoch {:.2f}: loss {:.4f}, lr {:.3g}, grad_norm {:.3f}, {:.0f} tokens/s, ETA {}", state.step,
                      total_steps, epoch, loss, lr, grad_norm, tokens / step_s,
                      duration_text(per_step * static_cast<double>(total_steps - state.step)));
       }
-      if (pg.any_rank(stop_requested(), "stop request")) break;  // every rank stops after the same step
-      if (config.train.eval_every > 0 && state.step % config.train.eval_every == 0 && state.step < total_steps) validate(state);
+      // A stop (SIGTERM from a scheduler, Ctrl-C) skips the validation and saves a checkpoint; every
+      // rank stops after the same step.
+      bool stopping = pg.any_rank(stop_requested(), "stop request");
+      if (!stopping && validation_due(state.step)) {
+        validate(state);
+        stopping = pg.any_rank(stop_requested(), "stop request");
+      }
+      if (stopping || state.step == total_steps || (config.train.save_every > 0 && state.step % config.train.save_every == 0)) save(state);
+      if (stopping) break;
     }
 
     // --- The end: a stopped run says so; a finished one validates and exports.
@@ -313,7 +453,7 @@ TrainResult run_training(const TrainConfig& config) {
       if (writes) write_run_json(out, info);
       return result;
     }
-    validate(state);
+    if (validated_step != state.step) validate(state);
     gather_for_export(pg, model, sharded);
     if (writes) {
       result.final_dir = out / "final";

@@ -1,5 +1,6 @@
 #include "cotrain/train/run_files.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/version.h>
 
@@ -7,6 +8,8 @@
 
 #include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
+#include "cotrain/core/input_file.h"
+#include "cotrain/core/jsonl.h"
 #include "cotrain/core/version.h"
 
 namespace cotrain {
@@ -44,6 +47,26 @@ void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info) {
   AtomicFile file(out_dir / "run.json");
   file.stream() << j.dump(2) << "\n";
   file.commit();
+}
+
+std::vector<nlohmann::json> rewind_metrics(const std::filesystem::path& path, std::int64_t step) {
+  std::vector<nlohmann::json> kept;
+  if (!std::filesystem::exists(path)) return kept;
+  std::ifstream in = open_input_file(path);
+  AtomicFile out(path, true);
+  std::string text;
+  for (std::size_t line = 1; std::getline(in, text); ++line) {
+    if (in.eof()) {  // no newline: the process died while writing it
+      spdlog::warn("{}: ignoring a torn last line", where(path, line));
+      break;
+    }
+    nlohmann::json j = parse_json(text, where(path, line));
+    if (with_json_errors(where(path, line), [&] { return j.at("step").get<std::int64_t>(); }) > step) continue;
+    out.stream() << text << '\n';
+    kept.push_back(std::move(j));
+  }
+  out.commit();
+  return kept;
 }
 
 MetricsLog::MetricsLog(const std::filesystem::path& path) : path_(path), out_(path, std::ios::app | std::ios::binary) {

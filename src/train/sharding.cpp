@@ -408,11 +408,11 @@ void ShardedModel::zero_grad() {
   }
 }
 
-void ShardedModel::for_each_full(StateKind kind,
-                                 const std::function<void(const std::string&, const torch::Tensor&)>& fn) {
+void ShardedModel::for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
+                                 bool trainable_only) {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
-    if (kind != StateKind::Param && !g.trainable) continue;
+    if ((kind != StateKind::Param || trainable_only) && !g.trainable) continue;
     const FlatLayout& layout = g.flat->layout();
     torch::Tensor local;  // this rank's part: the whole padded buffer when nothing is sharded
     bool sharded = false;
@@ -437,12 +437,12 @@ void ShardedModel::for_each_full(StateKind kind,
   }
 }
 
-void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup) {
+void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup, bool trainable_only) {
   torch::NoGradGuard no_grad;
   static const char* kind_names[] = {"parameter", "master weight", "exp_avg", "exp_avg_sq"};
   const char* kind_name = kind_names[static_cast<int>(kind)];
   for (auto& g : groups_) {
-    if (kind != StateKind::Param && !g.trainable) continue;
+    if ((kind != StateKind::Param || trainable_only) && !g.trainable) continue;
     const FlatLayout& layout = g.flat->layout();
     std::vector<torch::Tensor> tensors;
     for (std::size_t i = 0; i < layout.names.size(); ++i) {

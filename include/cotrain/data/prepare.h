@@ -53,5 +53,7 @@ bool cache_matches(const std::filesystem::path& dir, const PrepareSettings& sett
 
 // 64-bit FNV-1a of a file's bytes, as 16 hex digits.
 std::string file_hash(const std::filesystem::path& path);
+// The same of TEXT.
+std::string text_hash(std::string_view text);
 
 }  // namespace cotrain

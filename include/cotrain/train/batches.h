@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "cotrain/data/token_cache.h"
@@ -32,6 +33,10 @@ struct TrainingData {
 // caches under OUT_DIR. Documents without a target are left out (with a warning); no target at
 // all is an InputError.
 TrainingData load_training_data(const TrainConfig& config, std::int64_t vocab_size, const std::filesystem::path& out_dir);
+
+// Identifies what DATA.train holds: the hashes of its cache's files and the documents it takes
+// from them (16 hex digits). A checkpoint records it so a resume notices other data.
+std::string training_data_hash(const TrainingData& data);
 
 // The training order of epoch EPOCH over N documents: a permutation drawn from Rng(seed, epoch).
 std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::uint64_t epoch);

@@ -51,6 +51,8 @@ struct TrainConfig {
     bool activation_checkpointing = true;
     std::int64_t log_every = 1;       // progress line every N steps
     std::int64_t eval_every = 0;      // validation every N steps (0: only at the end)
+    std::int64_t save_every = 0;      // checkpoint every N steps (0: only at the end or when stopped)
+    std::int64_t keep_checkpoints = 2;  // the last K checkpoints stay on disk
   } train;
 
   struct Lora {
@@ -74,6 +76,13 @@ struct TrainConfig {
 
 // The known keys of a command's config, with types and defaults.
 std::vector<ConfigKey> train_config_schema(TrainMode mode);
+
+// The keys that change what a run computes: all but those that only say what is logged, saved or
+// evaluated when, and where. A resume refuses to continue a checkpoint whose config differs in one.
+bool changes_training_math(const std::string& key);
+
+// The keys (dotted, sorted) whose values differ between two resolved configs and change the math.
+std::vector<std::string> math_config_differences(const nlohmann::ordered_json& saved, const nlohmann::ordered_json& current);
 
 // Resolves FILE (empty: none) and OVERRIDES, checks every value, and returns the typed settings.
 // Errors are InputErrors naming the source and key: "config.json: train.lr: expected a number".

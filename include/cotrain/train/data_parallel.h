@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cotrain/model/causal_lm.h"
+#include "cotrain/train/checkpoint.h"
 #include "cotrain/train/config.h"
 #include "cotrain/train/distributed.h"
 #include "cotrain/train/sharding.h"
@@ -32,6 +33,13 @@ const PackedRow& filler_row();  // two tokens, one target
 
 // VALUE of every rank, in rank order (one all-reduce).
 std::vector<double> per_rank(ProcessGroup& pg, double value, const std::string& what);
+
+// Every rank's random generator states (checkpoint.h's rng_states), gathered for a checkpoint:
+// rank 0's under their own names, rank R's under "rank R/NAME". Every rank must call it.
+NamedTensors job_rng_states(ProcessGroup& pg, CausalLM& model);
+// This rank's share of what job_rng_states saved: its own states when the checkpoint has them,
+// else (resumed on more ranks than saved it) rank 0's.
+NamedTensors rank_rng_states(const ProcessGroup& pg, const NamedTensors& saved);
 
 // ZeRO-3 holds each parameter as slices on the ranks: every rank gathers them and rank 0's model
 // gets them whole, in CPU memory (a 32B model does not fit one GPU beside its shard). Other modes:

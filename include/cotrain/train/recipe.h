@@ -18,13 +18,23 @@ struct TrainResult {
   std::filesystem::path final_dir;  // OUT/final when completed (rank 0)
   int stop_signal = 0;         // when stopped
   bool writes_outputs = true;  // this process wrote OUT: a job of one, or rank 0 of several
+  std::int64_t resumed_from = 0;  // the checkpoint's step when resumed
+};
+
+struct ResumeOptions {
+  bool required = false;  // --resume: a usable checkpoint must exist
+  bool force = false;     // --resume-force: continue from it even when the math changed
 };
 
 // Runs the training CONFIG describes, as a job of one or as this rank of the job the launcher's
-// environment describes (torchrun, SLURM, RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT). A stop signal (SIGINT/SIGTERM) ends it after the current
-// optimizer step with status "stopped"; bad input throws InputError, a non-finite loss or
+// environment describes (torchrun, SLURM, RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT). When OUT
+// holds a checkpoint (OUT/checkpoints/step-N, see train/checkpoint.h) the run continues from the
+// newest valid one, as if it had never stopped, on any number of ranks; one trained with other
+// math (changes_training_math) or data is an InputError naming the keys, unless RESUME.force. A
+// stop signal (SIGINT/SIGTERM) ends the run after the current optimizer step with a checkpoint and
+// status "stopped"; bad input throws InputError, a non-finite loss or
 // gradient norm RuntimeFailure naming the step. Either way OUT/run.json tells what happened and
 // no output is half-written.
-TrainResult run_training(const TrainConfig& config);
+TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume = {});
 
 }  // namespace cotrain

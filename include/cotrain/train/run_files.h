@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,12 @@ double peak_rss_mib();
 
 // Writes OUT/run.json atomically (with peak_rss_mib and the versions).
 void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info);
+
+// For a run resumed from its step-STEP checkpoint: rewrites the metrics log at PATH (atomically)
+// keeping the lines of steps up to STEP, which is what a run that never stopped had written by
+// then; lines a killed run wrote after its checkpoint go, as does a torn last line (with a
+// warning). Returns the kept lines.
+std::vector<nlohmann::json> rewind_metrics(const std::filesystem::path& path, std::int64_t step);
 
 class MetricsLog {
  public:

@@ -109,12 +109,13 @@ class ShardedModel {
   std::int64_t steps_done() const { return steps_; }
 
   // Checkpoints independent of the world size. FN gets each tensor at its full shape on the CPU
-  // (parameters by name; Master/ExpAvg/ExpAvgSq: the trainable ones, by parameter name), one
-  // group at a time; every rank must call it (it gathers). LOAD takes full tensors by the same
-  // names (LOOKUP returns an undefined tensor when absent: an InputError) and keeps this rank's
-  // share; loading Param also resets the master weights from them.
-  void for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn);
-  void load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup);
+  // (parameters by name, only the trainable ones when TRAINABLE_ONLY; Master/ExpAvg/ExpAvgSq: the
+  // trainable ones, by parameter name), one group at a time; every rank must call it (it gathers).
+  // LOAD takes full tensors by the same names (LOOKUP returns an undefined tensor when absent: an
+  // InputError) and keeps this rank's share; loading Param also resets the master weights from them.
+  void for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
+                     bool trainable_only = false);
+  void load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup, bool trainable_only = false);
   void set_steps_done(std::int64_t steps);
 
   ShardMemory memory() const;

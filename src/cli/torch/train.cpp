@@ -1,6 +1,7 @@
 // cotrain sft / cotrain lora: a training run from a JSON config (configs/*.json) with overrides.
 //   cotrain sft  --config FILE [--model DIR] [--data PATH] [--out DIR] [--set key=value ...]
 //   cotrain lora --config FILE [--rank N] [...]
+// Both continue an unfinished run in --out from its newest checkpoint (--resume insists on one).
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -18,6 +19,7 @@ struct TrainOptions {
   std::string config, model, data, out;
   std::int64_t rank = 0;
   std::vector<std::string> sets;
+  ResumeOptions resume;
 };
 
 void run(TrainMode mode, const TrainOptions& o) {
@@ -32,14 +34,15 @@ void run(TrainMode mode, const TrainOptions& o) {
   for (const auto& s : o.sets) overrides.push_back(parse_config_override(s));
   TrainConfig config = load_train_config(mode, o.config, overrides);
 
-  TrainResult result = run_training(config);
+  TrainResult result = run_training(config, o.resume);
   if (result.status == "stopped") {
-    throw Interrupted(result.stop_signal,
-                      fmt::format("interrupted by {} after step {}/{}; {} says so (status \"stopped\")",
-                                  result.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", result.steps_done,
-                                  result.total_steps, (std::filesystem::path(config.output_dir) / "run.json").string()));
+    const auto checkpoint = std::filesystem::path(config.output_dir) / "checkpoints" / fmt::format("step-{}", result.steps_done);
+    throw Interrupted(result.stop_signal, fmt::format("interrupted by {} after step {}/{}; saved {} (the same command resumes)",
+                                                      result.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", result.steps_done,
+                                                      result.total_steps, checkpoint.string()));
   }
   if (!result.writes_outputs) return;  // another rank of the job reports
+  if (result.resumed_from > 0) std::cout << fmt::format("resumed from step {}; ", result.resumed_from);
   std::cout << fmt::format("trained {} steps: loss {:.4f}", result.steps_done, result.last_loss);
   if (result.val_loss >= 0) std::cout << fmt::format(", validation loss {:.4f}", result.val_loss);
   std::cout << fmt::format("\nfinal model: {}\n", result.final_dir.string());
@@ -56,6 +59,8 @@ void add(CLI::App& app, TrainMode mode) {
   cmd->add_option("--out", o->out, "run directory (output.dir)");
   if (lora) cmd->add_option("--rank", o->rank, "LoRA rank (lora.rank)")->check(CLI::PositiveNumber);
   cmd->add_option("--set", o->sets, "override a key: --set train.lr=1e-5 (value as JSON, else a string); repeatable");
+  cmd->add_flag("--resume", o->resume.required, "continue from the newest valid checkpoint in --out (error when there is none)");
+  cmd->add_flag("--resume-force", o->resume.force, "resume even when settings that change the math differ from the checkpoint's");
   cmd->callback([mode, o] { run(mode, *o); });
 }
 
