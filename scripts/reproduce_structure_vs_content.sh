@@ -112,12 +112,13 @@ case "$SCALE" in
       data.cutoff=2048 train.activation_checkpointing=false)
     ;;
   cpu)
-    # Qwen2.5-Coder-0.5B-Instruct (the real 0.5B checkpoint of scripts/get_real_models.sh) in bf16
-    # on 2 cores. Provisional size (docs/reproduction.md): one condition and seed, a training run
-    # plus two greedy evaluations, takes ~20-35 min here, so the table is run in parts
-    # (--time-budget).
-    SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=32 HELDOUT_N=30 MATH500_N=10
-    MAX_NEW=384 DTYPE=bf16 EVAL_DTYPE=bfloat16
+    # Qwen2.5-Coder-0.5B-Instruct (the real 0.5B checkpoint of scripts/get_real_models.sh), bf16
+    # LoRA rank 16 on 2 cores, sized so the whole table (base + 18 conditions, one seed) fits about
+    # 90-100 minutes on an idle machine: 24 traces (~12k tokens, 6 steps, ~2.5 min at ~75 tokens/s)
+    # and greedy answers to 24 held-out synthetic and 8 MATH500 problems (up to 256 tokens, ~2 min)
+    # per condition. docs/reproduction.md has the measured times.
+    SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=24 HELDOUT_N=24 MATH500_N=8
+    MAX_NEW=256 DTYPE=bf16 EVAL_DTYPE=bfloat16
     TRAIN_SET=(train.epochs=1 train.global_batch=4 train.micro_batch=4 train.lr=1e-3 lora.rank=16
       data.cutoff=2048)
     ;;
