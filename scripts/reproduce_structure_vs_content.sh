@@ -113,12 +113,13 @@ case "$SCALE" in
     ;;
   cpu)
     # Qwen2.5-Coder-0.5B-Instruct (the real 0.5B checkpoint of scripts/get_real_models.sh), bf16
-    # LoRA rank 16 on 2 cores, sized so the whole table (base + 18 conditions, one seed) fits about
-    # 90-100 minutes on an idle machine: 24 traces (~12k tokens, 6 steps, ~2.5 min at ~75 tokens/s)
-    # and greedy answers to 24 held-out synthetic and 8 MATH500 problems (up to 256 tokens, ~2 min)
-    # per condition. docs/reproduction.md has the measured times.
+    # LoRA rank 16 on 2 cores: 24 traces (~12k tokens, 6 steps, ~3 min at ~60-75 tokens/s) and
+    # greedy answers to 24 held-out synthetic and 8 MATH500 problems (up to 512 tokens: fine-tuned
+    # answers run ~300 tokens, and 256 cut most of them off; ~3-4 min), so ~7 min per condition
+    # and seed and ~2 h 15 min for the whole table: run it in parts with --time-budget.
+    # docs/reproduction.md has the measured times.
     SEEDS="${SEEDS:-1}" BASE_MODEL="$MODELS/qwen2.5-coder-0.5b-instruct" TRAIN_N=24 HELDOUT_N=24 MATH500_N=8
-    MAX_NEW=256 DTYPE=bf16 EVAL_DTYPE=bfloat16
+    MAX_NEW=512 DTYPE=bf16 EVAL_DTYPE=bfloat16
     TRAIN_SET=(train.epochs=1 train.global_batch=4 train.micro_batch=4 train.lr=1e-3 lora.rank=16
       data.cutoff=2048)
     ;;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "cotrain/core/atomic_file.h"
 #include "cotrain/core/error.h"
 
 namespace cotrain::cli {
@@ -44,9 +45,15 @@ void add_export_command(CLI::App& app);
 void add_train_commands(CLI::App& app);  // sft, lora
 #endif
 
-// Commands that write a directory refuse to replace one unless --force, before any long work.
-inline void refuse_existing_output(const std::string& out, bool force) {
-  if (!force && std::filesystem::exists(out)) fail_input("--out {} exists (use --force to replace it)", out);
+// Commands that write a directory, before any long work: without --force an existing non-empty
+// --out is refused; with it, only an earlier output of the same KIND is replaced (AtomicDir's rule,
+// core/atomic_file.h), never a directory of the user's.
+inline void refuse_existing_output(const std::string& out, bool force, const std::string& kind) {
+  std::error_code ec;
+  if (!force && std::filesystem::exists(out) && !std::filesystem::is_empty(out, ec)) {
+    fail_input("--out {} exists (use --force to replace it)", out);
+  }
+  check_output_dir(out, kind);
 }
 
 }  // namespace cotrain::cli

@@ -16,6 +16,7 @@
 #include "cotrain/core/signals.h"
 #include "cotrain/generate/generation_config.h"
 #include "cotrain/generate/generator.h"
+#include "cotrain/model/lora.h"
 #include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 
@@ -160,7 +161,10 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
   if (todo.empty()) return run;
 
   auto model = load_model(job.model, dtype, device);
-  if (!job.adapter.empty()) load_peft_adapter(model, job.adapter);
+  if (!job.adapter.empty()) {  // merged as `cotrain export` merges it: decoding then costs what the base model's does
+    load_peft_adapter(model, job.adapter);
+    merge_lora(model);
+  }
   model->eval();
   std::ofstream file(out, std::ios::binary | std::ios::app);
   if (!file) fail_runtime("{}: cannot open for appending", out.string());

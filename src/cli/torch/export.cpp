@@ -1,6 +1,7 @@
 // cotrain export: a base model with a PEFT LoRA adapter merged into it, as a Hugging Face model
 // directory (transformers and vLLM load it without peft).
 #include "commands.h"
+#include "cotrain/model/model_dir.h"
 #include "cotrain/model/peft_adapter.h"
 #include "cotrain/model/weights.h"
 
@@ -13,7 +14,7 @@ struct ExportOptions {
 };
 
 void run(const ExportOptions& o) {
-  refuse_existing_output(o.out, o.force);
+  refuse_existing_output(o.out, o.force, kModelDirKind);
   std::optional<torch::ScalarType> dtype;
   if (o.dtype != "auto") dtype = parse_hf_dtype(o.dtype, "--dtype");
   export_merged_model(o.model, o.adapter, o.out, dtype, parse_device(o.device));

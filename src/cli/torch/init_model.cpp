@@ -17,7 +17,7 @@ struct InitModelOptions {
 };
 
 void run(const InitModelOptions& o) {
-  refuse_existing_output(o.out, o.force);
+  refuse_existing_output(o.out, o.force, kModelDirKind);
   auto config = preset_config(parse_arch(o.arch), o.preset);
   CausalLM model(config, torch::TensorOptions().dtype(parse_hf_dtype(o.dtype, "--dtype")));
   init_weights(model, o.init_std, o.seed);

@@ -85,6 +85,9 @@ expect_exit 2 "$COTRAIN" init-model --arch qwen2 --out mine --force  # --force r
 expect_one_line_error 'mine: exists and is not empty'
 [ "$(cat mine/notes.txt)" = keep ] && pass || fail "init-model --force deleted a user's directory"
 expect_exit 0 "$COTRAIN" init-model --arch qwen2 --out again --force  # its own earlier output: replaced
+mkdir -p empty-out
+expect_exit 0 "$COTRAIN" init-model --arch qwen2 --out empty-out  # an empty directory is no output to protect
+[ -f empty-out/model.safetensors ] && pass || fail "init-model into an empty directory wrote no model"
 bad_config() {  # bad_config KEY VALUE PATTERN: m-qwen2 with config.json's KEY set to VALUE is refused
   rm -rf badcfg && mkdir badcfg && ln -s "$WORK/m-qwen2/model.safetensors" badcfg/model.safetensors
   python3 -c "import json,sys; c=json.load(open('m-qwen2/config.json')); c[sys.argv[1]]=json.loads(sys.argv[2]); json.dump(c,open('badcfg/config.json','w'))" "$1" "$2"

@@ -1,0 +1,141 @@
+// Training steps of the Qwen2.5-0.5B shape (random weights) through the trainer's own parts
+// (ShardedModel on one process, the unit-by-unit forward with the fused chunked loss, fused AdamW
+// over fp32 masters: what `cotrain sft|lora` runs per step), and in the same run the machine's
+// matmul peak, measured on the MLP's shape (2048x896 @ 896x4864). Prints one JSON line: the
+// achieved FLOP/s and its fraction of the peak of the run's dtype.
+//   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
+//                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64]
+// FLOPs counted are the useful ones (recomputation under activation checkpointing is not work
+// done for the step): per token, forward = 2 x (every linear weight) + attention (2 x T_doc x
+// heads x head_dim per layer for causal QK^T and PV, T_doc the document's length); backward =
+// 2 x forward for full SFT; for LoRA the frozen weights need input gradients only (1 x their
+// forward), the adapters 2 x theirs, attention 2 x its forward.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cotrain/model/causal_lm.h"
+#include "cotrain/model/logprobs.h"
+#include "cotrain/model/lora.h"
+#include "cotrain/model/loss.h"
+#include "cotrain/train/distributed.h"
+#include "cotrain/train/sharding.h"
+#include "cotrain/train/unit_forward.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Best FLOP/s of DTYPE matmuls of the MLP's shape, over a few repetitions after a warm-up.
+double matmul_peak(torch::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  auto a = torch::randn({2048, 896}).to(dtype), b = torch::randn({896, 4864}).to(dtype);
+  double best = 0;
+  for (int rep = 0; rep < 12; ++rep) {
+    auto t = Clock::now();
+    auto c = torch::mm(a, b);
+    const double s = seconds_since(t);
+    if (rep >= 2) best = std::max(best, 2.0 * 2048 * 896 * 4864 / s);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cotrain;
+  std::string mode = "sft", dtype_name = "bf16";
+  std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64;
+  bool checkpointing = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--mode") mode = value;
+    else if (flag == "--dtype") dtype_name = value;
+    else if (flag == "--tokens") tokens = std::stoll(value);
+    else if (flag == "--docs") docs = std::stoll(value);
+    else if (flag == "--layers") layers = std::stoll(value);
+    else if (flag == "--steps") steps = std::stoll(value);
+    else if (flag == "--threads") threads = std::stoll(value);
+    else if (flag == "--checkpointing") checkpointing = value == "1";
+    else if (flag == "--rank") rank = std::stoll(value);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if ((mode != "sft" && mode != "lora") || (dtype_name != "bf16" && dtype_name != "fp32") || tokens % docs != 0) {
+    std::fprintf(stderr, "usage: see the top of benchmarks/train_step.cpp\n");
+    return 2;
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  const double peak = matmul_peak(dtype);
+
+  const ModelConfig c = ModelConfig::from_json({{"model_type", "qwen2"},
+                                                {"vocab_size", 151936},
+                                                {"hidden_size", 896},
+                                                {"intermediate_size", 4864},
+                                                {"num_hidden_layers", layers},
+                                                {"num_attention_heads", 14},
+                                                {"num_key_value_heads", 2},
+                                                {"rope_theta", 1e6},
+                                                {"tie_word_embeddings", true}},
+                                               "bench");
+  CausalLM model(c, torch::TensorOptions().dtype(dtype));
+  init_weights(model, 0.02, 0);
+  model->train();
+  model->activation_checkpointing = checkpointing;
+  std::int64_t adapter_params = 0;
+  if (mode == "lora") {
+    add_lora(model, LoraSettings{rank, 2.0 * static_cast<double>(rank), 0.0, false, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}, 0);
+    for (auto& item : lora_parameters(model)) adapter_params += item.value().numel();
+  }
+
+  // Useful FLOPs of one step.
+  const double h = static_cast<double>(c.hidden_size), kv = static_cast<double>(c.num_kv_heads * c.head_dim),
+               q = static_cast<double>(c.num_heads * c.head_dim), ff = static_cast<double>(c.intermediate_size);
+  const double linear = static_cast<double>(layers) * (h * q + 2 * h * kv + q * h + 3 * h * ff) + h * static_cast<double>(c.vocab_size);
+  const double doc_len = static_cast<double>(tokens / docs);
+  const double attention = static_cast<double>(layers) * 2.0 * doc_len * q;  // per token, forward
+  const double per_token = mode == "sft" ? 3 * (2 * linear + attention)
+                                         : 2 * (2 * linear) + 3 * attention + 6 * static_cast<double>(adapter_params);
+  const double step_flops = per_token * static_cast<double>(tokens);
+
+  ProcessGroup pg(torch::kCPU);
+  ShardOptions options;
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(pg, units.units, options);
+  std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(docs), std::vector<std::int64_t>(static_cast<std::size_t>(tokens / docs)));
+  for (std::size_t d = 0; d < rows.size(); ++d) {
+    for (std::size_t t = 0; t < rows[d].size(); ++t) rows[d][t] = static_cast<std::int64_t>((t * 7919 + d * 104729) % 151643);
+  }
+  const PackedRow row = pack_documents(rows);
+  std::vector<double> step_s;
+  for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
+    const auto t = Clock::now();
+    torch::Tensor nll = unit_summed_nll(model, sharded, units, row, LossGradients::build);
+    sharded.begin_backward(true);
+    (nll / static_cast<double>(row.target_tokens)).backward();
+    sharded.finish_backward();
+    const double norm = sharded.grad_norm();
+    sharded.step(1e-5, std::min(1.0, 1.0 / (norm + 1e-6)));
+    sharded.zero_grad();
+    if (step > 0) step_s.push_back(seconds_since(t));
+  }
+  const double best = *std::min_element(step_s.begin(), step_s.end());
+  const double achieved = step_flops / best;
+  std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
+                                  "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
+                                  "\"step_tflop\": {:.3f}, \"achieved_gflops\": {:.1f}, \"matmul_peak_gflops\": {:.1f}, "
+                                  "\"fraction_of_peak\": {:.3f}}}",
+                                  mode, dtype_name, layers, tokens, docs, checkpointing, threads, best,
+                                  static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak)
+                          .c_str());
+  return 0;
+}
