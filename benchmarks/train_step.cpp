@@ -4,18 +4,21 @@
 // matmul peak, measured on the MLP's shape (2048x896 @ 896x4864). Prints one JSON line: the
 // achieved FLOP/s and its fraction of the peak of the run's dtype.
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
-//                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64]
+//                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
+// --profile writes the last step's operator trace (chrome://tracing JSON) to FILE.
 // FLOPs counted are the useful ones (recomputation under activation checkpointing is not work
 // done for the step): per token, forward = 2 x (every linear weight) + attention (2 x T_doc x
 // heads x head_dim per layer for causal QK^T and PV, T_doc the document's length); backward =
 // 2 x forward for full SFT; for LoRA the frozen weights need input gradients only (1 x their
 // forward), the adapters 2 x theirs, attention 2 x its forward.
 #include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,7 +53,7 @@ double matmul_peak(torch::ScalarType dtype) {
 
 int main(int argc, char** argv) {
   using namespace cotrain;
-  std::string mode = "sft", dtype_name = "bf16";
+  std::string mode = "sft", dtype_name = "bf16", profile;
   std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64;
   bool checkpointing = false;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
     else if (flag == "--threads") threads = std::stoll(value);
     else if (flag == "--checkpointing") checkpointing = value == "1";
     else if (flag == "--rank") rank = std::stoll(value);
+    else if (flag == "--profile") profile = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -118,6 +122,8 @@ int main(int argc, char** argv) {
   const PackedRow row = pack_documents(rows);
   std::vector<double> step_s;
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
+    if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
     const auto t = Clock::now();
     torch::Tensor nll = unit_summed_nll(model, sharded, units, row, LossGradients::build);
     sharded.begin_backward(true);

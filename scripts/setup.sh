@@ -11,6 +11,7 @@ source scripts/python_env.sh
 
 APT_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libsentencepiece-dev libpcre2-dev libutf8proc-dev libseccomp-dev zlib1g-dev libgtest-dev libgloo-dev
+  libgoogle-perftools-dev  # tcmalloc for the cotrain executable (third_party/README.md)
   clang-14 libclang-rt-14-dev  # clang + libFuzzer/ASan runtimes: scripts/fuzz.sh
   jq)  # scripts/reproduce_structure_vs_content.sh reads the run files
 # Headless Chromium loads `cotrain report`'s page in tests/e2e/report_test.sh; installed without the
