@@ -114,7 +114,7 @@ expect_exit 0 "$COTRAIN" init-model --arch qwen2 --preset tiny --seed 0 --init-s
 expect_exit 0 "$COTRAIN" lora --config "$COTRAIN_SOURCE_DIR/configs/tiny-demo.json" --model q/model --data q/traces.jsonl --out q/train \
   --set train.eval_every=2 --set train.max_steps=4
 expect_exit 0 "$COTRAIN" report q/train --out real.html
-expect_contains "$WORK/out" '^wrote real.html: 1 run, 5 charts'  # + peak memory, which real runs log
+expect_contains "$WORK/out" '^wrote real.html: 1 run, 6 charts'  # + the training state's memory and the peak RSS, which real runs log
 
 # Headless Chromium (we run as root: --no-sandbox). Console messages are logged to stderr as CONSOLE lines.
 chrome() {
@@ -144,7 +144,7 @@ class Points(HTMLParser):
             float(a["data-value"]); int(a["data-step"])
             self.points[(self.chart,) + self.series] += 1
 dom = Points(); dom.feed(open(sys.argv[1]).read())
-want, charts = Counter(), ["loss", "lr", "grad_norm", "tokens_per_s", "peak_rss_mib"]
+want, charts = Counter(), ["loss", "lr", "grad_norm", "tokens_per_s", "mem_mib", "peak_rss_mib"]
 for path in sys.argv[2:]:
     run = path.rstrip("/").split("/")[-1]
     for line in open(path + "/metrics.jsonl"):
