@@ -1,8 +1,10 @@
 #include "cotrain/model/layers.h"
 
 #include <ATen/ATen.h>
+#include <ATen/SDPBackend.h>
 #include <torch/nn/functional/activation.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -137,6 +139,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   q = apply_rope(q.transpose(1, 2), rope);
   k = apply_rope(k.transpose(1, 2), rope);
   if (cache && cache->step.decode) return o_proj(cached_decode(q, k, v, *cache).reshape({batch, len, num_heads * head_dim}));
+  if (!cache) {
+    if (auto out = varlen_flash_attention(q, k, v, cu_seqlens)) return o_proj(out->reshape({batch, len, num_heads * head_dim}));
+  }
   const bool gqa = num_heads != num_kv_heads;
   // Packed documents: one causal attention per document, so none sees another. This is the
   // variable-length attention of flash-attn done with the public SDPA, on any device.
@@ -187,6 +192,26 @@ torch::Tensor AttentionImpl::cached_decode(const torch::Tensor& q, const torch::
                                               optional(step.key_mask), /*dropout_p=*/0.0, /*is_causal=*/false, /*scale=*/std::nullopt,
                                               /*enable_gqa=*/num_heads != num_kv_heads);
   return out.squeeze(2).unsqueeze(0);  // [1, n, heads, d]
+}
+
+std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                                    const std::vector<std::int64_t>& cu_seqlens) {
+  if (!q.is_cuda() || q.size(0) != 1) return std::nullopt;
+  // SDPA's own choice for a causal call of these shapes and dtype tells whether this GPU has the
+  // flash kernel (bf16/fp16, sm_80 or newer, head_dim <= 256) and whether it is enabled.
+  const auto gqa = q.size(1) != k.size(1);
+  if (at::_fused_sdp_choice(q, k, v, std::nullopt, 0.0, /*is_causal=*/true, std::nullopt, gqa) !=
+      static_cast<std::int64_t>(at::SDPBackend::flash_attention)) {
+    return std::nullopt;
+  }
+  std::vector<std::int32_t> starts(cu_seqlens.begin(), cu_seqlens.end());
+  std::int64_t longest = 0;
+  for (std::size_t i = 0; i + 1 < cu_seqlens.size(); ++i) longest = std::max(longest, cu_seqlens[i + 1] - cu_seqlens[i]);
+  auto cu = torch::tensor(starts, torch::kInt32).to(q.device(), /*non_blocking=*/true);
+  auto tokens_first = [](const torch::Tensor& t) { return t[0].transpose(0, 1).contiguous(); };  // [T, heads, d]
+  auto out = std::get<0>(at::_flash_attention_forward(tokens_first(q), tokens_first(k), tokens_first(v), cu, cu, longest, longest,
+                                                      /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
+  return out.unsqueeze(0);
 }
 
 torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device) {

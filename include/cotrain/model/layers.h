@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "cotrain/model/config.h"
@@ -66,7 +67,9 @@ RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& posit
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
 
 // Grouped-query attention over one packed row: tokens attend causally within their own
-// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])). With a CACHE, document i is
+// document only (documents are [cu_seqlens[i], cu_seqlens[i+1])). On CUDA in bf16/fp16 the row is
+// one variable-length flash-attention call (flash-attn's cu_seqlens); elsewhere, or where that
+// kernel is missing (before sm_80), one SDPA call per document. With a CACHE, document i is
 // the continuation of cache row step.rows[i]: its keys and values are stored there and it attends
 // to the row's past as well (generation; see kv_cache.h).
 struct AttentionImpl : torch::nn::Module {
@@ -81,6 +84,12 @@ struct AttentionImpl : torch::nn::Module {
   torch::Tensor cached_decode(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const LayerCache& cache);
 };
 TORCH_MODULE(Attention);
+
+// Causal attention of every document of a packed row in one flash-attention call. Q [1, heads,
+// T, d], K and V [1, kv_heads, T, d] (grouped-query attention natively); returns [1, T, heads, d].
+// Empty when the device has no such kernel (the caller then runs SDPA per document).
+std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                                    const std::vector<std::int64_t>& cu_seqlens);
 
 // [queries, keys] bool: query i (at position keys - queries + i) sees keys 0..its position. SDPA's
 // is_causal is top-left aligned instead, which is wrong whenever keys > queries.
