@@ -1,7 +1,6 @@
 #include "cotrain/train/checkpoint.h"
 
 #include <fcntl.h>
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -176,20 +175,6 @@ void prune_checkpoints(const fs::path& root, std::int64_t keep) {
     fs::remove_all(all[i], ec);
     if (ec) spdlog::warn("{}: cannot remove an old checkpoint ({})", all[i].string(), ec.message());
   }
-}
-
-void copy_named_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& into, const NamedTensors& from, const std::string& where) {
-  for (const auto& [name, tensor] : into) {  // check all before changing any
-    auto it = from.find(name);
-    if (it == from.end()) fail_input("{}: tensor {}: missing", where, name);
-    if (it->second.sizes() != tensor.sizes() || it->second.scalar_type() != tensor.scalar_type()) {
-      fail_input("{}: tensor {}: {} [{}], expected {} [{}]", where, name, c10::toString(it->second.scalar_type()),
-                 fmt::join(it->second.sizes(), ", "), c10::toString(tensor.scalar_type()), fmt::join(tensor.sizes(), ", "));
-    }
-  }
-  if (from.size() != into.size()) fail_input("{}: {} tensors, expected {}", where, from.size(), into.size());
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : into) tensor.detach().copy_(from.at(name));
 }
 
 std::string config_hash(const Json& resolved) {

@@ -156,14 +156,17 @@ std::optional<TrainingCheckpoint> resume_point(ProcessGroup& pg, const fs::path&
 // The trainable state of SHARDED as a checkpoint's full tensors: the weights by parameter name;
 // the optimizer's "master.NAME" (only for weights not stored in fp32, whose masters they are),
 // "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank must call it (it gathers); all get the tensors.
+// Weights kept in fp32 are their own masters, which a checkpoint then does not store twice.
+bool all_fp32(const NamedTensors& weights) {
+  return std::all_of(weights.begin(), weights.end(), [](const auto& w) { return w.second.scalar_type() == torch::kFloat32; });
+}
+
 void gather_trainable_state(ShardedModel& sharded, TrainingCheckpoint& c) {
   sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) { c.weights[name] = t; }, true);
   auto into = [&](const char* prefix) {
     return [&c, prefix](const std::string& name, const torch::Tensor& t) { c.optimizer[prefix + name] = t; };
   };
-  bool fp32 = true;
-  for (const auto& [name, t] : c.weights) fp32 = fp32 && t.scalar_type() == torch::kFloat32;
-  if (!fp32) sharded.for_each_full(StateKind::Master, into("master."));
+  if (!all_fp32(c.weights)) sharded.for_each_full(StateKind::Master, into("master."));
   sharded.for_each_full(StateKind::ExpAvg, into("exp_avg."));
   sharded.for_each_full(StateKind::ExpAvgSq, into("exp_avg_sq."));
 }
@@ -190,11 +193,7 @@ void load_trainable_state(ShardedModel& sharded, const TrainingCheckpoint& c, co
   };
   std::size_t weights = 0, state = 0;
   load(StateKind::Param, c.weights, "model.safetensors", "", weights);  // also sets the masters from them
-  bool fp32 = true;
-  for (const auto& [name, t] : c.weights) {
-    fp32 = fp32 && t.scalar_type() == torch::kFloat32;
-  }
-  if (!fp32) load(StateKind::Master, c.optimizer, "optimizer.safetensors", "master.", state);
+  if (!all_fp32(c.weights)) load(StateKind::Master, c.optimizer, "optimizer.safetensors", "master.", state);
   load(StateKind::ExpAvg, c.optimizer, "optimizer.safetensors", "exp_avg.", state);
   load(StateKind::ExpAvgSq, c.optimizer, "optimizer.safetensors", "exp_avg_sq.", state);
   if (weights != c.weights.size()) fail_input("{}: holds tensors this run does not train", (dir / "model.safetensors").string());

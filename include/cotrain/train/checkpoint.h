@@ -59,10 +59,6 @@ std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path&
 // Removes all but the newest KEEP checkpoints under ROOT.
 void prune_checkpoints(const std::filesystem::path& root, std::int64_t keep);
 
-// Copies FROM[name] into each tensor of INTO (without gradient), after checking that FROM holds
-// exactly these names with the same shapes and dtypes; otherwise an InputError naming WHERE and
-// the tensor, and nothing changes.
-void copy_named_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& into, const NamedTensors& from, const std::string& where);
 
 // Hash of the resolved config's keys that change the math (16 hex digits).
 std::string config_hash(const nlohmann::ordered_json& resolved);
