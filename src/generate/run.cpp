@@ -166,6 +166,7 @@ GenerationRun run_generation(const GenerationJob& job, const std::vector<Convers
     merge_lora(model);
   }
   model->eval();
+  model->pack_for_inference(settings.batch_size);
   std::ofstream file(out, std::ios::binary | std::ios::app);
   if (!file) fail_runtime("{}: cannot open for appending", out.string());
   Progress progress("generating", static_cast<std::int64_t>(todo.size()), "prompts");

@@ -121,10 +121,25 @@ torch::Tensor CausalLMImpl::next_token_logits(const std::vector<std::vector<std:
   std::vector<std::int64_t> last(cu.begin() + 1, cu.end());
   for (auto& i : last) --i;
   auto hidden = model->norm(x.squeeze(0).index_select(0, torch::tensor(last, i64).to(dev)));
-  return at::linear(hidden, head_weight()).to(torch::kFloat32);
+  auto logits = packed_head.defined() ? packed_linear(hidden, packed_head, {}) : at::linear(hidden, head_weight());
+  return logits.to(torch::kFloat32);
 }
 
 torch::Tensor CausalLMImpl::head_weight() const { return lm_head ? lm_head->weight : model->embed_tokens->weight; }
+
+bool CausalLMImpl::pack_for_inference(std::int64_t batch_hint) {
+  torch::NoGradGuard no_grad;
+  if (lm_head) {
+    if (lm_head->pack_for_inference(batch_hint)) packed_head = lm_head->packed;
+  } else {
+    packed_head = pack_linear_weight(head_weight(), batch_hint);  // a copy: the embeddings keep the matrix
+  }
+  if (!packed_head.defined()) return false;
+  for (auto& module : modules()) {
+    if (auto* linear = module->as<LinearImpl>()) linear->pack_for_inference(batch_hint);
+  }
+  return true;
+}
 
 void init_weights(CausalLM& model, double std, std::uint64_t seed) {
   if (model->lora) fail_runtime("init_weights: the model has a LoRA adapter; initialise the base model before attaching it");

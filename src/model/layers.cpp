@@ -1,7 +1,9 @@
 #include "cotrain/model/layers.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 #include <ATen/SDPBackend.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/nn/functional/activation.h>
 
 #include <algorithm>
@@ -20,7 +22,40 @@ LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool has_bias, const t
   if (has_bias) bias = register_parameter("bias", torch::empty({out}, options));
 }
 
+// oneDNN's prepacked linear is reachable only through the dispatcher (the mkldnn:: operators that
+// torch.compile's CPU backend uses); boxed calls keep this independent of their C++ signatures.
+torch::Tensor pack_linear_weight(const torch::Tensor& w, std::int64_t batch_hint) {
+  const bool applies = at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && w.device().is_cpu() &&
+                       (w.scalar_type() == torch::kFloat32 || w.scalar_type() == torch::kBFloat16);
+  if (!applies) return {};
+  static const auto op = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_reorder_linear_weight", "");
+  std::vector<c10::IValue> stack{w.contiguous(), c10::IValue(batch_hint)};
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+torch::Tensor packed_linear(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias) {
+  static const auto op = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+  std::vector<c10::IValue> stack{x.contiguous(), packed, bias.defined() ? c10::IValue(bias) : c10::IValue(), c10::IValue(std::string("none")),
+                          c10::IValue(c10::List<std::optional<c10::Scalar>>()), c10::IValue()};
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
+bool LinearImpl::pack_for_inference(std::int64_t batch_hint) {
+  if (lora_A || packed.defined()) return packed.defined();
+  torch::NoGradGuard no_grad;
+  packed = pack_linear_weight(weight, batch_hint);
+  if (!packed.defined()) return false;
+  weight.set_();  // the packed copy replaces it: a model that only generates holds its weights once
+  return true;
+}
+
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  if (packed.defined()) {
+    TORCH_CHECK(!torch::GradMode::is_enabled() || !x.requires_grad(), "a packed Linear serves inference only");
+    return packed_linear(x, packed, bias);
+  }
   auto y = at::linear(x, weight, bias);
   if (!lora_A) return y;
   auto h = x.to(lora_A->weight.scalar_type());

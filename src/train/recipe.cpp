@@ -365,6 +365,7 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
       const std::vector<std::size_t> my_docs = rank_documents(pg, step_docs);
       const auto plan_index = (static_cast<std::uint64_t>(state.epoch) << 32) | static_cast<std::uint64_t>(state.position);
       std::vector<PackedRow> rows = step_rows(data.train, my_docs, batch, plan_index);
+      for (auto& row : rows) row = row_on_device(row, model->device());
 
       // The loss is normalised by the target tokens of the whole step on all ranks, not per
       // micro-batch: the gradients, summed over the ranks, are then those of the step's mean NLL.
@@ -375,7 +376,9 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
       }
       const double target_tokens = pg.all_reduce_sum(static_cast<double>(my_targets), "target tokens");
       const std::int64_t passes = micro_batches(pg, static_cast<std::int64_t>(rows.size()));
-      double nll_sum = 0;
+      // Summed on the device: reading it after each micro-batch would make the host wait for the
+      // GPU there; it is read once per step, for the log and the finite check.
+      torch::Tensor nll_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(model->device()));
       for (std::int64_t m = 0; m < passes; ++m) {
         const bool filler = m >= static_cast<std::int64_t>(rows.size());
         torch::Tensor nll = unit_summed_nll(model, sharded, units, filler ? filler_row() : rows[static_cast<std::size_t>(m)],
@@ -384,9 +387,9 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
         sharded.begin_backward(/*sync=*/m + 1 == passes);  // the gradients are summed over the ranks after the last
         (nll / target_tokens).backward();
         sharded.finish_backward();
-        nll_sum += nll.item<double>();
+        nll_sum += nll.detach().to(torch::kFloat64);
       }
-      const double loss = pg.all_reduce_sum(nll_sum, "loss") / target_tokens;
+      const double loss = pg.all_reduce_sum(nll_sum.item<double>(), "loss") / target_tokens;
       const double tokens = pg.all_reduce_sum(static_cast<double>(my_tokens), "tokens");
       if (!std::isfinite(loss)) {
         fail_runtime("step {}: the loss is {} (not finite); stopped before its update (lower train.lr, or check the data)", state.step + 1,

@@ -444,6 +444,8 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
   for (auto& g : groups_) {
     if ((kind != StateKind::Param || trainable_only) && !g.trainable) continue;
     const FlatLayout& layout = g.flat->layout();
+    const bool is_param = kind == StateKind::Param;
+    const torch::ScalarType dtype = is_param ? g.flat->dtype() : torch::kFloat32;
     std::vector<torch::Tensor> tensors;
     for (std::size_t i = 0; i < layout.names.size(); ++i) {
       torch::Tensor t = lookup(layout.names[i]);
@@ -452,10 +454,14 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
         fail_input("checkpoint: {} {}: shape {} vs {}", kind_name, layout.names[i], fmt::join(t.sizes(), "x"),
                    fmt::join(layout.shapes[i], "x"));
       }
+      // A silent cast would resume other numbers than were saved (a bf16 run's fp32 masters, say).
+      if (t.scalar_type() != dtype) {
+        fail_input("checkpoint: {} {}: dtype {} vs {}", kind_name, layout.names[i], c10::toString(t.scalar_type()),
+                   c10::toString(dtype));
+      }
       tensors.push_back(t);
     }
-    const bool is_param = kind == StateKind::Param;
-    auto flat = flatten_padded(layout, tensors, torch::TensorOptions().dtype(is_param ? g.flat->dtype() : torch::kFloat32));
+    auto flat = flatten_padded(layout, tensors, torch::TensorOptions().dtype(dtype));
     torch::Tensor own = flat.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
     if (is_param) {
       if (g.flat->sharded()) {

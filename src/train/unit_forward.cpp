@@ -6,6 +6,17 @@
 
 namespace cotrain {
 
+PackedRow row_on_device(const PackedRow& row, torch::Device device) {
+  if (row.input_ids.device() == device) return row;
+  const bool pin = device.is_cuda() && row.input_ids.device().is_cpu();
+  auto move = [&](const torch::Tensor& t) { return (pin ? t.pin_memory() : t).to(device, /*non_blocking=*/pin); };
+  PackedRow moved = row;
+  moved.input_ids = move(row.input_ids);
+  moved.position_ids = move(row.position_ids);
+  moved.targets = move(row.targets);
+  return moved;
+}
+
 torch::Tensor unit_summed_nll(CausalLM& model, ShardedModel& sharded, const DecoderUnits& units, const PackedRow& row,
                               LossGradients gradients) {
   const auto device = model->device();

@@ -60,6 +60,12 @@ struct CausalLMImpl : torch::nn::Module {
                                   KVCache& cache);
   // The LM head matrix [vocab, hidden]: lm_head.weight, or the embeddings when tied.
   torch::Tensor head_weight() const;
+  // For a model that only generates, on the CPU: every Linear packed (layers.h; their plain
+  // weights released, so scoring and training no longer work) and the LM head with them (a packed
+  // copy when tied: the embeddings keep the matrix). BATCH_HINT: the rows of a decode step. Where
+  // packing does not apply, the model is unchanged. Returns whether it packed.
+  bool pack_for_inference(std::int64_t batch_hint);
+  torch::Tensor packed_head;  // undefined unless packed
   torch::Device device() const { return model->embed_tokens->weight.device(); }
   torch::ScalarType dtype() const { return model->embed_tokens->weight.scalar_type(); }
 

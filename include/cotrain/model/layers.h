@@ -26,6 +26,12 @@ struct LinearImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 
+  // Inference only: W reordered once into oneDNN's blocked layout (pack_linear_weight) and the
+  // plain weight released; the layer then serves forwards without gradients. False, and the layer
+  // unchanged, where packing does not apply (see pack_linear_weight) or an adapter is attached.
+  bool pack_for_inference(std::int64_t batch_hint);
+  torch::Tensor packed;  // undefined unless packed
+
   // Registers lora_A ([rank, in], kaiming-uniform(a=sqrt(5)) from INIT, i.e. U(-1/sqrt(in),
   // 1/sqrt(in)) as nn.Linear) and lora_B ([out, rank], zeros) as submodules, so they are named
   // like peft's (<module>.lora_A.weight).
@@ -37,6 +43,15 @@ struct LinearImpl : torch::nn::Module {
   at::Generator dropout_generator;
 };
 TORCH_MODULE(Linear);
+
+// W [out, in] reordered for oneDNN's CPU matmul, sized for about BATCH_HINT rows of input. oneDNN
+// otherwise reorders W on every call, which at a decode step's few rows costs more than the
+// product itself (about 3x per product at 8 rows here, docs/performance.md). Undefined where it
+// does not apply: not on the CPU, not fp32 or bf16, or a libtorch without oneDNN.
+torch::Tensor pack_linear_weight(const torch::Tensor& w, std::int64_t batch_hint);
+// x W^T + b with W from pack_linear_weight (B may be undefined); equal to at::linear in bf16,
+// within fp32 rounding in fp32. No autograd.
+torch::Tensor packed_linear(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias);
 
 // Token id -> row of the embedding matrix [vocab, hidden].
 struct EmbeddingImpl : torch::nn::Module {

@@ -111,8 +111,9 @@ class ShardedModel {
   // Checkpoints independent of the world size. FN gets each tensor at its full shape on the CPU
   // (parameters by name, only the trainable ones when TRAINABLE_ONLY; Master/ExpAvg/ExpAvgSq: the
   // trainable ones, by parameter name), one group at a time; every rank must call it (it gathers).
-  // LOAD takes full tensors by the same names (LOOKUP returns an undefined tensor when absent: an
-  // InputError) and keeps this rank's share; loading Param also resets the master weights from them.
+  // LOAD takes full tensors by the same names (LOOKUP returns an undefined tensor when absent; that,
+  // another shape or another dtype is an InputError) and keeps this rank's share; loading Param
+  // also resets the master weights from them.
   void for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
                      bool trainable_only = false);
   void load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup, bool trainable_only = false);

@@ -11,6 +11,10 @@
 
 namespace cotrain {
 
+// ROW with its tensors on DEVICE. From the CPU to a GPU they go through pinned memory without
+// blocking, so a step's rows are all queued for the GPU before its first forward.
+PackedRow row_on_device(const PackedRow& row, torch::Device device);
+
 // The summed target-token NLL of ROW (fp32 scalar). GRADIENTS as summed_nll's: build for a
 // training step, skip under NoGradGuard (validation).
 torch::Tensor unit_summed_nll(CausalLM& model, ShardedModel& sharded, const DecoderUnits& units, const PackedRow& row,

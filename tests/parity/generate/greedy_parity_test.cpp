@@ -66,6 +66,11 @@ TEST_P(RandomModels, GreedyTokensEqualTransformersAloneAndBatched) {
     ASSERT_EQ(batched.size(), 2 * f.prompts.size());
     for (const auto& c : batched) EXPECT_EQ(c.tokens, f.generated[c.prompt]) << "batch " << batch << " prompt " << c.prompt;
   }
+  // As `cotrain generate` runs on the CPU: weights packed for oneDNN (model/layers.h).
+  if (model->pack_for_inference(3)) {
+    auto packed = test::generate_all(model, tokenizer, f.prompts, greedy(64, 3));
+    for (const auto& c : packed) EXPECT_EQ(c.tokens, f.generated[c.prompt]) << "packed, prompt " << c.prompt;
+  }
 }
 
 TEST_P(RandomModels, DecodeStepLogprobsEqualAFullForward) {
@@ -147,6 +152,14 @@ TEST_P(RealModels, ChatPromptGreedyTokensScoresAndTokenizerEqualTransformers) {
   double worst = 0;
   for (std::size_t t = 0; t < reference.size(); ++t) worst = std::max(worst, std::abs(scores[0].logprobs[t] - reference[t]));
   EXPECT_LE(worst, 1e-4);
+
+  // As `cotrain generate` runs on the CPU: weights packed for oneDNN (model/layers.h), other fp32
+  // kernels, the same greedy tokens.
+  if (model->pack_for_inference(settings.batch_size)) {
+    for (const auto& c : test::generate_all(model, *tokenizer, prompts, settings)) {
+      EXPECT_EQ(c.tokens, expected["generated"][c.prompt].get<std::vector<std::int64_t>>()) << "packed, prompt " << c.prompt << ": " << c.text;
+    }
+  }
 
   std::size_t texts = 0;
   for (const auto& row : expected["tokenizer"]) {

@@ -73,7 +73,7 @@ TEST(Sharding, ParametersBecomeViewsOfBucketsAndKeepTheirValues) {
   for (const auto& [name, t] : saved) EXPECT_TRUE(torch::equal(t, before[name])) << name;
 }
 
-TEST(Sharding, LoadingRejectsMissingAndMisshapedTensorsByName) {
+TEST(Sharding, LoadingRejectsMissingMisshapedAndMistypedTensorsByName) {
   CausalLM model = tiny_model(false);
   ProcessGroup single;
   DecoderUnits units = decoder_units(*model);
@@ -91,6 +91,13 @@ TEST(Sharding, LoadingRejectsMissingAndMisshapedTensorsByName) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(), "checkpoint: exp_avg model.layers.0.mlp.up_proj.weight: shape 48x31 vs 48x32");
+  }
+  state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 32}, torch::kBFloat16);
+  try {
+    sharded.load_full(StateKind::ExpAvg, lookup);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "checkpoint: exp_avg model.layers.0.mlp.up_proj.weight: dtype BFloat16 vs Float");
   }
   state["model.layers.0.mlp.up_proj.weight"] = torch::zeros({48, 32});
   state.erase("lm_head.weight");
