@@ -120,9 +120,10 @@ def main():
     print(f"\n{label}: bf16 matmul peak (same run) {peak:.0f} GFLOP/s\n")
     print("| | s/step | tokens/s | useful GFLOP/s | fraction of peak | peak RSS |")
     print("|---|---|---|---|---|---|")
-    for name, tps, rss in (("cotrain", o_tps, o_rss), ("transformers" + (" + peft" if args.mode == "lora" else ""), p_tps, p_rss)):
+    peer_name = "transformers" + (" + peft" if args.mode == "lora" else "")
+    for name, runs, tps, rss in (("cotrain", ours, o_tps, o_rss), (peer_name, peer, p_tps, p_rss)):
         if tps is None:
-            print(f"| {name} | failed: {[r.get('failed') for r in (ours if name == 'cotrain' else peer)][0]} | | | | {rss:,.0f} MiB |")
+            print(f"| {name} | failed: {runs[0].get('failed')} | | | | {rss:,.0f} MiB |")
             continue
         gflops = flop * 1e3 * tps / args.tokens
         print(f"| {name} | {args.tokens / tps:.2f} | {tps:.1f} | {gflops:.0f} | {gflops / peak:.2f} | {rss:,.0f} MiB |")

@@ -59,7 +59,6 @@ std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path&
 // Removes all but the newest KEEP checkpoints under ROOT.
 void prune_checkpoints(const std::filesystem::path& root, std::int64_t keep);
 
-
 // Hash of the resolved config's keys that change the math (16 hex digits).
 std::string config_hash(const nlohmann::ordered_json& resolved);
 

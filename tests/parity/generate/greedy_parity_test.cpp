@@ -1,6 +1,7 @@
 // Generation against transformers (scripts/reference/generate_fixtures.py): greedy tokens equal
 // generate(do_sample=False) token for token; each cached decode step's log-probs equal a full
 // forward over the same prefix; a batch of mixed-length prompts gives each prompt its tokens alone.
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -67,7 +68,8 @@ TEST_P(RandomModels, GreedyTokensEqualTransformersAloneAndBatched) {
     for (const auto& c : batched) EXPECT_EQ(c.tokens, f.generated[c.prompt]) << "batch " << batch << " prompt " << c.prompt;
   }
   // As `cotrain generate` runs on the CPU: weights packed for oneDNN (model/layers.h).
-  if (model->pack_for_inference(3)) {
+  ASSERT_EQ(model->pack_for_inference(3), at::hasMKLDNN());  // packing may only be missing without oneDNN
+  if (at::hasMKLDNN()) {
     auto packed = test::generate_all(model, tokenizer, f.prompts, greedy(64, 3));
     for (const auto& c : packed) EXPECT_EQ(c.tokens, f.generated[c.prompt]) << "packed, prompt " << c.prompt;
   }
@@ -155,7 +157,8 @@ TEST_P(RealModels, ChatPromptGreedyTokensScoresAndTokenizerEqualTransformers) {
 
   // As `cotrain generate` runs on the CPU: weights packed for oneDNN (model/layers.h), other fp32
   // kernels, the same greedy tokens.
-  if (model->pack_for_inference(settings.batch_size)) {
+  ASSERT_EQ(model->pack_for_inference(settings.batch_size), at::hasMKLDNN());
+  if (at::hasMKLDNN()) {
     for (const auto& c : test::generate_all(model, *tokenizer, prompts, settings)) {
       EXPECT_EQ(c.tokens, expected["generated"][c.prompt].get<std::vector<std::int64_t>>()) << "packed, prompt " << c.prompt << ": " << c.text;
     }
