@@ -68,12 +68,14 @@ void sync_path(const fs::path& path) {
 
 // Test hook for the signal tests (tests/e2e/torch/resume_test.sh): COTRAIN_TEST_CHECKPOINT_PAUSE=N
 // makes the checkpoint of step N wait, its files written and not yet renamed, for a stop signal
-// (at most a minute) and half a second more, so a test can kill -9 or signal the process then.
+// (at most a minute) and two seconds more, so a test can kill -9 or signal the process then (a
+// second signal sent 0.1 s after the first arrived too late under a loaded CI's ctest -j2 when the
+// window was half a second).
 void test_pause(std::int64_t step) {
   const char* value = std::getenv("COTRAIN_TEST_CHECKPOINT_PAUSE");
   if (!value || std::to_string(step) != value) return;
   for (int i = 0; i < 6000 && !stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
 }
 
 std::int64_t step_number(const fs::path& dir) {

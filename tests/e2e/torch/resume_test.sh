@@ -81,7 +81,7 @@ expect_contains out '^resumed from step 3; trained 6 steps'
 same_as_straight killed
 ! compgen -G "killed/checkpoints/.step-*" >/dev/null || fail "the killed write's temporary was not reclaimed"; pass
 
-# A second signal during a write (the hook holds it half a second after the first): exit 143 at
+# A second signal during a write (the hook holds it two seconds after the first): exit 143 at
 # once, the checkpoint being written is not published, the one before is intact.
 start_paused twice 5
 kill -TERM $pid; sleep 0.1; kill -TERM $pid
