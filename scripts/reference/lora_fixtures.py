@@ -15,6 +15,10 @@ peft adapters with non-zero B (so the adapter visibly changes every log-prob), w
     merged_bf16.<param>   the same with the base in bf16
     grad.<tensor>         gradient of the summed NLL of all sequences w.r.t. each adapter tensor
                           (named as in adapter_model.safetensors)
+    train_bf16_logprobs.<i>, train_bf16_grad.<tensor>
+                          the same in a bf16 training step as transformers' Trainer runs it with
+                          bf16=True: base in bf16, fp32 adapters, the forward under CPU autocast
+                          (bf16), train mode with the adapter's dropout set to 0
 Usage: lora_fixtures.py --out DIR
 """
 import argparse
@@ -128,6 +132,23 @@ def main():
             weights = bf16.merge_and_unload().state_dict()
             for pname in adapted:
                 expected[f"merged_bf16.{pname}"] = weights[pname].clone()
+
+        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.bfloat16), adapter_dir,
+                                            is_trainable=True).train()
+        for module in trained.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        total_nll = 0
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            for i, ids in enumerate(sequences):
+                lp = sequence_logprobs(trained, ids)
+                expected[f"train_bf16_logprobs.{i}"] = lp.detach().clone()
+                total_nll = total_nll - lp.sum()
+        total_nll.backward()
+        for pname, p in trained.named_parameters():
+            if "lora_" in pname:
+                assert p.grad.dtype == torch.float32, pname
+                expected[f"train_bf16_grad.{saved_name(pname)}"] = p.grad.detach().clone()
 
         save_file({k: v.contiguous() for k, v in expected.items()}, os.path.join(out, "expected.safetensors"))
         targets = lora_kwargs["target_modules"]

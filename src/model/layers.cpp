@@ -10,6 +10,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "cotrain/model/lean_ops.h"
+
 namespace cotrain {
 namespace {
 
@@ -58,11 +60,15 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   }
   auto y = at::linear(x, weight, bias);
   if (!lora_A) return y;
-  auto h = x.to(lora_A->weight.scalar_type());
-  if (lora_dropout > 0 && is_training()) {  // inverted dropout, as torch's
+  const auto adapter = lora_A->weight.scalar_type();
+  const auto compute = is_training() ? y.scalar_type() : adapter;  // see the header: the peers' two paths
+  auto h = x;
+  if (lora_dropout > 0 && is_training()) {  // inverted dropout, as torch's, in the adapter's dtype as peft
+    h = x.to(adapter);
     h = h * at::empty_like(h).bernoulli_(1 - lora_dropout, dropout_generator).div_(1 - lora_dropout);
   }
-  auto delta = at::linear(at::linear(h, lora_A->weight), lora_B->weight) * lora_scaling;
+  h = h.to(compute);
+  auto delta = at::linear(at::linear(h, lora_A->weight.to(compute)), lora_B->weight.to(compute)) * lora_scaling;
   return (y + delta).to(y.scalar_type());
 }
 
@@ -111,9 +117,7 @@ RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps_, const torch::TensorOptio
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto x32 = x.to(torch::kFloat32);
-  x32 = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * x32.to(x.scalar_type());
+  return rms_norm(x, weight, eps);
 }
 
 torch::Tensor rope_inv_freq(const ModelConfig& config, const torch::Device& device) {
@@ -261,7 +265,7 @@ MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& options) {
   down_proj = register_module("down_proj", Linear(c.intermediate_size, c.hidden_size, c.mlp_bias, options));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return down_proj(swiglu(gate_proj(x), up_proj(x))); }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& options) {
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));

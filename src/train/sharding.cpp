@@ -376,7 +376,10 @@ void ShardedModel::step(double lr, double grad_scale) {
   for (auto& g : groups_) {
     if (!g.trainable) continue;
     states.push_back(&*g.adam);
-    grads.push_back(owned_grad(g).mul(grad_scale));  // a new tensor: the fused kernel may write to it
+    // Scaled in place: a scaled copy of every gradient would be the step's largest allocation.
+    torch::Tensor grad = owned_grad(g);
+    if (grad_scale != 1.0) grad.mul_(grad_scale);
+    grads.push_back(grad);
   }
   adamw_step(states, grads, lr, options_.adamw);
   std::vector<torch::Tensor> updated(groups_.size());

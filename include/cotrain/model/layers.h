@@ -18,9 +18,12 @@ namespace cotrain {
 // y = x W^T + b, W: [out, in]; with a LoRA adapter, y = x W^T + b + B(A(dropout(x))) * scaling.
 // The adapter lives inside the layer it adapts (torchtune's LoRALinear) and computes what peft's
 // lora.Linear does, dtypes included: A and B are fp32 when the base is bf16/fp16 (peft's
-// autocast_adapter_dtype), x is cast to their dtype, the sum is taken in the wider type and cast
-// back to the base output's dtype. Dropout is inverted dropout, active in training mode only,
-// drawing its masks from `dropout_generator` (whose state can be saved and restored).
+// autocast_adapter_dtype). In eval mode x is cast to their dtype, the sum is taken in the wider
+// type and cast back to the base output's dtype (peft at inference). In training mode the two
+// products, the scaling and the sum run in the base's dtype with A and B cast per call: what peft
+// computes under the bf16 autocast that transformers' Trainer (and so LLaMA-Factory and TRL) wraps
+// training steps in. Dropout is inverted dropout, active in training mode only, applied in the
+// adapter's dtype, drawing its masks from `dropout_generator` (whose state can be saved and restored).
 struct LinearImpl : torch::nn::Module {
   LinearImpl(std::int64_t in, std::int64_t out, bool bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);

@@ -105,8 +105,10 @@ TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
   EXPECT_EQ(input_error([&] { add_lora(model, lora_settings({"v_proj"}), 0); }), "the model already has a LoRA adapter");
 }
 
-// y = W x + b + s * B(A(x)), with A and B in fp32 over a bf16 base, x cast to fp32, the sum taken
-// in fp32 and rounded to the base output's dtype: peft's lora.Linear.forward written out.
+// y = W x + b + s * B(A(x)), with A and B in fp32 over a bf16 base. Eval mode: x cast to fp32,
+// the sum taken in fp32 and rounded to the base output's dtype (peft's lora.Linear.forward at
+// inference). Training mode: the products, the scaling and the sum in bf16 with A and B rounded to
+// bf16 (what autocast makes of the same code in the Trainer's bf16 steps), bit for bit.
 TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
   for (auto base : {torch::kFloat32, torch::kBFloat16}) {
     for (bool rslora : {false, true}) {
@@ -127,6 +129,7 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       auto base_out = at::linear(x, linear->weight, linear->bias);
       auto update = x.to(torch::kFloat32).matmul(A.t()).matmul(B.t()) * s;
       auto expected = (base_out.to(torch::kFloat32) + update).to(base);
+      linear->eval();
       auto got = linear(x);
       EXPECT_EQ(got.scalar_type(), base);
       if (base == torch::kFloat32) {
@@ -136,6 +139,13 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
                   expected.to(torch::kFloat32).abs().max().item<double>() / 128) << "rslora " << rslora;
         EXPECT_GE(got.eq(expected).to(torch::kFloat32).mean().item<double>(), 0.9);
       }
+
+      linear->train();
+      auto trained = linear(x);
+      EXPECT_EQ(trained.scalar_type(), base);
+      auto autocast = base_out + at::linear(at::linear(x, A.to(base)), B.to(base)) * s;
+      EXPECT_TRUE(trained.equal(autocast)) << "rslora " << rslora;
+      if (base == torch::kBFloat16) EXPECT_FALSE(trained.equal(got));  // the two paths round differently
     }
   }
 }
