@@ -30,7 +30,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
 
-from model_fixtures import VOCAB, scale_weights, sequence_logprobs
+from model_fixtures import VOCAB, logprobs_and_nll, scale_weights, sequence_logprobs
 
 
 def cases():
@@ -104,11 +104,8 @@ def main():
             for i, ids in enumerate(sequences):
                 expected[f"base_logprobs.{i}"] = sequence_logprobs(base, ids).clone()
         peft_model = PeftModel.from_pretrained(base, adapter_dir, is_trainable=True).eval()  # eval: no dropout
-        total_nll = 0
-        for i, ids in enumerate(sequences):
-            lp = sequence_logprobs(peft_model, ids)
-            expected[f"logprobs.{i}"] = lp.detach().clone()
-            total_nll = total_nll - lp.sum()
+        logprobs, total_nll = logprobs_and_nll(peft_model, sequences)
+        expected.update({f"logprobs.{i}": lp for i, lp in enumerate(logprobs)})
         total_nll.backward()
         for pname, p in peft_model.named_parameters():
             if "lora_" in pname:
@@ -138,13 +135,10 @@ def main():
         for module in trained.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-        total_nll = 0
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            for i, ids in enumerate(sequences):
-                lp = sequence_logprobs(trained, ids)
-                expected[f"train_bf16_logprobs.{i}"] = lp.detach().clone()
-                total_nll = total_nll - lp.sum()
-        total_nll.backward()
+            logprobs, train_nll = logprobs_and_nll(trained, sequences)
+        expected.update({f"train_bf16_logprobs.{i}": lp for i, lp in enumerate(logprobs)})
+        train_nll.backward()
         for pname, p in trained.named_parameters():
             if "lora_" in pname:
                 assert p.grad.dtype == torch.float32, pname

@@ -56,6 +56,12 @@ def sequence_logprobs(model, ids):
     return torch.log_softmax(logits[:-1], -1).gather(1, torch.tensor(ids[1:]).unsqueeze(1)).squeeze(1)
 
 
+def logprobs_and_nll(model, sequences):
+    """Each sequence's log-probs (detached copies) and the summed NLL of all of them, still in the graph."""
+    logprobs = [sequence_logprobs(model, ids) for ids in sequences]
+    return [lp.detach().clone() for lp in logprobs], -sum(lp.sum() for lp in logprobs)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -72,12 +78,8 @@ def main():
         scale_weights(model, seed)
         model.save_pretrained(out, safe_serialization=True)
         model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
-        expected = {}
-        total_nll = 0
-        for i, ids in enumerate(sequences):
-            lp = sequence_logprobs(model, ids)
-            expected[f"logprobs.{i}"] = lp.detach().clone()
-            total_nll = total_nll - lp.sum()
+        logprobs, total_nll = logprobs_and_nll(model, sequences)
+        expected = {f"logprobs.{i}": lp for i, lp in enumerate(logprobs)}
         total_nll.backward()
         for pname, p in model.named_parameters():
             expected[f"grad.{pname}"] = p.grad.detach().clone()

@@ -4,7 +4,6 @@
 #include <ATen/Context.h>
 #include <ATen/SDPBackend.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/nn/functional/activation.h>
 
 #include <algorithm>
 #include <cmath>
