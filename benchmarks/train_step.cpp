@@ -2,7 +2,8 @@
 // (ShardedModel on one process, the unit-by-unit forward with the fused chunked loss, fused AdamW
 // over fp32 masters: what `cotrain sft|lora` runs per step), and in the same run the machine's
 // matmul peak, measured on the MLP's shape (2048x896 @ 896x4864). Prints one JSON line: the
-// achieved FLOP/s and its fraction of the peak of the run's dtype.
+// achieved FLOP/s and its fraction of the peak of the run's dtype, and the best step's split into
+// forward (with the fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
 //                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
 // --profile writes the last step's operator trace (chrome://tracing JSON) to FILE.
@@ -121,26 +122,33 @@ int main(int argc, char** argv) {
   }
   const PackedRow row = pack_documents(rows);
   std::vector<double> step_s;
+  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // of the best step
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
     std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
     if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
     const auto t = Clock::now();
     torch::Tensor nll = unit_summed_nll(model, sharded, units, row, LossGradients::build);
+    const double f = seconds_since(t);
     sharded.begin_backward(true);
     (nll / static_cast<double>(row.target_tokens)).backward();
     sharded.finish_backward();
+    const double b = seconds_since(t) - f;
     const double norm = sharded.grad_norm();
     sharded.step(1e-5, std::min(1.0, 1.0 / (norm + 1e-6)));
     sharded.zero_grad();
-    if (step > 0) step_s.push_back(seconds_since(t));
+    const double total = seconds_since(t);
+    if (step > 0 && (step_s.empty() || total < *std::min_element(step_s.begin(), step_s.end()))) {
+      forward_s = f, backward_s = b, optimizer_s = total - f - b;
+    }
+    if (step > 0) step_s.push_back(total);
   }
   const double best = *std::min_element(step_s.begin(), step_s.end());
   const double achieved = step_flops / best;
   std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
-                                  "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
+                                  "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"forward_s\": {:.3f}, \"backward_s\": {:.3f}, \"optimizer_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
                                   "\"step_tflop\": {:.3f}, \"achieved_gflops\": {:.1f}, \"matmul_peak_gflops\": {:.1f}, "
                                   "\"fraction_of_peak\": {:.3f}}}",
-                                  mode, dtype_name, layers, tokens, docs, checkpointing, threads, best,
+                                  mode, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
                                   static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak)
                           .c_str());
   return 0;

@@ -17,7 +17,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
     const auto f32 = torch::kFloat32;
     auto total = torch::zeros({}, hidden.options().dtype(f32));
     torch::Tensor d_hidden = grad_hidden ? torch::empty_like(hidden) : torch::Tensor();
-    torch::Tensor d_head = grad_head ? torch::zeros(head.sizes(), head.options().dtype(f32)) : torch::Tensor();
+    torch::Tensor d_head;  // fp32, from the first chunk on
     for (std::int64_t start = 0; start < hidden.size(0); start += chunk) {
       const auto n = std::min(chunk, hidden.size(0) - start);
       auto h = hidden.narrow(0, start, n);
@@ -25,27 +25,35 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       auto valid = t.ge(0).to(f32);
       auto index = t.clamp_min(0).unsqueeze(1);
       auto logits = at::linear(h, head).to(f32);  // [n, vocab]
-      auto lse = logits.logsumexp(-1);
-      total += ((lse - logits.gather(1, index).squeeze(1)) * valid).sum();
+      // On the CPU in place (its kernel reads a row before writing it): one fp32 [n, vocab] buffer.
+      auto logp = logits.is_cpu() ? at::_log_softmax_out(logits, logits, 1, false) : at::_log_softmax(logits, 1, false);
+      total -= (logp.gather(1, index).squeeze(1) * valid).sum();
       if (!grad_hidden && !grad_head) continue;
-      // d nll / d logits = softmax - one_hot(target), zero where the position has no target
-      auto g = logits.sub_(lse.unsqueeze(1)).exp_();
+      // d nll / d logits = softmax - one_hot(target). Rows without a target are left as they are
+      // and count nothing: their hidden rows are zeroed for the head's gradient and their rows of
+      // the hidden states' gradient after it ([n, hidden] work instead of another [n, vocab] pass).
+      auto g = logp.exp_();
       g.scatter_add_(1, index, -valid.unsqueeze(1));
-      g.mul_(valid.unsqueeze(1));
       auto gd = g.to(head.scalar_type());
+      auto mask = valid.to(hidden.scalar_type()).unsqueeze(1);
       if (grad_hidden) {
         auto slice = d_hidden.narrow(0, start, n);
         at::mm_out(slice, gd, head);
+        slice.mul_(mask);
       }
       if (grad_head) {
-        if (gd.scalar_type() == f32) {
-          d_head.addmm_(gd.t(), h);
+        auto hv = h * mask;
+        if (!d_head.defined()) {
+          d_head = at::mm(gd.t(), hv).to(f32);
+        } else if (gd.scalar_type() == f32) {
+          d_head.addmm_(gd.t(), hv);
         } else {
-          d_head.add_(at::mm(gd.t(), h).to(f32));
+          d_head.add_(at::mm(gd.t(), hv));
         }
       }
     }
     if (!ctx) return total;
+    if (grad_head && !d_head.defined()) d_head = torch::zeros(head.sizes(), head.options().dtype(f32));  // no positions
     ctx->saved_data["d_hidden"] = d_hidden;
     ctx->saved_data["d_head"] = d_head;
     ctx->saved_data["head_dtype"] = static_cast<std::int64_t>(head.scalar_type());
@@ -58,7 +66,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
     auto d_head = ctx->saved_data["d_head"].toTensor();
     auto head_dtype = static_cast<torch::ScalarType>(ctx->saved_data["head_dtype"].toInt());
     return {d_hidden.defined() ? d_hidden * scale.to(d_hidden.scalar_type()) : torch::Tensor(),
-            d_head.defined() ? (d_head * scale).to(head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
+            d_head.defined() ? d_head.mul_(scale).to(head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

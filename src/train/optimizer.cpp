@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
+#include <optional>
 #include <regex>
 
 namespace cotrain {
@@ -22,8 +23,12 @@ AdamWState::AdamWState(const torch::Tensor& initial, bool decay_, const torch::D
       step(torch::zeros({}, master.options())),
       decay(decay_) {}
 
-void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& grads, double lr, const AdamWSettings& settings) {
+void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& grads, double lr, const AdamWSettings& settings,
+                double grad_scale) {
   torch::NoGradGuard no_grad;
+  // The kernel divides by its grad_scale (AMP's loss scale): the inverse of ours.
+  std::optional<torch::Tensor> inverse_scale;
+  if (grad_scale != 1.0 && !states.empty()) inverse_scale = torch::full({}, 1.0 / grad_scale, states[0]->master.options());
   for (bool decay : {true, false}) {  // torch.optim.AdamW with a decay and a no-decay group
     std::vector<torch::Tensor> params, g, avg, avg_sq, steps;
     for (std::size_t i = 0; i < states.size(); ++i) {
@@ -37,7 +42,7 @@ void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& gr
     if (params.empty()) continue;
     at::_foreach_add_(steps, 1);  // the fused kernel reads the incremented count, as torch's _fused_adamw
     at::_fused_adamw_(params, g, avg, avg_sq, /*max_exp_avg_sqs=*/{}, steps, lr, settings.beta1, settings.beta2,
-                      decay ? settings.weight_decay : 0.0, settings.eps, /*amsgrad=*/false, /*maximize=*/false);
+                      decay ? settings.weight_decay : 0.0, settings.eps, /*amsgrad=*/false, /*maximize=*/false, inverse_scale);
   }
 }
 

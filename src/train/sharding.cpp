@@ -107,6 +107,7 @@ struct ShardedModel::Group {
   bool ready = false;
   torch::Tensor grad_full;       // none/optimizer: [padded], fp32; fp32 parameters' .grad are views of it,
                                  // others' are folded into it after each backward (fold_grads)
+  bool grad_full_stale = false;  // holds the last step's gradients: the next fold overwrites instead of adding
   torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
                                  // on the state device
   torch::Tensor bucket, reduced;  // grads/params: a reduction in flight
@@ -310,7 +311,8 @@ void ShardedModel::complete_reduction(std::size_t gi) {
   }
 }
 
-// none/optimizer, parameters not in fp32: adds their gradients to the group's fp32 buffer.
+// none/optimizer, parameters not in fp32: adds their gradients to the group's fp32 buffer (the
+// step's first fold converts them into it: one pass instead of zeroing, converting and adding).
 void ShardedModel::fold_grads(std::size_t gi) {
   Group& g = groups_[gi];
   if (!g.grad_full.defined() || g.flat->dtype() == torch::kFloat32) return;
@@ -318,10 +320,18 @@ void ShardedModel::fold_grads(std::size_t gi) {
   auto views = unflatten(g.flat->layout(), g.grad_full);
   for (std::size_t i = 0; i < views.size(); ++i) {
     auto& grad = g.flat->params()[i].mutable_grad();
-    if (!grad.defined()) continue;
-    views[i].add_(grad);
+    if (!grad.defined()) {
+      if (g.grad_full_stale) views[i].zero_();
+      continue;
+    }
+    if (g.grad_full_stale) {
+      views[i].copy_(grad);
+    } else {
+      views[i].add_(grad);
+    }
     grad.reset();  // the next micro-batch starts a fresh low-precision gradient
   }
+  g.grad_full_stale = false;
 }
 
 void ShardedModel::finish_backward() {
@@ -363,7 +373,7 @@ double ShardedModel::grad_norm() {
     // Each rank sums the squares of its own slice only; the all-reduce adds the slices up.
     torch::Tensor slice = shards_grads() ? g.grad_shard
                                          : g.grad_full.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
-    total += slice.square().sum().to(total.device(), torch::kFloat64);
+    total += at::linalg_vector_norm(slice, 2).to(total.device(), torch::kFloat64).square();  // one pass, no squared copy
   }
   pg_.all_reduce_sum(total, "gradient norm");
   return std::sqrt(total.item<double>());
@@ -376,12 +386,9 @@ void ShardedModel::step(double lr, double grad_scale) {
   for (auto& g : groups_) {
     if (!g.trainable) continue;
     states.push_back(&*g.adam);
-    // Scaled in place: a scaled copy of every gradient would be the step's largest allocation.
-    torch::Tensor grad = owned_grad(g);
-    if (grad_scale != 1.0) grad.mul_(grad_scale);
-    grads.push_back(grad);
+    grads.push_back(owned_grad(g));
   }
-  adamw_step(states, grads, lr, options_.adamw);
+  adamw_step(states, grads, lr, options_.adamw, grad_scale);
   std::vector<torch::Tensor> updated(groups_.size());
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     Group& g = groups_[gi];
@@ -406,7 +413,9 @@ void ShardedModel::step(double lr, double grad_scale) {
 void ShardedModel::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
-    if (g.grad_full.defined()) g.grad_full.zero_();
+    // Low-precision parameters' buffer is overwritten by the next step's first fold.
+    if (g.grad_full.defined() && g.flat->dtype() == torch::kFloat32) g.grad_full.zero_();
+    if (g.grad_full.defined() && g.flat->dtype() != torch::kFloat32) g.grad_full_stale = true;
     if (g.grad_shard.defined()) g.grad_shard.zero_();
   }
 }

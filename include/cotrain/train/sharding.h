@@ -101,8 +101,8 @@ class ShardedModel {
 
   double grad_norm();  // global L2 norm of the step's gradients (every rank gets the same)
   // AdamW (train/optimizer.h) with LR on this rank's share, gradients multiplied by GRAD_SCALE
-  // (the clipping coefficient; in place, so the gradient buffers hold no step's sum after this:
-  // zero_grad() comes next), then the parameters are made whole again (all-gathered under
+  // (the clipping coefficient; inside the optimizer's kernel, which may leave the gradient
+  // buffers scaled: zero_grad() comes next), then the parameters are made whole again (all-gathered under
   // ZeRO-1/2). Every trainable group steps, also one whose parameters got no gradient this step
   // (torch.optim skips those; the trainer's models give every trainable parameter a gradient).
   void step(double lr, double grad_scale = 1.0);

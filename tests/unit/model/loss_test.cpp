@@ -40,6 +40,23 @@ TEST(SummedNll, ValueAndGradientsEqualAutogradForEveryChunking) {
   }
 }
 
+TEST(SummedNll, EqualsAutogradAtQwensVocabulary) {  // the kernels' paths for long rows (log-softmax in place)
+  torch::manual_seed(1);
+  const std::int64_t T = 6, H = 8, V = 151936;
+  auto hidden0 = torch::randn({T, H}) * 2, head0 = torch::randn({V, H});
+  auto targets = torch::randint(0, V, {T}, torch::kInt64);
+  targets[3] = -1;
+  auto h_ref = hidden0.clone().requires_grad_(), w_ref = head0.clone().requires_grad_();
+  auto expected = reference_nll(h_ref, w_ref, targets);
+  expected.backward();
+  auto h = hidden0.clone().requires_grad_(), w = head0.clone().requires_grad_();
+  auto got = summed_nll(h, w, targets, LossGradients::build, 4);
+  got.backward();
+  EXPECT_NEAR(got.item<double>(), expected.item<double>(), 1e-5 * expected.item<double>());
+  EXPECT_LT(rel_err(h.grad(), h_ref.grad()), 1e-5);
+  EXPECT_LT(rel_err(w.grad(), w_ref.grad()), 1e-5);
+}
+
 TEST(SummedNll, SharedMatrixGetsBothGradients) {  // tied embeddings: the head is also an input
   torch::manual_seed(1);
   auto w = torch::randn({40, 8}).requires_grad_();

@@ -145,6 +145,19 @@ TEST(Sharding, Bf16GradientsAccumulateInFp32AcrossMicroBatches) {
     for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());  // folded into the fp32 buffer
   }
   EXPECT_NEAR(sharded.grad_norm(), std::sqrt(squares), 1e-6 * std::sqrt(squares));
+
+  // The next step's first fold replaces the buffer (zero_grad leaves it to that): a parameter
+  // that gets no gradient in it counts zero, the others this step's gradient only.
+  sharded.zero_grad();
+  const torch::Tensor ids = torch::tensor({1, 2, 2}).reshape({1, -1});
+  auto embedding_loss = [&] { return model->model->embed_tokens(ids).to(torch::kFloat32).square().sum(); };
+  const torch::Tensor weight = model->model->embed_tokens->weight;
+  const double expected = torch::autograd::grad({embedding_loss()}, {weight})[0].to(torch::kFloat64).norm().item<double>();
+  ASSERT_GT(expected, 0);
+  sharded.begin_backward(true);
+  embedding_loss().backward();
+  sharded.finish_backward();
+  EXPECT_NEAR(sharded.grad_norm(), expected, 1e-6 * expected);
 }
 
 TEST(Sharding, BackwardOutsideBeginAndFinishIsAnError) {
