@@ -9,23 +9,35 @@ namespace {
 
 using torch::autograd::AutogradContext;
 
+// The head is taken in blocks of vocabulary rows: each block's logits are converted to fp32, and
+// each block's gradient product added to the fp32 head gradient, while still in cache. No
+// [chunk, vocab] logits or [vocab, hidden] product in the head's dtype exists, and the blocked
+// products run faster on the CPU (~370 vs ~280 GFLOP/s with the conversion, bf16, 2 threads).
+constexpr std::int64_t kVocabBlock = 4096;
+
 struct FusedNll : torch::autograd::Function<FusedNll> {
   // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
                                const torch::Tensor& targets, std::int64_t chunk) {
     const bool grad_hidden = ctx && hidden.requires_grad(), grad_head = ctx && head.requires_grad();
     const auto f32 = torch::kFloat32;
+    const std::int64_t vocab = head.size(0);
     auto total = torch::zeros({}, hidden.options().dtype(f32));
     torch::Tensor d_hidden = grad_hidden ? torch::empty_like(hidden) : torch::Tensor();
     torch::Tensor d_head;  // fp32, from the first chunk on
+    torch::Tensor buffer = torch::empty({std::min(chunk, hidden.size(0)), vocab}, hidden.options().dtype(f32));
     for (std::int64_t start = 0; start < hidden.size(0); start += chunk) {
       const auto n = std::min(chunk, hidden.size(0) - start);
       auto h = hidden.narrow(0, start, n);
       auto t = targets.narrow(0, start, n);
       auto valid = t.ge(0).to(f32);
       auto index = t.clamp_min(0).unsqueeze(1);
-      auto logits = at::linear(h, head).to(f32);  // [n, vocab]
-      // On the CPU in place (its kernel reads a row before writing it): one fp32 [n, vocab] buffer.
+      auto logits = buffer.narrow(0, 0, n);  // [n, vocab]
+      for (std::int64_t r = 0; r < vocab; r += kVocabBlock) {
+        const auto rows = std::min(kVocabBlock, vocab - r);
+        logits.narrow(1, r, rows).copy_(at::linear(h, head.narrow(0, r, rows)));
+      }
+      // On the CPU in place (its kernel reads a row before writing it); elsewhere into a new tensor.
       auto logp = logits.is_cpu() ? at::_log_softmax_out(logits, logits, 1, false) : at::_log_softmax(logits, 1, false);
       total -= (logp.gather(1, index).squeeze(1) * valid).sum();
       if (!grad_hidden && !grad_head) continue;
@@ -43,12 +55,17 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       }
       if (grad_head) {
         auto hv = h * mask;
-        if (!d_head.defined()) {
-          d_head = at::mm(gd.t(), hv).to(f32);
-        } else if (gd.scalar_type() == f32) {
-          d_head.addmm_(gd.t(), hv);
-        } else {
-          d_head.add_(at::mm(gd.t(), hv));
+        const bool first = !d_head.defined();
+        if (first) d_head = torch::empty(head.sizes(), head.options().dtype(f32));
+        for (std::int64_t r = 0; r < vocab; r += kVocabBlock) {
+          const auto rows = std::min(kVocabBlock, vocab - r);
+          auto part = at::mm(gd.narrow(1, r, rows).t(), hv);
+          auto into = d_head.narrow(0, r, rows);
+          if (first) {
+            into.copy_(part);
+          } else {
+            into.add_(part);
+          }
         }
       }
     }
@@ -65,6 +82,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
     auto d_hidden = ctx->saved_data["d_hidden"].toTensor();
     auto d_head = ctx->saved_data["d_head"].toTensor();
     auto head_dtype = static_cast<torch::ScalarType>(ctx->saved_data["head_dtype"].toInt());
+    ctx->saved_data.clear();  // saved_data outlives the backward (only saved variables are released): free them now
     return {d_hidden.defined() ? d_hidden * scale.to(d_hidden.scalar_type()) : torch::Tensor(),
             d_head.defined() ? d_head.mul_(scale).to(head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
