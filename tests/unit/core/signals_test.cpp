@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
+#include <thread>
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/parallel.h"
@@ -49,10 +51,14 @@ TEST(ParallelFor, CallsEveryIndexOnceOnAnyNumberOfThreads) {
 
 TEST(ParallelFor, RethrowsTheFirstErrorAndStopsHandingOut) {
   std::atomic<int> calls{0};
+  // The other items take a while (5 s for all of them), so the loop has stopped long before they
+  // could all run, even when the failing thread is descheduled between its throw and the stop
+  // (trivial items did all run under a loaded ctest -j2).
   EXPECT_THROW(parallel_for(100000, 4,
                             [&](std::size_t i) {
                               ++calls;
                               if (i == 10) throw InputError("bad item 10");
+                              std::this_thread::sleep_for(std::chrono::microseconds(200));
                             }),
                InputError);
   EXPECT_LT(calls.load(), 100000);
