@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -121,8 +122,7 @@ int main(int argc, char** argv) {
     for (std::size_t t = 0; t < rows[d].size(); ++t) rows[d][t] = static_cast<std::int64_t>((t * 7919 + d * 104729) % 151643);
   }
   const PackedRow row = pack_documents(rows);
-  std::vector<double> step_s;
-  double forward_s = 0, backward_s = 0, optimizer_s = 0;  // of the best step
+  double best = std::numeric_limits<double>::infinity(), forward_s = 0, backward_s = 0, optimizer_s = 0;  // the best step's
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
     std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
     if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
@@ -137,12 +137,8 @@ int main(int argc, char** argv) {
     sharded.step(1e-5, std::min(1.0, 1.0 / (norm + 1e-6)));
     sharded.zero_grad();
     const double total = seconds_since(t);
-    if (step > 0 && (step_s.empty() || total < *std::min_element(step_s.begin(), step_s.end()))) {
-      forward_s = f, backward_s = b, optimizer_s = total - f - b;
-    }
-    if (step > 0) step_s.push_back(total);
+    if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
   }
-  const double best = *std::min_element(step_s.begin(), step_s.end());
   const double achieved = step_flops / best;
   std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
                                   "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"forward_s\": {:.3f}, \"backward_s\": {:.3f}, \"optimizer_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "

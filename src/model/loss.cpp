@@ -15,6 +15,11 @@ using torch::autograd::AutogradContext;
 // the blocked products faster (their outputs stay in cache for the conversion or the sum).
 constexpr std::int64_t kVocabBlock = 4096;
 
+template <typename F>
+void for_each_vocab_block(std::int64_t vocab, F fn) {  // fn(first row, rows)
+  for (std::int64_t r = 0; r < vocab; r += kVocabBlock) fn(r, std::min(kVocabBlock, vocab - r));
+}
+
 struct FusedNll : torch::autograd::Function<FusedNll> {
   // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
@@ -33,10 +38,9 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       auto valid = t.ge(0).to(f32);
       auto index = t.clamp_min(0).unsqueeze(1);
       auto logits = buffer.narrow(0, 0, n);  // [n, vocab]
-      for (std::int64_t r = 0; r < vocab; r += kVocabBlock) {
-        const auto rows = std::min(kVocabBlock, vocab - r);
+      for_each_vocab_block(vocab, [&](std::int64_t r, std::int64_t rows) {
         logits.narrow(1, r, rows).copy_(at::linear(h, head.narrow(0, r, rows)));
-      }
+      });
       // On the CPU in place (its kernel reads a row before writing it); elsewhere into a new tensor.
       auto logp = logits.is_cpu() ? at::_log_softmax_out(logits, logits, 1, false) : at::_log_softmax(logits, 1, false);
       total -= (logp.gather(1, index).squeeze(1) * valid).sum();
@@ -57,16 +61,11 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
         auto hv = h * mask;
         const bool first = !d_head.defined();
         if (first) d_head = torch::empty(head.sizes(), head.options().dtype(f32));
-        for (std::int64_t r = 0; r < vocab; r += kVocabBlock) {
-          const auto rows = std::min(kVocabBlock, vocab - r);
+        for_each_vocab_block(vocab, [&](std::int64_t r, std::int64_t rows) {
           auto part = at::mm(gd.narrow(1, r, rows).t(), hv);
           auto into = d_head.narrow(0, r, rows);
-          if (first) {
-            into.copy_(part);
-          } else {
-            into.add_(part);
-          }
-        }
+          first ? into.copy_(part) : into.add_(part);
+        });
       }
     }
     if (!ctx) return total;

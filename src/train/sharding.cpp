@@ -56,6 +56,7 @@ std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::str
   }
   return groups;
 }
+
 // Sum of squares of a flat fp32 tensor, block by block (each block's squares summed pairwise in
 // fp32 while in cache, the blocks in fp64): within ~1e-8 of the exact value at any length, fast,
 // and no copy of the tensor's size. A single fp32 linalg_vector_norm of the 136 M-element
@@ -426,9 +427,15 @@ void ShardedModel::step(double lr, double grad_scale) {
 void ShardedModel::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
-    // Low-precision parameters' buffer is overwritten by the next step's first fold.
-    if (g.grad_full.defined() && g.flat->dtype() == torch::kFloat32) g.grad_full.zero_();
-    if (g.grad_full.defined() && g.flat->dtype() != torch::kFloat32) g.grad_full_stale = true;
+    if (g.grad_full.defined()) {
+      // fp32 parameters' .grad are views autograd adds into; the others' buffer is overwritten by
+      // the next step's first fold.
+      if (g.flat->dtype() == torch::kFloat32) {
+        g.grad_full.zero_();
+      } else {
+        g.grad_full_stale = true;
+      }
+    }
     if (g.grad_shard.defined()) g.grad_shard.zero_();
   }
 }

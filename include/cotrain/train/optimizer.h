@@ -29,7 +29,7 @@ struct AdamWState {
 
 // One AdamW update at learning rate LR of every STATES[i] with fp32 gradient GRADS[i] times
 // GRAD_SCALE (the clipping coefficient), in two fused calls: the decayed tensors and the others.
-// The kernel scales the gradients in the same pass and leaves them scaled in GRADS.
+// The kernel scales the gradients in the same pass and may leave them scaled in GRADS.
 void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& grads, double lr, const AdamWSettings& settings,
                 double grad_scale = 1.0);
 
