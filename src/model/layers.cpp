@@ -264,7 +264,12 @@ MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& options) {
   down_proj = register_module("down_proj", Linear(c.intermediate_size, c.hidden_size, c.mlp_bias, options));
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) { return down_proj(swiglu(gate_proj(x), up_proj(x))); }
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  auto gate = gate_proj(x), up = up_proj(x);
+  // An adapted or packed down_proj runs as its own module (an adapter's A reads the product anyway).
+  if (down_proj->lora_A || down_proj->packed.defined()) return down_proj(swiglu(gate, up));
+  return swiglu_linear(gate, up, down_proj->weight, down_proj->bias);
+}
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOptions& options) {
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));

@@ -35,6 +35,14 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   }
 };
 
+// The gradients of silu(gate) * up from the product's gradient GRAD (those NEEDED: gate, up).
+std::pair<torch::Tensor, torch::Tensor> swiglu_backward(const torch::Tensor& grad, const torch::Tensor& gate, const torch::Tensor& up,
+                                                        bool need_gate, bool need_up) {
+  auto grad_up = need_up ? grad * torch::silu(gate) : torch::Tensor();
+  auto grad_gate = need_gate ? at::silu_backward(grad * up, gate) : torch::Tensor();
+  return {grad_gate, grad_up};
+}
+
 struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up) {
     ctx->save_for_backward({gate, up});
@@ -43,11 +51,37 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const auto &gate = saved[0], &up = saved[1];
-    const auto& grad = grad_out[0];
-    auto grad_up = ctx->needs_input_grad(1) ? grad * torch::silu(gate) : torch::Tensor();
-    auto grad_gate = ctx->needs_input_grad(0) ? at::silu_backward(grad * up, gate) : torch::Tensor();
+    auto [grad_gate, grad_up] = swiglu_backward(grad_out[0], saved[0], saved[1], ctx->needs_input_grad(0), ctx->needs_input_grad(1));
     return {grad_gate, grad_up};
+  }
+};
+
+// Autograd's linear backward on the inputs folded to rows, as at::linear computes it: the same
+// matrix products (also the transposed one for the weight), so the same bits.
+struct SwiGLUDownFunction : torch::autograd::Function<SwiGLUDownFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
+                               const std::optional<torch::Tensor>& bias) {  // optional: an undefined Tensor is no input to autograd
+    ctx->save_for_backward({gate, up, weight});
+    if (bias) ctx->saved_data["bias_sizes"] = bias->sizes().vec();
+    return at::linear(torch::silu(gate) * up, weight, bias);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &gate = saved[0], &up = saved[1], &weight = saved[2];
+    const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
+    torch::Tensor grad_weight, grad_bias, grad_gate, grad_up;
+    if (ctx->needs_input_grad(2)) {
+      const auto product = torch::silu(gate) * up;  // recomputed: the forward kept only gate and up
+      grad_weight = product.reshape({-1, product.size(-1)}).t().mm(grad).t();
+    }
+    const bool has_bias = ctx->saved_data.count("bias_sizes") > 0;  // needs_input_grad() has no index for an absent one
+    if (has_bias && ctx->needs_input_grad(3)) grad_bias = at::sum_to(grad, ctx->saved_data["bias_sizes"].toIntVector());
+    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
+      const auto grad_product = grad.mm(weight).view(gate.sizes());
+      std::tie(grad_gate, grad_up) = swiglu_backward(grad_product, gate, up, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    }
+    return {grad_gate, grad_up, grad_weight, grad_bias};
   }
 };
 
@@ -56,5 +90,9 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }
 
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) { return SwiGLUFunction::apply(gate, up); }
+
+torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return SwiGLUDownFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
 
 }  // namespace cotrain

@@ -65,7 +65,7 @@ torch::Tensor squared_norm(const torch::Tensor& flat) {
   constexpr std::int64_t kBlock = 1 << 20;
   auto sum = torch::zeros({}, flat.options().dtype(torch::kFloat64));
   for (std::int64_t b = 0; b < flat.numel(); b += kBlock) {
-    sum += flat.narrow(0, b, std::min(kBlock, flat.numel() - b)).square().sum().to(torch::kFloat64);
+    sum += flat.narrow(0, b, std::min(kBlock, flat.numel() - b)).to(torch::kFloat32).square().sum().to(torch::kFloat64);
   }
   return sum;
 }
@@ -120,7 +120,8 @@ struct ShardedModel::Group {
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
   torch::Tensor grad_full;       // none/optimizer: [padded], fp32; fp32 parameters' .grad are views of it,
-                                 // others' are folded into it after each backward (fold_grads)
+                                 // others' are folded into it after each backward (fold_grads; allocated
+                                 // by the first fold, so never when every step has one pass, see grads_in_params_)
   bool grad_full_stale = false;  // holds the last step's gradients: the next fold overwrites instead of adding
   torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
                                  // on the state device
@@ -182,13 +183,11 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     if (shards_grads()) {
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
-    } else {
+    } else if (g.flat->dtype() == torch::kFloat32) {
       // fp32 whatever the parameters' dtype: a step's micro-batches accumulate in full precision.
       g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-      if (g.flat->dtype() == torch::kFloat32) {
-        auto views = unflatten(layout, g.grad_full);
-        for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
-      }
+      auto views = unflatten(layout, g.grad_full);
+      for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
     }
     g.adam.emplace(shards_state() ? g.flat->shard() : g.flat->full(), g.decay, state_device_);
     for (const auto& param : g.flat->params()) {
@@ -258,7 +257,13 @@ void ShardedModel::on_unit_input_grad(std::size_t u) {
 void ShardedModel::begin_backward(bool sync) {
   if (in_backward_) fail_runtime("ShardedModel: begin_backward() called twice without finish_backward()");
   in_backward_ = true;
-  reduce_now_ = sync || shards_grads();
+  if (grads_in_params_) {  // the step goes on after a pass that kept its gradients: they are its first fold
+    grads_in_params_ = false;
+    for (std::size_t gi = 0; gi < groups_.size(); ++gi) fold_grads(gi);
+  }
+  ++passes_in_step_;
+  grads_in_params_ = sync && passes_in_step_ == 1 && pg_.world_size() == 1 && !shards_grads();
+  reduce_now_ = (sync || shards_grads()) && !grads_in_params_;
   next_reduction_ = 0;
   for (auto& unit : units_) unit.groups_pending = 0;
   for (auto& g : groups_) {
@@ -329,8 +334,12 @@ void ShardedModel::complete_reduction(std::size_t gi) {
 // step's first fold converts them into it: one pass instead of zeroing, converting and adding).
 void ShardedModel::fold_grads(std::size_t gi) {
   Group& g = groups_[gi];
-  if (!g.grad_full.defined() || g.flat->dtype() == torch::kFloat32) return;
+  if (!g.trainable || shards_grads() || g.flat->dtype() == torch::kFloat32 || grads_in_params_) return;
   torch::NoGradGuard no_grad;
+  if (!g.grad_full.defined()) {
+    g.grad_full = torch::zeros({g.flat->layout().padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(g.flat->full().device()));
+    g.grad_full_stale = true;
+  }
   auto views = unflatten(g.flat->layout(), g.grad_full);
   for (std::size_t i = 0; i < views.size(); ++i) {
     auto& grad = g.flat->params()[i].mutable_grad();
@@ -372,10 +381,19 @@ void ShardedModel::finish_backward() {
 
 torch::Tensor ShardedModel::owned_grad(const Group& g) const {
   if (shards_grads()) return g.grad_shard.to(state_device_);
+  if (grads_in_params(g)) {
+    std::vector<torch::Tensor> grads;
+    for (const auto& param : g.flat->params()) grads.push_back(param.grad());
+    return flatten_padded(g.flat->layout(), grads, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
+  }
   const FlatLayout& layout = g.flat->layout();
   torch::Tensor grad = g.grad_full;
   if (shards_state()) grad = grad.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
   return grad.to(state_device_);
+}
+
+bool ShardedModel::grads_in_params(const Group& g) const {
+  return grads_in_params_ && g.trainable && g.flat->dtype() != torch::kFloat32;
 }
 
 double ShardedModel::grad_norm() {
@@ -384,6 +402,12 @@ double ShardedModel::grad_norm() {
   for (const auto& g : groups_) {
     if (!g.trainable) continue;
     const FlatLayout& layout = g.flat->layout();
+    if (grads_in_params(g)) {  // one rank
+      for (const auto& param : g.flat->params()) {
+        if (param.grad().defined()) total += squared_norm(param.grad().reshape(-1)).to(total.device());
+      }
+      continue;
+    }
     // Each rank sums the squares of its own slice only; the all-reduce adds the slices up.
     torch::Tensor slice = shards_grads() ? g.grad_shard
                                          : g.grad_full.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
@@ -395,14 +419,12 @@ double ShardedModel::grad_norm() {
 
 void ShardedModel::step(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
-  std::vector<AdamWState*> states;
-  std::vector<torch::Tensor> grads;
-  for (auto& g : groups_) {
+  for (auto& g : groups_) {  // group by group: an fp32 copy of kept gradients exists for one group at a time
     if (!g.trainable) continue;
-    states.push_back(&*g.adam);
-    grads.push_back(owned_grad(g));
+    std::vector<AdamWState*> states{&*g.adam};
+    std::vector<torch::Tensor> grads{owned_grad(g)};
+    adamw_step(states, grads, lr, options_.adamw, grad_scale);
   }
-  adamw_step(states, grads, lr, options_.adamw, grad_scale);
   std::vector<torch::Tensor> updated(groups_.size());
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     Group& g = groups_[gi];
@@ -427,6 +449,9 @@ void ShardedModel::step(double lr, double grad_scale) {
 void ShardedModel::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
+    if (grads_in_params(g)) {
+      for (const auto& param : g.flat->params()) param.mutable_grad().reset();
+    }
     if (g.grad_full.defined()) {
       // fp32 parameters' .grad are views autograd adds into; the others' buffer is overwritten by
       // the next step's first fold.
@@ -438,6 +463,8 @@ void ShardedModel::zero_grad() {
     }
     if (g.grad_shard.defined()) g.grad_shard.zero_();
   }
+  grads_in_params_ = false;
+  passes_in_step_ = 0;
 }
 
 void ShardedModel::for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
@@ -522,6 +549,9 @@ ShardMemory ShardedModel::memory() const {
   for (const auto& g : groups_) {
     m.params += g.flat->resident_bytes();
     m.grads += bytes_of(g.grad_full) + bytes_of(g.grad_shard) + bytes_of(g.bucket) + bytes_of(g.reduced);
+    if (grads_in_params(g)) {
+      for (const auto& param : g.flat->params()) m.grads += bytes_of(param.grad());
+    }
     if (g.adam) m.optimizer += bytes_of(g.adam->master) + bytes_of(g.adam->exp_avg) + bytes_of(g.adam->exp_avg_sq);
     grad_shards += bytes_of(g.grad_shard);
   }

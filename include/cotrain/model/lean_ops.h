@@ -4,13 +4,13 @@
 
 namespace cotrain {
 
-// Two of the decoder's element-wise pieces as autograd functions that keep only their inputs for
-// the backward pass and recompute the rest there. Values and gradients are bit for bit those of
+// The decoder's element-wise pieces as autograd functions that keep only their inputs for the
+// backward pass and recompute the rest there. Values and gradients are bit for bit those of
 // autograd through the plain composite (the same ATen ops in the same order); what changes is the
 // activation memory of a training step. Per token and layer of the Qwen2.5-0.5B shape in bf16, the
-// two norms no longer keep an fp32 copy of their input (2 x 3.5 KB) and the MLP no longer keeps
-// silu(gate) (9.5 KB): about 16.5 of the ~58 KB a layer kept, which is what lets 8,192-token
-// steps run without recomputing whole layers (docs/performance.md).
+// two norms no longer keep an fp32 copy of their input (2 x 3.5 KB) and the MLP keeps neither
+// silu(gate) nor the product down_proj reads (2 x 9.5 KB): 26 of the ~58 KB a layer kept, which is
+// what lets 8,192-token steps run without recomputing whole layers (docs/performance.md).
 
 // weight * (x32 * rsqrt(mean(x32^2, -1) + eps)).to(x's dtype), x32 = x in fp32: transformers'
 // RMSNorm. Keeps x and the fp32 rsqrt per row, not x32 and the normalised copy.
@@ -18,5 +18,10 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 
 // silu(gate) * up. Keeps gate and up, not silu(gate).
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
+
+// linear(silu(gate) * up, weight, bias), bias optional: the MLP's down projection of the product.
+// Keeps gate and up, not the product (recomputed for the weight's gradient).
+torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
+                            const torch::Tensor& bias = {});
 
 }  // namespace cotrain

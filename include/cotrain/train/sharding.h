@@ -138,6 +138,7 @@ class ShardedModel {
   void release_unit(std::size_t unit);
   void release_unit_after_backward(std::size_t unit);
   torch::Tensor owned_grad(const Group& g) const;
+  bool grads_in_params(const Group& g) const;
   bool shards_state() const { return options_.mode != ShardMode::None; }
   bool shards_grads() const { return options_.mode == ShardMode::Grads || options_.mode == ShardMode::Params; }
 
@@ -149,6 +150,11 @@ class ShardedModel {
   std::size_t next_reduction_ = 0;         // in reduce_order_
   std::deque<std::size_t> in_flight_;
   bool in_backward_ = false, reduce_now_ = false;
+  // This step's only pass, on one rank: low-precision parameters keep the gradients autograd gave
+  // them (their fp32 sum would be their exact conversion), and the optimizer converts them one group
+  // at a time. Saves the fp32 buffer (4 bytes per parameter) for as long as every step has one pass.
+  bool grads_in_params_ = false;
+  int passes_in_step_ = 0;  // backward passes since zero_grad()
   std::int64_t steps_ = 0;
   torch::Device state_device_ = torch::kCPU;
 };

@@ -70,6 +70,26 @@ TEST(LeanOps, SwigluEqualsAutogradThroughTheCompositeBitForBit) {
   }
 }
 
+TEST(LeanOps, SwigluLinearEqualsAutogradThroughTheCompositeBitForBit) {
+  torch::manual_seed(5);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (bool has_bias : {false, true}) {
+      auto gate = (torch::randn({1, 41, 160}) * 4).to(dtype);
+      auto up = torch::randn({1, 41, 160}).to(dtype);
+      auto weight = (torch::randn({48, 160}) * 0.1).to(dtype);
+      auto bias = torch::randn({48}).to(dtype);
+      auto upstream = torch::randn({1, 41, 48}).to(dtype);
+      std::vector<torch::Tensor> inputs = {gate, up, weight};
+      if (has_bias) inputs.push_back(bias);
+      auto b = [&](const std::vector<torch::Tensor>& in) { return has_bias ? in[3] : torch::Tensor(); };
+      auto lean = run([&](const std::vector<torch::Tensor>& in) { return swiglu_linear(in[0], in[1], in[2], b(in)); }, inputs, upstream);
+      auto plain = run([&](const std::vector<torch::Tensor>& in) { return at::linear(composite_swiglu(in[0], in[1]), in[2], b(in)); },
+                       inputs, upstream);
+      expect_same_bits(lean, plain, std::string(c10::toString(dtype)) + (has_bias ? " with bias" : ""));
+    }
+  }
+}
+
 // Only the inputs that need a gradient get one, and a frozen weight costs no weight gradient.
 TEST(LeanOps, GradientsOnlyWhereNeeded) {
   auto x = torch::randn({1, 5, 8}).requires_grad_(true);
@@ -77,6 +97,11 @@ TEST(LeanOps, GradientsOnlyWhereNeeded) {
   rms_norm(x, weight, 1e-6).sum().backward();
   EXPECT_TRUE(x.grad().defined());
   EXPECT_FALSE(weight.grad().defined());
+  auto gate = torch::randn({1, 2, 6}).requires_grad_(true);
+  auto down = torch::randn({4, 6});  // frozen
+  swiglu_linear(gate, torch::randn({1, 2, 6}), down).sum().backward();
+  EXPECT_TRUE(gate.grad().defined());
+  EXPECT_FALSE(down.grad().defined());
   torch::NoGradGuard no_grad;
   EXPECT_FALSE(swiglu(torch::randn({3}), torch::randn({3})).requires_grad());
 }

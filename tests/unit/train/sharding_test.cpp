@@ -154,10 +154,67 @@ TEST(Sharding, Bf16GradientsAccumulateInFp32AcrossMicroBatches) {
   const torch::Tensor weight = model->model->embed_tokens->weight;
   const double expected = torch::autograd::grad({embedding_loss()}, {weight})[0].to(torch::kFloat64).norm().item<double>();
   ASSERT_GT(expected, 0);
-  sharded.begin_backward(true);
-  embedding_loss().backward();
-  sharded.finish_backward();
-  EXPECT_NEAR(sharded.grad_norm(), expected, 1e-6 * expected);
+  for (bool sync : {false, true}) {
+    sharded.begin_backward(sync);
+    embedding_loss().backward();
+    sharded.finish_backward();
+  }
+  EXPECT_NEAR(sharded.grad_norm(), 2 * expected, 2e-6 * expected);
+}
+
+// A step of one backward pass on one rank keeps the bf16 gradients autograd produced (no fp32
+// buffer exists) and steps exactly as the fp32 sum of that pass and a pass of zero gradients.
+TEST(Sharding, OnePassBf16StepKeepsItsGradientsInTheParametersAndStepsAsTheFp32Sum) {
+  const PackedRow row = pack_documents({{1, 2, 3, 4, 5, 6, 7}});
+  struct Run {
+    CausalLM model = tiny_model(false);
+    ProcessGroup single;
+    std::unique_ptr<ShardedModel> sharded;
+    Run() {
+      model->to(torch::kBFloat16);
+      sharded = std::make_unique<ShardedModel>(single, decoder_units(*model).units, ShardOptions{});
+    }
+    void pass(const PackedRow& row, bool sync, double weight) {
+      auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
+      sharded->begin_backward(sync);
+      (nll * weight).backward();
+      sharded->finish_backward();
+    }
+    std::map<std::string, torch::Tensor> masters() {
+      std::map<std::string, torch::Tensor> out;
+      sharded->for_each_full(StateKind::Master, [&](const std::string& name, const torch::Tensor& t) { out[name] = t.clone(); });
+      return out;
+    }
+  };
+  Run one, two, resumed;
+  one.pass(row, true, 1.0);
+  std::int64_t bf16_bytes = 0;
+  for (const auto& p : one.model->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().scalar_type(), torch::kBFloat16);
+    bf16_bytes += p.grad().numel() * 2;
+  }
+  EXPECT_EQ(one.sharded->memory().grads, bf16_bytes);
+  two.pass(row, false, 1.0);
+  two.pass(row, true, 0.0);
+  EXPECT_EQ(two.sharded->memory().grads, 2 * bf16_bytes);  // the fp32 buffer
+  resumed.pass(row, true, 1.0);  // a pass after the step's sync pass folds the kept gradients first
+  resumed.pass(row, true, 0.0);
+
+  const double norm = two.sharded->grad_norm();
+  ASSERT_GT(norm, 0.1);  // clipped below
+  EXPECT_NEAR(one.sharded->grad_norm(), norm, 1e-6 * norm);
+  EXPECT_EQ(resumed.sharded->grad_norm(), norm);
+  for (Run* run : {&one, &two, &resumed}) {
+    run->sharded->step(1e-3, 0.1 / norm);
+    run->sharded->zero_grad();
+  }
+  for (const auto& p : one.model->parameters()) EXPECT_FALSE(p.grad().defined());
+  const auto expected = two.masters(), got = one.masters(), got_resumed = resumed.masters();
+  for (const auto& [name, master] : expected) {
+    EXPECT_TRUE(torch::allclose(got.at(name), master, 0, 1e-9)) << name;
+    EXPECT_TRUE(torch::equal(got_resumed.at(name), master)) << name;
+  }
 }
 
 TEST(Sharding, BackwardOutsideBeginAndFinishIsAnError) {
