@@ -2,11 +2,12 @@
 
 #include <algorithm>
 
+#include "cotrain/model/loss.h"
+
 namespace cotrain {
 
 MemoryEstimate estimate_training_memory(const ModelConfig& c, std::int64_t seq_len, std::int64_t lora_rank) {
   constexpr double kBf16 = 2, kFp32 = 4;
-  constexpr std::int64_t kLossChunk = 1024;  // positions per chunk of the chunked cross-entropy
   MemoryEstimate m;
   const std::int64_t params = c.num_parameters();
   const std::int64_t q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim, h = c.hidden_size, inter = c.intermediate_size;
@@ -26,7 +27,9 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, std::int64_t seq_l
   // One layer recomputed during backward: norms, q/k/v, attention output, MLP gate/up/product,
   // plus their gradients (about twice the forward tensors).
   const double layer = 2 * kBf16 * t * static_cast<double>(4 * h + 2 * q + 2 * kv + 3 * inter);
-  const double loss = 2 * kFp32 * static_cast<double>(std::min<std::int64_t>(seq_len, kLossChunk) * c.vocab_size);
+  // The fused loss's fp32 buffer of one chunk, and for full SFT its fp32 head gradient (forward to backward).
+  const double loss = kFp32 * static_cast<double>(std::min<std::int64_t>(seq_len, kLossChunk) * c.vocab_size) +
+                      (lora_rank == 0 ? kFp32 * static_cast<double>(c.vocab_size * h) : 0.0);
   m.activation_bytes = checkpoints + layer + loss;
   return m;
 }

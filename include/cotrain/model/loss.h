@@ -20,10 +20,11 @@ enum class LossGradients {
 // sum over t with targets[t] >= 0 of -log softmax(hidden[t] head^T)[targets[t]], in fp32.
 // hidden [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
 // LossGradients::build under NoGradGuard is a RuntimeFailure (nothing could use the gradients).
-// CHUNK positions at a time: their fp32 [chunk, vocab] buffer is what the loss adds to a step's
-// peak memory besides the fp32 head gradient (148 MiB at 256 and Qwen's vocabulary; 1,024 cost
-// 594 MiB and ran no faster).
+// CHUNK positions at a time: their fp32 [chunk, vocab] buffer (the logits, then their gradient in
+// place) is what the loss adds to a step's peak memory besides the fp32 [vocab, hidden] head
+// gradient: 148 MiB at 256 positions and Qwen's vocabulary (1,024 took 594 MiB and ran no faster).
+constexpr std::int64_t kLossChunk = 256;
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
-                         LossGradients gradients, std::int64_t chunk = 256);
+                         LossGradients gradients, std::int64_t chunk = kLossChunk);
 
 }  // namespace cotrain
