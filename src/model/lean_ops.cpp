@@ -58,7 +58,7 @@ struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
 
 // Autograd's linear backward on the inputs folded to rows, as at::linear computes it: the same
 // matrix products (also the transposed one for the weight), so the same bits.
-struct SwiGLUDownFunction : torch::autograd::Function<SwiGLUDownFunction> {
+struct SwiGLULinearFunction : torch::autograd::Function<SwiGLULinearFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
                                const std::optional<torch::Tensor>& bias) {  // optional: an undefined Tensor is no input to autograd
     ctx->save_for_backward({gate, up, weight});
@@ -92,7 +92,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) { return SwiGLUFunction::apply(gate, up); }
 
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return SwiGLUDownFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+  return SwiGLULinearFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }
 
 }  // namespace cotrain

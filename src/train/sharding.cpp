@@ -57,8 +57,8 @@ std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::str
   return groups;
 }
 
-// Sum of squares of a flat fp32 tensor, block by block (each block's squares summed pairwise in
-// fp32 while in cache, the blocks in fp64): within ~1e-8 of the exact value at any length, fast,
+// Sum of squares of a flat tensor, block by block (each block converted to fp32 and its squares
+// summed pairwise while in cache, the blocks in fp64): within ~1e-8 of the exact value at any length, fast,
 // and no copy of the tensor's size. A single fp32 linalg_vector_norm of the 136 M-element
 // embedding is off by percents (its accumulators saturate); a whole squared copy costs its size.
 torch::Tensor squared_norm(const torch::Tensor& flat) {
@@ -183,8 +183,7 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     if (shards_grads()) {
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
-    } else if (g.flat->dtype() == torch::kFloat32) {
-      // fp32 whatever the parameters' dtype: a step's micro-batches accumulate in full precision.
+    } else if (g.flat->dtype() == torch::kFloat32) {  // other dtypes: allocated by their first fold
       g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
       auto views = unflatten(layout, g.grad_full);
       for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
@@ -336,7 +335,7 @@ void ShardedModel::fold_grads(std::size_t gi) {
   Group& g = groups_[gi];
   if (!g.trainable || shards_grads() || g.flat->dtype() == torch::kFloat32 || grads_in_params_) return;
   torch::NoGradGuard no_grad;
-  if (!g.grad_full.defined()) {
+  if (!g.grad_full.defined()) {  // fp32 whatever the parameters' dtype: passes are summed in full precision
     g.grad_full = torch::zeros({g.flat->layout().padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(g.flat->full().device()));
     g.grad_full_stale = true;
   }
