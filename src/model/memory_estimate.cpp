@@ -14,8 +14,9 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, std::int64_t seq_l
   m.weights_bytes = kBf16 * static_cast<double>(params);
   if (lora_rank == 0) {
     m.trainable_parameters = params;
-    // fp32 gradient (a step's micro-batches accumulate in fp32) + fp32 master weight + two fp32 AdamW moments
-    m.training_state_bytes = 4 * kFp32 * static_cast<double>(params);
+    // fp32 gradient (a step's micro-batches accumulate in fp32) + the 16-bit rest of the fp32 master
+    // (its upper half is the bf16 weight, train/optimizer.h) + two fp32 AdamW moments
+    m.training_state_bytes = (kFp32 + kBf16 + 2 * kFp32) * static_cast<double>(params);
   } else {
     const std::int64_t per_layer = lora_rank * ((h + q) + (h + kv) * 2 + (q + h) + (h + inter) * 2 + (inter + h));
     m.trainable_parameters = per_layer * c.num_layers;

@@ -3,6 +3,8 @@
 #include <c10/core/StorageImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "cotrain/core/error.h"
 
 namespace cotrain {
@@ -28,11 +30,18 @@ std::vector<torch::Tensor> unflatten(const FlatLayout& layout, const torch::Tens
 
 torch::Tensor flatten_padded(const FlatLayout& layout, const std::vector<torch::Tensor>& tensors,
                              const torch::TensorOptions& options) {
+  return flatten_range(layout, tensors, 0, layout.padded_numel(), options);
+}
+
+torch::Tensor flatten_range(const FlatLayout& layout, const std::vector<torch::Tensor>& tensors, std::int64_t begin,
+                            std::int64_t n, const torch::TensorOptions& options) {
   torch::NoGradGuard no_grad;
-  auto flat = torch::zeros({layout.padded_numel()}, options);
-  auto views = unflatten(layout, flat);
-  for (std::size_t i = 0; i < views.size(); ++i) {
-    if (tensors[i].defined()) views[i].copy_(tensors[i]);
+  auto flat = torch::zeros({n}, options);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].defined()) continue;
+    const std::int64_t first = std::max(begin, layout.offsets[i]);
+    const std::int64_t last = std::min(begin + n, layout.offsets[i] + tensors[i].numel());
+    if (first < last) flat.narrow(0, first - begin, last - first).copy_(tensors[i].reshape(-1).narrow(0, first - layout.offsets[i], last - first));
   }
   return flat;
 }

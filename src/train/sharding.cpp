@@ -188,7 +188,9 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
       auto views = unflatten(layout, g.grad_full);
       for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
     }
-    g.adam.emplace(shards_state() ? g.flat->shard() : g.flat->full(), g.decay, state_device_);
+    // bf16 parameters beside their optimizer state are the upper half of their masters (optimizer.h).
+    const bool split = g.flat->dtype() == torch::kBFloat16 && !options_.offload;
+    g.adam.emplace(shards_state() ? g.flat->shard() : g.flat->full(), g.decay, state_device_, split);
     for (const auto& param : g.flat->params()) {
       auto accumulator = torch::autograd::impl::grad_accumulator(param);
       g.hook_keys.push_back(accumulator->add_post_hook(std::make_unique<GradHook>(this, gi)));
@@ -378,17 +380,17 @@ void ShardedModel::finish_backward() {
   in_backward_ = false;
 }
 
-torch::Tensor ShardedModel::owned_grad(const Group& g) const {
-  if (shards_grads()) return g.grad_shard.to(state_device_);
+// Elements [begin, begin + n) of this rank's gradient of group G in fp32 on the state device.
+torch::Tensor ShardedModel::owned_grad(const Group& g, std::int64_t begin, std::int64_t n) const {
+  if (shards_grads()) return g.grad_shard.narrow(0, begin, n);
+  const FlatLayout& layout = g.flat->layout();
   if (grads_in_params(g)) {
     std::vector<torch::Tensor> grads;
     for (const auto& param : g.flat->params()) grads.push_back(param.grad());
-    return flatten_padded(g.flat->layout(), grads, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
+    return flatten_range(layout, grads, begin, n, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
   }
-  const FlatLayout& layout = g.flat->layout();
-  torch::Tensor grad = g.grad_full;
-  if (shards_state()) grad = grad.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
-  return grad.to(state_device_);
+  if (shards_state()) begin += layout.shard_begin(pg_.rank());
+  return g.grad_full.narrow(0, begin, n).to(state_device_);
 }
 
 bool ShardedModel::grads_in_params(const Group& g) const {
@@ -418,20 +420,22 @@ double ShardedModel::grad_norm() {
 
 void ShardedModel::step(double lr, double grad_scale) {
   torch::NoGradGuard no_grad;
-  for (auto& g : groups_) {  // group by group: an fp32 copy of kept gradients exists for one group at a time
-    if (!g.trainable) continue;
-    std::vector<AdamWState*> states{&*g.adam};
-    std::vector<torch::Tensor> grads{owned_grad(g)};
-    adamw_step(states, grads, lr, options_.adamw, grad_scale);
-  }
   std::vector<torch::Tensor> updated(groups_.size());
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     Group& g = groups_[gi];
     if (!g.trainable) continue;
+    auto grad = [&](std::int64_t begin, std::int64_t n) { return owned_grad(g, begin, n); };
+    adamw_step(*g.adam, grad, lr, options_.adamw, grad_scale);
+    if (g.adam->split()) {  // the step updated this rank's parameters in place
+      if (options_.mode == ShardMode::Optimizer || options_.mode == ShardMode::Grads) updated[gi] = g.flat->shard().clone();
+      continue;
+    }
+    const torch::Tensor& master = g.adam->master;
+    torch::Tensor params = g.flat->dtype() == torch::kBFloat16 ? bf16_of_master(master) : master.to(g.flat->dtype());
     switch (options_.mode) {
-      case ShardMode::None: g.flat->full().copy_(g.adam->master); break;
-      case ShardMode::Params: g.flat->shard().copy_(g.adam->master); break;
-      default: updated[gi] = g.adam->master.to(g.flat->shard().device(), g.flat->dtype()); break;
+      case ShardMode::None: g.flat->full().copy_(params); break;
+      case ShardMode::Params: g.flat->shard().copy_(params); break;
+      default: updated[gi] = params.to(g.flat->shard().device()); break;
     }
   }
   // ZeRO-1/2: every rank's updated slice goes back into every rank's full parameters.
@@ -479,7 +483,7 @@ void ShardedModel::for_each_full(StateKind kind, const std::function<void(const 
       local = sharded ? g.flat->shard() : g.flat->full();
     } else {
       sharded = shards_state();
-      local = kind == StateKind::Master ? g.adam->master : kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
+      local = kind == StateKind::Master ? g.adam->master_fp32() : kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
     }
     torch::Tensor full;
     if (sharded) {
@@ -527,9 +531,11 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
       } else {
         g.flat->full().copy_(flat);
       }
-      if (g.trainable) g.adam->master.copy_(shards_state() ? own : flat);
+      if (g.trainable) g.adam->set_master((shards_state() ? own : flat).to(torch::kFloat32));
+    } else if (kind == StateKind::Master) {
+      g.adam->set_master(shards_state() ? own : flat);
     } else {
-      torch::Tensor& state = kind == StateKind::Master ? g.adam->master : kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
+      torch::Tensor& state = kind == StateKind::ExpAvg ? g.adam->exp_avg : g.adam->exp_avg_sq;
       state.copy_(shards_state() ? own : flat);
     }
   }
@@ -551,7 +557,7 @@ ShardMemory ShardedModel::memory() const {
     if (grads_in_params(g)) {
       for (const auto& param : g.flat->params()) m.grads += bytes_of(param.grad());
     }
-    if (g.adam) m.optimizer += bytes_of(g.adam->master) + bytes_of(g.adam->exp_avg) + bytes_of(g.adam->exp_avg_sq);
+    if (g.adam) m.optimizer += g.adam->bytes();
     grad_shards += bytes_of(g.grad_shard);
   }
   if (options_.offload) m.offloaded = m.optimizer + grad_shards;

@@ -33,6 +33,9 @@ std::vector<torch::Tensor> unflatten(const FlatLayout& layout, const torch::Tens
 // zeros in the padding.
 torch::Tensor flatten_padded(const FlatLayout& layout, const std::vector<torch::Tensor>& tensors,
                              const torch::TensorOptions& options);
+// Elements [BEGIN, BEGIN + N) of what flatten_padded would return, without the rest.
+torch::Tensor flatten_range(const FlatLayout& layout, const std::vector<torch::Tensor>& tensors, std::int64_t begin,
+                            std::int64_t n, const torch::TensorOptions& options);
 
 // One group's parameters in one flat buffer, `full()`. Replicated: the buffer always exists.
 // Sharded (ZeRO-3): the rank keeps only its slice, `shard()`, and the buffer's memory exists only

@@ -4,11 +4,17 @@
 // AdamWState per flat parameter group: the whole group in a job of one or under dist.shard=none,
 // this rank's slice under ZeRO-1/2/3, so every run, of one process or many, takes this step.
 // Weight decay skips biases and norm weights, as the transformers Trainer does.
+//
+// A bf16 parameter is the upper half of its fp32 master's bits, rounded: the master is kept as the
+// parameter itself plus the 16-bit rest (split_master), the same fp32 number in 2 bytes instead of
+// 4. Rounding to bf16 is to the nearest, ties away from zero (not to even: the rest would then need
+// a 17th bit); it matches torch's .to(bfloat16) but on exact ties.
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
-#include <vector>
 
 namespace cotrain {
 
@@ -19,18 +25,34 @@ struct AdamWSettings {
 // True for parameters the transformers Trainer decays: not biases, not norm weights.
 bool decays(const std::string& parameter_name);
 
+// MASTER (fp32) into HIGH (bf16), its rounding, and LOW (int16, may be undefined), the rest:
+// MASTER's bits are (HIGH's bits << 16) + LOW, in 32-bit two's complement.
+void split_master(const torch::Tensor& master, const torch::Tensor& high, const torch::Tensor& low);
+torch::Tensor join_master(const torch::Tensor& high, const torch::Tensor& low);  // the fp32 master
+torch::Tensor bf16_of_master(const torch::Tensor& master);                       // split_master's HIGH
+
 // The optimizer state of one flat tensor of parameters (a group, or this rank's slice of it).
 struct AdamWState {
-  AdamWState(const torch::Tensor& initial, bool decay, const torch::Device& device);  // master = fp32 copy of INITIAL on DEVICE
-  torch::Tensor master, exp_avg, exp_avg_sq;  // fp32
-  torch::Tensor step;                         // steps taken, a 0-d fp32 tensor (the fused kernel's form)
-  bool decay = true;                          // weight decay applies (else a no-decay group)
+  // The master starts equal to PARAMS. SPLIT (bf16 PARAMS on DEVICE): the master is PARAMS plus a
+  // 16-bit rest, and the step updates PARAMS in place; else an fp32 copy on DEVICE.
+  AdamWState(const torch::Tensor& params, bool decay, const torch::Device& device, bool split);
+  torch::Tensor master;     // fp32; undefined when split
+  torch::Tensor high, low;  // split: PARAMS (bf16) and the rest of the master (int16)
+  torch::Tensor exp_avg, exp_avg_sq;  // fp32
+  torch::Tensor step;                 // steps taken, a 0-d fp32 tensor (the fused kernel's form)
+  bool decay = true;                  // weight decay applies (else a no-decay group)
+
+  bool split() const { return low.defined(); }
+  torch::Tensor master_fp32() const;           // a copy when split
+  void set_master(const torch::Tensor& fp32);  // split: also sets the parameters
+  std::int64_t bytes() const;
 };
 
-// One AdamW update at learning rate LR of every STATES[i] with fp32 gradient GRADS[i] times
-// GRAD_SCALE (the clipping coefficient), in two fused calls: the decayed tensors and the others.
-// The kernel scales the gradients in the same pass and may leave them scaled in GRADS.
-void adamw_step(std::vector<AdamWState*>& states, std::vector<torch::Tensor>& grads, double lr, const AdamWSettings& settings,
-                double grad_scale = 1.0);
+// One AdamW update of STATE at learning rate LR, with the fp32 gradient of its elements
+// [begin, begin + n) that GRAD(begin, n) returns, times GRAD_SCALE (the clipping coefficient;
+// the kernel may leave the returned gradient scaled). Runs block by block, so that fp32 copies of
+// gradients or masters exist for one block at a time.
+void adamw_step(AdamWState& state, const std::function<torch::Tensor(std::int64_t begin, std::int64_t n)>& grad, double lr,
+                const AdamWSettings& settings, double grad_scale = 1.0);
 
 }  // namespace cotrain

@@ -47,7 +47,8 @@ const char* shard_mode_name(ShardMode mode);
 struct ShardOptions {
   ShardMode mode = ShardMode::None;
   // fp32 master weights, moments and (grads, params) gradient slices in CPU memory; AdamW runs
-  // there (dist.offload).
+  // there (dist.offload). The masters are then whole fp32 tensors; beside bf16 parameters on their
+  // own device they are split (train/optimizer.h).
   bool offload = false;
   std::int64_t bucket_bytes = 25 << 20;  // the largest flat group, as DDP's bucket_cap_mb
   // Reduce a group's gradients as soon as backward has produced them (else: in finish_backward).
@@ -137,7 +138,7 @@ class ShardedModel {
   void gather_unit(std::size_t unit);
   void release_unit(std::size_t unit);
   void release_unit_after_backward(std::size_t unit);
-  torch::Tensor owned_grad(const Group& g) const;
+  torch::Tensor owned_grad(const Group& g, std::int64_t begin, std::int64_t n) const;
   bool grads_in_params(const Group& g) const;
   bool shards_state() const { return options_.mode != ShardMode::None; }
   bool shards_grads() const { return options_.mode == ShardMode::Grads || options_.mode == ShardMode::Params; }
@@ -151,7 +152,7 @@ class ShardedModel {
   std::deque<std::size_t> in_flight_;
   bool in_backward_ = false, reduce_now_ = false;
   // This step's only pass, on one rank: low-precision parameters keep the gradients autograd gave
-  // them (their fp32 sum would be their exact conversion), and the optimizer converts them one group
+  // them (their fp32 sum would be their exact conversion), and the optimizer converts them one block
   // at a time. Saves the fp32 buffer (4 bytes per parameter) for as long as every step has one pass.
   bool grads_in_params_ = false;
   int passes_in_step_ = 0;  // backward passes since zero_grad()

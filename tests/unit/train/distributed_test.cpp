@@ -240,6 +240,12 @@ TEST(Distributed, EveryShardModeEqualsOneProcessOnThreeRanksWithCheckpointingAnd
             "train");
 }
 
+// bf16 weights on two ranks, tied embeddings, small buckets: the split masters (optimizer.h) of
+// every mode, also with the ZeRO-1/2 all-gather of the updated slices.
+TEST(Distributed, Bf16ParametersAreTheirMastersRoundedOnEveryRankInEveryShardMode) {
+  expect_ok(run_ranks("train2_bf16", 2, {"train", "--bf16", "--tied", "--bucket", "3000"}), "train");
+}
+
 TEST(Distributed, ShardedModesWithoutOverlapThroughTorchrun) {
   Exit exit = run_torchrun("train_torchrun", 2, {"train", "--modes", "grads,params", "--overlap", "0"});
   EXPECT_EQ(exit.code, 0) << exit.err;

@@ -220,6 +220,66 @@ TEST(Sharding, OnePassBf16StepKeepsItsGradientsInTheParametersAndStepsAsTheFp32S
   for (const auto& [name, master] : expected_summed) EXPECT_TRUE(torch::equal(got_resumed.at(name), master)) << name;
 }
 
+// bf16 parameters on the optimizer's device hold the upper half of their fp32 masters; the masters'
+// rest takes 2 bytes per parameter. Offloaded, the masters are whole fp32 tensors: the same steps
+// give the same masters and parameters, bit for bit, and a checkpoint's masters load into either.
+TEST(Sharding, Bf16MastersAreTheParametersPlusARestAndStepAsWholeFp32Masters) {
+  struct Run {
+    CausalLM model = tiny_model(false);
+    ProcessGroup single;
+    std::unique_ptr<ShardedModel> sharded;
+    explicit Run(bool offload) {
+      model->to(torch::kBFloat16);
+      ShardOptions options;
+      options.offload = offload;
+      options.adamw.weight_decay = 0.1;
+      sharded = std::make_unique<ShardedModel>(single, decoder_units(*model).units, options);
+    }
+    void step(const PackedRow& row) {
+      auto nll = summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
+      sharded->begin_backward(true);
+      nll.backward();
+      sharded->finish_backward();
+      sharded->step(1e-2, 0.5);
+      sharded->zero_grad();
+    }
+    std::map<std::string, torch::Tensor> full(StateKind kind) {
+      std::map<std::string, torch::Tensor> out;
+      sharded->for_each_full(kind, [&](const std::string& name, const torch::Tensor& t) { out[name] = t.clone(); });
+      return out;
+    }
+  };
+  Run split(false), whole(true);
+  std::int64_t params = 0;
+  for (const auto& p : split.model->parameters()) params += p.numel();
+  EXPECT_EQ(split.sharded->memory().optimizer, 10 * params);  // rest + two fp32 moments
+  EXPECT_EQ(whole.sharded->memory().optimizer, 12 * params);
+  for (const auto& row : {pack_documents({{1, 2, 3, 4, 5, 6, 7}}), pack_documents({{9, 8, 30, 41, 2, 17}})}) {
+    split.step(row);
+    whole.step(row);
+  }
+  const auto masters = whole.full(StateKind::Master), got = split.full(StateKind::Master);
+  const auto params_whole = whole.full(StateKind::Param), params_split = split.full(StateKind::Param);
+  int moved = 0;
+  for (const auto& [name, master] : masters) {
+    EXPECT_TRUE(torch::equal(got.at(name), master)) << name;
+    EXPECT_TRUE(torch::equal(params_split.at(name), params_whole.at(name))) << name;
+    EXPECT_TRUE(torch::equal(params_split.at(name), bf16_of_master(master))) << name;
+    // Steps of 1e-2 move bf16 parameters by a few of their units; the rests hold what is below that.
+    moved += !torch::equal(master, params_split.at(name).to(torch::kFloat32));
+  }
+  EXPECT_EQ(moved, static_cast<int>(masters.size()));
+
+  Run loaded(false);
+  loaded.sharded->load_full(StateKind::Param, [&](const std::string& name) { return params_split.at(name); });
+  loaded.sharded->load_full(StateKind::Master, [&](const std::string& name) { return masters.at(name); });
+  const auto loaded_masters = loaded.full(StateKind::Master), loaded_params = loaded.full(StateKind::Param);
+  for (const auto& [name, master] : masters) {
+    EXPECT_TRUE(torch::equal(loaded_masters.at(name), master)) << name;
+    EXPECT_TRUE(torch::equal(loaded_params.at(name), params_split.at(name))) << name;
+  }
+}
+
 TEST(Sharding, BackwardOutsideBeginAndFinishIsAnError) {
   CausalLM model = tiny_model(false);
   ProcessGroup single;

@@ -31,6 +31,7 @@
 #include "cotrain/train/distributed.h"
 #include "cotrain/train/flat_params.h"
 #include "cotrain/train/launch.h"
+#include "cotrain/train/optimizer.h"
 #include "cotrain/train/sharding.h"
 #include "cotrain/train/unit_forward.h"
 #include "unit/train/tiny_model.h"
@@ -51,7 +52,7 @@ void expect(bool ok, fmt::format_string<Args...> format, Args&&... args) {
 
 struct Flags {
   std::vector<ShardMode> modes{ShardMode::None, ShardMode::Optimizer, ShardMode::Grads, ShardMode::Params};
-  bool tied = false, freeze = false, checkpoint = false, overlap = true, offload = false, verify = false;
+  bool tied = false, freeze = false, checkpoint = false, overlap = true, offload = false, verify = false, bf16 = false;
   std::int64_t bucket = 25 << 20;
   int steps = 3;
 };
@@ -205,7 +206,37 @@ ShardOptions options_for(ShardMode mode, const Flags& flags) {
   return options;
 }
 
+// bf16 parameters, whose masters are split beside them (train/optimizer.h) unless offloaded: after
+// the steps, every rank's parameters are the rounding of the masters every rank's slices make up,
+// in every mode. Across modes the steps agree within bf16 resolution only: ZeRO-2/3 reduce bf16
+// buckets, `none`/ZeRO-1 fp32 sums.
+void scenario_train_bf16(ProcessGroup& pg, const Flags& flags) {
+  std::vector<RunResult> runs;
+  for (ShardMode mode : flags.modes) {
+    CausalLM model = make_model(flags);
+    model->to(torch::kBFloat16);
+    DecoderUnits units = decoder_units(*model);
+    ShardedModel sharded(pg, units.units, options_for(mode, flags));
+    RunResult got;
+    train_steps(pg, model, sharded, units, flags, 1, flags.steps, got);
+    const std::string what = fmt::format("rank {}/{} {} bf16", pg.rank(), pg.world_size(), shard_mode_name(mode));
+    const auto masters = full_state(sharded, StateKind::Master);
+    got.params = full_state(sharded, StateKind::Param);  // this rank's own parameters but under ZeRO-3
+    for (const auto& [name, master] : masters) {
+      expect(torch::equal(got.params.at(name), bf16_of_master(master)), "{}: {} is not its master rounded", what, name);
+      expect(!torch::equal(master, got.params.at(name).to(torch::kFloat32)), "{}: {}'s master has no rest", what, name);
+    }
+    for (std::size_t i = 0; i < got.losses.size() && !runs.empty(); ++i) {
+      const double want = runs.front().losses[i], norm = runs.front().norms[i];
+      expect(std::abs(got.losses[i] - want) <= 1e-2 * want && std::abs(got.norms[i] - norm) <= 5e-2 * norm,
+             "{}: step {} loss {} norm {} vs {} {}", what, i + 1, got.losses[i], got.norms[i], want, norm);
+    }
+    runs.push_back(got);
+  }
+}
+
 void scenario_train(ProcessGroup& pg, const Flags& flags) {
+  if (flags.bf16) return scenario_train_bf16(pg, flags);
   RunResult want = reference_run(flags, flags.steps);
   bool clipped = false;
   for (double n : want.norms) clipped = clipped || n > kMaxNorm;
@@ -374,6 +405,8 @@ Flags parse_flags(std::vector<std::string>& args) {
       flags.freeze = true;
     } else if (a == "--checkpoint") {
       flags.checkpoint = true;
+    } else if (a == "--bf16") {
+      flags.bf16 = true;
     } else if (a == "--offload") {
       flags.offload = true;
     } else if (a == "--verify") {

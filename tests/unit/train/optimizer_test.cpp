@@ -1,0 +1,87 @@
+// AdamW's master weights: a bf16 parameter plus a 16-bit rest holds its fp32 master exactly, and
+// steps as the fp32 master does; the block-by-block step equals one fused call.
+#include "cotrain/train/optimizer.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <optional>
+#include <vector>
+
+namespace cotrain {
+namespace {
+
+torch::Tensor floats_of_bits(std::vector<std::int32_t> bits) {
+  return torch::from_blob(bits.data(), {static_cast<std::int64_t>(bits.size())}, torch::kInt32).view(torch::kFloat32).clone();
+}
+
+TEST(Optimizer, SplitMasterRoundsToNearestAndJoinsBackBitForBit) {
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> parts = {torch::randn({100000}), torch::randn({1000}) * 1e30, torch::randn({1000}) * 1e-38,
+                                      floats_of_bits({0, INT32_MIN, 0x7f7fffff, INT32_MIN | 0x7f7fffff, 1, INT32_MIN | 1,
+                                                      0x3f7fffff, 0x3f7f8000, 0x7f800000, static_cast<std::int32_t>(0xff800000)})};
+  const torch::Tensor master = torch::cat(parts);
+  torch::Tensor high = torch::empty(master.sizes(), torch::kBFloat16), low = torch::empty(master.sizes(), torch::kInt16);
+  split_master(master, high, low);
+  EXPECT_TRUE(torch::equal(join_master(high, low).view(torch::kInt32), master.view(torch::kInt32)));
+  EXPECT_TRUE(torch::equal(bf16_of_master(master).view(torch::kInt16), high.view(torch::kInt16)));
+  // Round to nearest: torch's own conversion but on exact ties (the dropped half is 0x8000).
+  const torch::Tensor tie = master.view(torch::kInt32).bitwise_and(0xffff).eq(0x8000);
+  const torch::Tensor torch_high = master.to(torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(high.view(torch::kInt16).masked_select(~tie), torch_high.view(torch::kInt16).masked_select(~tie)));
+}
+
+TEST(Optimizer, SplitMasterRoundsTiesAwayFromZero) {
+  // 1 + 2^-8 lies halfway between the bf16 numbers 1 and 1 + 2^-7; torch rounds it to even (1).
+  const torch::Tensor ties = floats_of_bits({0x3f808000, static_cast<std::int32_t>(0xbf808000), 0x3f818000});
+  const torch::Tensor high = bf16_of_master(ties);
+  EXPECT_TRUE(torch::equal(high.view(torch::kInt16),
+                           torch::tensor(std::vector<std::int16_t>{0x3f81, static_cast<std::int16_t>(0xbf81), 0x3f82})));
+  EXPECT_EQ(ties.to(torch::kBFloat16).view(torch::kInt16)[0].item<int>(), 0x3f80);
+}
+
+// Three steps (one with a clipping coefficient) of a tensor that spans several of the step's blocks:
+// the split master equals the fp32 master bit for bit, and that one equals one fused call over the
+// whole tensor.
+TEST(Optimizer, SplitMasterStepsAsTheFp32MasterAndBlocksAsOneCall) {
+  torch::manual_seed(1);
+  const std::int64_t n = 3 * (1 << 20) + 5;
+  const torch::Tensor initial = (torch::randn({n}) * 0.02).to(torch::kBFloat16);
+  torch::Tensor params = initial.clone();
+  AdamWState split(params, /*decay=*/true, torch::kCPU, /*split=*/true), whole(initial, true, torch::kCPU, false);
+  EXPECT_EQ(split.bytes(), 10 * n);
+  EXPECT_EQ(whole.bytes(), 12 * n);
+  torch::Tensor master = initial.to(torch::kFloat32), avg = torch::zeros({n}), avg_sq = torch::zeros({n}), steps = torch::zeros({});
+  AdamWSettings settings;
+  settings.weight_decay = 0.1;
+  for (double scale : {1.0, 0.25, 1.0}) {
+    const torch::Tensor grad = torch::randn({n});
+    auto slice = [&](std::int64_t begin, std::int64_t count) { return grad.narrow(0, begin, count).clone(); };
+    adamw_step(split, slice, 1e-3, settings, scale);
+    adamw_step(whole, slice, 1e-3, settings, scale);
+    steps.add_(1);
+    std::optional<torch::Tensor> inverse;
+    if (scale != 1.0) inverse = torch::full({}, 1.0 / scale);
+    at::_fused_adamw_({master}, {grad.clone()}, {avg}, {avg_sq}, {}, {steps}, 1e-3, 0.9, 0.999, 0.1, 1e-8, false, false, inverse);
+    EXPECT_TRUE(torch::equal(whole.master, master));
+    EXPECT_TRUE(torch::equal(whole.exp_avg_sq, avg_sq));
+    EXPECT_TRUE(torch::equal(split.master_fp32(), master));
+    EXPECT_TRUE(torch::equal(split.exp_avg, avg));
+  }
+  EXPECT_EQ(params.data_ptr(), split.high.data_ptr());  // the step wrote the parameters themselves
+  EXPECT_TRUE(torch::equal(params.view(torch::kInt16), bf16_of_master(master).view(torch::kInt16)));
+  EXPECT_FALSE(torch::equal(params, initial));
+}
+
+TEST(Optimizer, SplitMasterLoadsAnFp32Master) {
+  torch::Tensor params = torch::zeros({4}, torch::kBFloat16);
+  AdamWState state(params, true, torch::kCPU, true);
+  const torch::Tensor master = torch::tensor({1.0f + 1e-5f, -3.14159f, 1e-30f, 0.0f});
+  state.set_master(master);
+  EXPECT_TRUE(torch::equal(state.master_fp32(), master));
+  EXPECT_TRUE(torch::equal(params, bf16_of_master(master)));
+}
+
+}  // namespace
+}  // namespace cotrain
