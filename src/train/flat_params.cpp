@@ -41,7 +41,8 @@ torch::Tensor flatten_range(const FlatLayout& layout, const std::vector<torch::T
     if (!tensors[i].defined()) continue;
     const std::int64_t first = std::max(begin, layout.offsets[i]);
     const std::int64_t last = std::min(begin + n, layout.offsets[i] + tensors[i].numel());
-    if (first < last) flat.narrow(0, first - begin, last - first).copy_(tensors[i].reshape(-1).narrow(0, first - layout.offsets[i], last - first));
+    if (first >= last) continue;
+    flat.narrow(0, first - begin, last - first).copy_(tensors[i].reshape(-1).narrow(0, first - layout.offsets[i], last - first));
   }
   return flat;
 }

@@ -1,7 +1,8 @@
 // What full SFT and LoRA training of a model need in accelerator memory at a sequence length,
 // for cotrain's recipe: bf16 weights, AdamW with fp32 moments and fp32 master weights (the bf16
 // weights plus a 16-bit rest), activation checkpointing at every layer, chunked linear +
-// cross-entropy. One device, no sharding: divide the weight/optimizer part by the number of GPUs for ZeRO-3/FSDP.
+// cross-entropy. One device, no sharding: divide the weight/optimizer part by the number of GPUs
+// for ZeRO-3/FSDP.
 #pragma once
 #include <cstdint>
 
