@@ -1,0 +1,354 @@
+#include "cotrain/model/cpu_attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/native/CPUBlas.h>
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers build some intermediate vectors from _mm*_undefined_*() on purpose,
+// which -Wuninitialized reports where they are inlined (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace cotrain {
+namespace {
+
+using at::BFloat16;
+using at::Tensor;
+
+// Only these functions use the instructions; the rest of the file is plain C++, so the build
+// needs no machine flags and other CPUs never run them (cpu_flash_attention_runs_here).
+#define COTRAIN_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512bf16")))
+
+constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
+constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (128 KB of fp32) stay in L2
+constexpr std::int64_t kTileRows = 4, kTileColumns = 64;
+constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
+
+// C[4 x 64] (+)= alpha * A B: A is 4 bf16 rows (lda elements apart) of 2 * k2 values; B is k2 x 64
+// int32 whose element (p, j) holds the bf16 pair (B'[2p][j], B'[2p+1][j]), the operand layout of
+// _mm512_dpbf16_ps (it multiplies pairs and adds both products into one fp32 lane). The 16
+// accumulators stay in registers for the whole contraction.
+COTRAIN_AVX512_BF16 void tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float alpha,
+                              float* c, std::int64_t ldc, bool accumulate) {
+  __m512 acc[kTileRows][4];
+  for (auto& row : acc)
+    for (auto& x : row) x = _mm512_setzero_ps();
+  // Unrolled explicitly: -O2 (RelWithDebInfo) leaves these loops rolled, at a quarter of the speed.
+  for (std::int64_t p = 0; p < k2; ++p) {
+    __m512i bv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) bv[j] = _mm512_loadu_si512(b + p * ldb + 16 * j);
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r) {
+      const auto pair = _mm512_set1_epi32(reinterpret_cast<const std::int32_t*>(a + r * lda)[p]);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)pair, (__m512bh)bv[j]);
+    }
+  }
+  const auto scale = _mm512_set1_ps(alpha);
+  for (int r = 0; r < kTileRows; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      float* out = c + r * ldc + 16 * j;
+      auto value = _mm512_mul_ps(acc[r][j], scale);
+      if (accumulate) value = _mm512_add_ps(value, _mm512_loadu_ps(out));
+      _mm512_storeu_ps(out, value);
+    }
+  }
+}
+
+// B of a product: rows `ldb` apart, and each 64 columns `panel` apart: a row-major matrix has
+// panel = 64, a panel-major one (each 64 columns contiguous over all rows) panel = rows * 64.
+struct Operand {
+  const std::int32_t* data;
+  std::int64_t ldb, panel;
+};
+
+// C[m x n] (+)= alpha * A B tile by tile, in the layouts of `tile`; m a multiple of 4, n of 64. A
+// column panel of B is read for every row tile while it is in L1.
+void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, std::int64_t lda, Operand b, float alpha, float* c,
+            std::int64_t ldc, bool accumulate) {
+  for (std::int64_t j = 0; j < n; j += kTileColumns)
+    for (std::int64_t i = 0; i < m; i += kTileRows)
+      tile(a + i * lda, lda, b.data + j / kTileColumns * b.panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+}
+Operand row_major(const std::int32_t* data, std::int64_t ldb) { return {data, ldb, kTileColumns}; }
+
+// e^x = 2^n e^r with n = round(x / ln 2) and r = x - n ln 2 in two steps (Cody and Waite), e^r by
+// its Taylor polynomial to degree 7 (|r| <= 0.35: relative error below 1e-8). Below -104 the
+// result is 0.
+COTRAIN_AVX512_BF16 inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.f)), _mm512_set1_ps(88.f));
+  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  auto p = _mm512_set1_ps(1.f / 5040);
+  for (float coefficient : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coefficient));
+  return _mm512_scalef_ps(p, n);
+}
+
+// The first `count` of 16 lanes (all for count >= 16, none for count <= 0).
+inline __mmask16 first_lanes(std::int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// One query's scores s[0, w) of a key block, the first `valid` of them unmasked: folds them into
+// the running maximum m and sum l of exponentials, writes p = exp(s - m) in bf16 (0 where masked),
+// and returns the factor by which the sums so far shrink (the online softmax of flash attention).
+COTRAIN_AVX512_BF16 float softmax_row(const float* s, std::int64_t w, std::int64_t valid, float& m, float& l, BFloat16* p) {
+  auto row_max = _mm512_set1_ps(kMinusInfinity);
+  for (std::int64_t j = 0; j < w; j += 16) row_max = _mm512_mask_max_ps(row_max, first_lanes(valid - j), row_max, _mm512_loadu_ps(s + j));
+  const float new_max = std::max(m, _mm512_reduce_max_ps(row_max));
+  const auto shift = _mm512_set1_ps(new_max);
+  auto sum = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < w; j += 16) {
+    const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift)));
+    sum = _mm512_add_ps(sum, e);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+  }
+  const float shrink = m == kMinusInfinity ? 0.f : std::exp(m - new_max);
+  l = l * shrink + _mm512_reduce_add_ps(sum);
+  m = new_max;
+  return shrink;
+}
+
+// The backward's scores of a key block transposed: st/dpt [w x 64] hold scale * K Q^T and dO V^T
+// for keys key0 + j and the block's queries; query c sees key j when c >= j + key_offset (key_offset
+// = first key - first query). Writes P^T and dS^T = P^T (dP^T - delta) in bf16 rows, and dS^T with
+// each two key rows interleaved (the B operand of dQ^T = K^T dS^T).
+COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, std::int64_t w, std::int64_t key_offset, const float* lse,
+                                         const float* delta, BFloat16* pt, BFloat16* dst, std::int32_t* ds_pairs) {
+  static_assert(kQueryBlock == 64);
+  const auto interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
+                                           18, 2, 17, 1, 16, 0);
+  for (std::int64_t j = 0; j < w; j += 2) {
+    for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
+      const auto row_lse = _mm512_loadu_ps(lse + c), row_delta = _mm512_loadu_ps(delta + c);
+      __m512 ds[2];
+      for (int half = 0; half < 2; ++half) {
+        const auto at = (j + half) * kQueryBlock + c;
+        const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
+        const auto p = _mm512_maskz_mov_ps(visible, exp16(_mm512_sub_ps(_mm512_loadu_ps(st + at), row_lse)));
+        ds[half] = _mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), (__m256i)_mm512_cvtneps_pbh(p));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), (__m256i)_mm512_cvtneps_pbh(ds[half]));
+      }
+      const auto both = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);  // lanes 0-15 row j, 16-31 row j + 1
+      _mm512_storeu_si512(ds_pairs + (j / 2) * kQueryBlock + c, _mm512_permutexvar_epi16(interleave, both));
+    }
+  }
+}
+
+// Q, K, V of one call with their heads flattened: [batch * heads, padded, d], length padded to a
+// multiple of the query block with zero rows (padded keys lie after every real query, so the
+// causal mask hides them; padded queries are dropped).
+struct Shape {
+  std::int64_t batch, heads, kv_heads, length, padded, dim;
+  std::int64_t rows() const { return batch * heads; }
+  std::int64_t kv_of(std::int64_t head) const { return (head / heads) * kv_heads + (head % heads) / (heads / kv_heads); }
+};
+
+Tensor padded(const Tensor& x, const Shape& shape) {  // [B, n, T, d] -> [B * n, padded, d]
+  auto y = at::zeros({x.size(0), x.size(1), shape.padded, shape.dim}, x.options());
+  y.narrow(2, 0, shape.length).copy_(x);
+  return y.view({-1, shape.padded, shape.dim});
+}
+// [n, T, d] bf16 -> [n, T / 64, d / 2, 64] int32: pairs of features, each token a column, in panels
+// of 64 tokens (a panel's rows 256 bytes apart: rows of all T tokens would be T * 4 bytes apart and
+// fall into the same few L1 sets).
+Tensor feature_pairs(const Tensor& x) {
+  return x.view(at::kInt).view({x.size(0), x.size(1) / kTileColumns, kTileColumns, x.size(2) / 2}).transpose(2, 3).contiguous();
+}
+// The panels of tokens first..first + 63, ... of feature_pairs for one head.
+Operand feature_panels(const std::int32_t* head, std::int64_t d, std::int64_t first) {
+  return {head + first / kTileColumns * (d / 2) * kTileColumns, kTileColumns, d / 2 * kTileColumns};
+}
+// [n, T, d] bf16 -> [n, T / 2, d] int32: pairs of tokens, each feature a column.
+Tensor token_pairs(const Tensor& x) {
+  return x.view({x.size(0), x.size(1) / 2, 2, x.size(2)}).transpose(2, 3).contiguous().view(at::kInt).view({x.size(0), x.size(1) / 2, x.size(2)});
+}
+
+// out [rows, padded, d] bf16 and the log-sum-exp of each query's scores [rows, padded] fp32.
+std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Shape& shape) {
+  const auto d = shape.dim, padded_length = shape.padded, blocks = padded_length / kQueryBlock;
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  auto k_pairs = feature_pairs(k), v_pairs = token_pairs(v);
+  auto out = at::empty({shape.rows(), padded_length, d}, q.options());
+  auto lse = at::empty({shape.rows(), padded_length}, q.options().dtype(at::kFloat));
+  const auto* q_data = q.data_ptr<BFloat16>();
+  const auto* k_data = k_pairs.data_ptr<std::int32_t>();
+  const auto* v_data = v_pairs.data_ptr<std::int32_t>();
+  auto* out_data = out.data_ptr<BFloat16>();
+  auto* lse_data = lse.data_ptr<float>();
+  at::parallel_for(0, shape.rows() * blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> s(kQueryBlock * kKeyBlock), o(kQueryBlock * d), m(kQueryBlock), l(kQueryBlock);
+    std::vector<BFloat16> p(kQueryBlock * kKeyBlock);
+    for (auto item = begin; item < end; ++item) {
+      const auto head = item / blocks, start = (item % blocks) * kQueryBlock, kv = shape.kv_of(head);
+      const auto* q_block = q_data + (head * padded_length + start) * d;
+      std::fill(m.begin(), m.end(), kMinusInfinity);
+      std::fill(l.begin(), l.end(), 0.f);
+      std::fill(o.begin(), o.end(), 0.f);
+      for (std::int64_t key0 = 0; key0 < start + kQueryBlock; key0 += kKeyBlock) {
+        const auto w = std::min(kKeyBlock, start + kQueryBlock - key0);
+        matmul(kQueryBlock, w, d / 2, q_block, d, feature_panels(k_data + kv * (d / 2) * padded_length, d, key0), scale, s.data(), kKeyBlock,
+               false);
+        for (std::int64_t r = 0; r < kQueryBlock; ++r) {
+          const auto valid = std::min(w, start + r + 1 - key0);
+          const float shrink = softmax_row(&s[r * kKeyBlock], w, valid, m[r], l[r], &p[r * kKeyBlock]);
+          for (std::int64_t i = 0; i < d; ++i) o[r * d + i] *= shrink;
+        }
+        matmul(kQueryBlock, d, w / 2, p.data(), kKeyBlock, row_major(v_data + (kv * (padded_length / 2) + key0 / 2) * d, d), 1.f, o.data(), d,
+               true);
+      }
+      for (std::int64_t r = 0; r < kQueryBlock; ++r) {
+        const float inverse = 1.f / l[r];
+        auto* out_row = out_data + (head * padded_length + start + r) * d;
+        for (std::int64_t i = 0; i < d; ++i) out_row[i] = BFloat16(o[r * d + i] * inverse);
+        lse_data[head * padded_length + start + r] = m[r] + std::log(l[r]);
+      }
+    }
+  });
+  return {out, lse};
+}
+
+// dQ [rows, padded, d] bf16 and dK, dV per query head [rows, padded, d] fp32. Each head is one
+// thread's work: its query blocks in order, each against the key blocks it sees, with dK and dV
+// accumulated in fp32 and dQ^T of the query block in cache.
+std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& grad, const Tensor& lse,
+                                                 const Tensor& delta, const Shape& shape) {
+  const auto d = shape.dim, padded_length = shape.padded;
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  auto q_features = feature_pairs(q), grad_features = feature_pairs(grad), q_tokens = token_pairs(q), grad_tokens = token_pairs(grad);
+  auto k_transposed = k.transpose(1, 2).contiguous();
+  auto dq = at::empty({shape.rows(), padded_length, d}, q.options());
+  auto dk = at::zeros({shape.rows(), padded_length, d}, q.options().dtype(at::kFloat)), dv = at::zeros_like(dk);
+  const auto* qf = q_features.data_ptr<std::int32_t>();
+  const auto* gf = grad_features.data_ptr<std::int32_t>();
+  const auto* qt = q_tokens.data_ptr<std::int32_t>();
+  const auto* gt = grad_tokens.data_ptr<std::int32_t>();
+  const auto* k_data = k.data_ptr<BFloat16>();
+  const auto* v_data = v.data_ptr<BFloat16>();
+  const auto* kt = k_transposed.data_ptr<BFloat16>();
+  const auto* lse_data = lse.data_ptr<float>();
+  const auto* delta_data = delta.data_ptr<float>();
+  auto* dq_data = dq.data_ptr<BFloat16>();
+  auto* dk_data = dk.data_ptr<float>();
+  auto* dv_data = dv.data_ptr<float>();
+  at::parallel_for(0, shape.rows(), 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> st(kKeyBlock * kQueryBlock), dpt(kKeyBlock * kQueryBlock), dqt(d * kQueryBlock);
+    std::vector<BFloat16> pt(kKeyBlock * kQueryBlock), dst(kKeyBlock * kQueryBlock);
+    std::vector<std::int32_t> ds_pairs(kKeyBlock / 2 * kQueryBlock);
+    for (auto head = begin; head < end; ++head) {
+      const auto kv = shape.kv_of(head);
+      const auto row0 = head * padded_length, kv_row0 = kv * padded_length;
+      for (std::int64_t start = 0; start < padded_length; start += kQueryBlock) {
+        std::fill(dqt.begin(), dqt.end(), 0.f);
+        for (std::int64_t key0 = 0; key0 < start + kQueryBlock; key0 += kKeyBlock) {
+          const auto w = std::min(kKeyBlock, start + kQueryBlock - key0);
+          matmul(w, kQueryBlock, d / 2, k_data + (kv_row0 + key0) * d, d, feature_panels(qf + head * (d / 2) * padded_length, d, start), scale,
+                 st.data(), kQueryBlock, false);
+          matmul(w, kQueryBlock, d / 2, v_data + (kv_row0 + key0) * d, d, feature_panels(gf + head * (d / 2) * padded_length, d, start), 1.f,
+                 dpt.data(), kQueryBlock, false);
+          score_gradients(st.data(), dpt.data(), w, key0 - start, lse_data + row0 + start, delta_data + row0 + start, pt.data(), dst.data(),
+                          ds_pairs.data());
+          const auto token_offset = (row0 + start) / 2 * d;
+          matmul(w, d, kQueryBlock / 2, pt.data(), kQueryBlock, row_major(gt + token_offset, d), 1.f, dv_data + (row0 + key0) * d, d, true);
+          matmul(w, d, kQueryBlock / 2, dst.data(), kQueryBlock, row_major(qt + token_offset, d), scale, dk_data + (row0 + key0) * d, d, true);
+          matmul(d, kQueryBlock, w / 2, kt + kv * d * padded_length + key0, padded_length, row_major(ds_pairs.data(), kQueryBlock), scale,
+                 dqt.data(), kQueryBlock, true);
+        }
+        for (std::int64_t c = 0; c < kQueryBlock; ++c)
+          for (std::int64_t i = 0; i < d; ++i) dq_data[(row0 + start + c) * d + i] = BFloat16(dqt[i * kQueryBlock + c]);
+      }
+    }
+  });
+  return {dq, dk, dv};
+}
+
+Shape shape_of(const Tensor& q, const Tensor& k) {
+  const auto length = q.size(2);
+  return {q.size(0), q.size(1), k.size(1), length, (length + kQueryBlock - 1) / kQueryBlock * kQueryBlock, q.size(3)};
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct CpuFlashAttentionFunction : torch::autograd::Function<CpuFlashAttentionFunction> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v) {
+    const auto shape = shape_of(q, k);
+    auto [out, lse] = forward_pass(padded(q, shape), padded(k, shape), padded(v, shape), shape);
+    auto result = out.view({shape.batch, shape.heads, shape.padded, shape.dim}).narrow(2, 0, shape.length);
+    ctx->save_for_backward({q, k, v, result, lse});
+    return result;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
+    const auto& grad = grad_out[0];
+    const auto shape = shape_of(q, k);
+    // delta = rowsum(dO * O): the softmax backward's subtrahend, as torch's kernel computes it.
+    auto delta = at::zeros({shape.batch, shape.heads, shape.padded}, lse.options());
+    delta.narrow(2, 0, shape.length).copy_((grad.to(at::kFloat) * out.to(at::kFloat)).sum(-1));
+    auto [dq, dk_heads, dv_heads] =
+        backward_pass(padded(q, shape), padded(k, shape), padded(v, shape), padded(grad, shape), lse, delta.view({-1, shape.padded}), shape);
+    // Grouped-query heads: a K/V head's gradient is the sum over the query heads that share it.
+    auto per_kv_head = [&](const Tensor& g) {
+      return g.view({shape.batch, shape.kv_heads, shape.heads / shape.kv_heads, shape.padded, shape.dim})
+          .sum(2)
+          .narrow(2, 0, shape.length)
+          .to(q.scalar_type());
+    };
+    return {dq.view({shape.batch, shape.heads, shape.padded, shape.dim}).narrow(2, 0, shape.length), per_kv_head(dk_heads),
+            per_kv_head(dv_heads)};
+  }
+};
+
+}  // namespace
+
+bool cpu_flash_attention_runs_here() {
+  static const bool runs = __builtin_cpu_supports("avx512bf16");
+  return runs;
+}
+
+bool cpu_flash_attention_preferred_here() {
+  // could_pack: torch's kernel has oneDNN's AMX micro-kernels on this CPU.
+  static const bool preferred = cpu_flash_attention_runs_here() && !at::native::cpublas::could_pack(at::kBFloat16);
+  return preferred;
+}
+
+std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  if (!cpu_flash_attention_runs_here()) return std::nullopt;
+  for (const auto* t : {&q, &k, &v}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 4) return std::nullopt;
+  }
+  const auto d = q.size(3);
+  if (d % 64 != 0 || k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(2) != q.size(2) || k.size(3) != d || q.size(2) == 0 ||
+      q.size(1) % k.size(1) != 0) {
+    return std::nullopt;
+  }
+  return CpuFlashAttentionFunction::apply(q, k, v);
+}
+
+}  // namespace cotrain
+
+#else  // the instructions are x86's
+
+namespace cotrain {
+
+bool cpu_flash_attention_runs_here() { return false; }
+bool cpu_flash_attention_preferred_here() { return false; }
+std::optional<at::Tensor> cpu_flash_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return std::nullopt; }
+
+}  // namespace cotrain
+
+#endif
