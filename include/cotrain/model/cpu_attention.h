@@ -1,10 +1,10 @@
-// Causal attention of one document in bf16 on CPUs with AVX-512 BF16 dot products but no AMX
-// tiles: flash attention (online softmax forward, recomputing backward) whose products are our own
-// register-tiled kernel. torch's CPU flash kernel runs its products through oneDNN calls on
-// 256 x 512 x 64 blocks, which on such CPUs reach about a third of the bf16 matmul peak; here the
-// products run in cache at ~85% of it (docs/performance.md). The numerics are those of torch's
-// kernel: scores, softmax statistics and accumulators in fp32, probabilities rounded to bf16
-// before they multiply V, gradients of the scores rounded to bf16 before their products.
+// Causal attention of one document in bf16 on CPUs with AVX-512 BF16 dot products: flash attention
+// (online softmax forward, recomputing backward) whose products are our own register-tiled
+// kernel. Without AMX, torch's CPU flash kernel converts its blocks to fp32 and multiplies them with
+// sgemm, whose peak there is about a third of bf16's; this kernel is 2x faster on such a CPU
+// (docs/performance.md). The numerics are those of torch's kernel: scores, softmax statistics and
+// accumulators in fp32, probabilities rounded to bf16 before they multiply V, gradients of the
+// scores rounded to bf16 before their products.
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -50,7 +50,7 @@ TEST(CpuFlashAttention, MatchesFp64AttentionAsCloselyAsTorchsBf16Kernel) {
     auto v = torch::randn({c.batch, c.kv_heads, c.length, c.dim}), grad = torch::randn({c.batch, c.heads, c.length, c.dim});
     // Both kernels see the same bf16 inputs; the reference sees them exactly, in fp64.
     q = q.to(torch::kBFloat16), k = k.to(torch::kBFloat16), v = v.to(torch::kBFloat16), grad = grad.to(torch::kBFloat16);
-    auto ours = run([](auto& a, auto& b, auto& c) { return *cpu_flash_attention(a, b, c); }, q, k, v, grad, torch::kBFloat16);
+    auto ours = run([](auto& query, auto& key, auto& value) { return *cpu_flash_attention(query, key, value); }, q, k, v, grad, torch::kBFloat16);
     auto peer = run(sdpa, q, k, v, grad, torch::kBFloat16);
     auto reference = run(sdpa, q, k, v, grad, torch::kFloat64);
     const std::vector<std::tuple<const char*, torch::Tensor, torch::Tensor, torch::Tensor>> outputs = {
