@@ -83,6 +83,17 @@ start_ranks() {  # start_ranks WORLD PORT ARGS...: RANK=r processes in the backg
     PIDS+=($!)
   done
 }
+# wait_for_step RUN: until RUN has logged its first step, while every rank runs (on a loaded
+# machine three ranks sharing two cores can take well over half a minute to get there).
+wait_for_step() {
+  local run=$1 pid
+  for _ in $(seq 3000); do
+    [ -s "$run/metrics.jsonl" ] && return 0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || fail "$run: a rank exited before its first step: $(tail -c 2000 rank-0.log)"; done
+    sleep 0.1
+  done
+  fail "$run: no step within 300 s: $(tail -c 2000 rank-0.log)"
+}
 for mode in none optimizer grads params; do
   start_ranks 3 "$(free_port)" sft "${CFG[@]}" --out "env3-$mode" --set dist.shard=$mode
   for ((r = 0; r < 3; r++)); do
@@ -134,7 +145,7 @@ resume_across optimizer 2 1
 # SIGTERM to one rank of a job (srun signals all; any one is enough): every rank stops after the
 # same step, one checkpoint is saved, every rank exits 143; the run then finishes on one process.
 start_ranks 2 "$(free_port)" sft "${CFG[@]}" --out term --set dist.shard=grads --set train.max_steps=40 --set data.val_fraction=0
-for _ in $(seq 300); do [ -s term/metrics.jsonl ] && break; sleep 0.1; done
+wait_for_step term
 kill -TERM "${PIDS[1]}"
 for r in 0 1; do
   code=0; wait "${PIDS[$r]}" || code=$?
@@ -152,8 +163,7 @@ expect_contains out 'resumed from step'
 for how in KILL STOP; do
   start_ranks 3 "$(free_port)" sft "${CFG[@]}" --out "fail-$how" --set train.max_steps=100000 --set dist.timeout_s=3 \
     --set data.val_fraction=0
-  for _ in $(seq 300); do [ -s "fail-$how/metrics.jsonl" ] && break; sleep 0.1; done
-  [ -s "fail-$how/metrics.jsonl" ] || fail "$how: the job never trained a step: $(tail -c 2000 rank-0.log)"
+  wait_for_step "fail-$how"
   kill -$how "${PIDS[2]}"
   t0=$(date +%s.%N)
   for r in 0 1; do

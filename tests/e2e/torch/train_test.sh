@@ -164,7 +164,7 @@ expect_contains nan/run.json '"status": "failed"'
 # SIGINT: the current step finishes, run.json says "stopped", exit 130, no final model.
 "$COTRAIN" sft --config tiny.json --out stopped --set train.epochs=50 --set data.val_fraction=0 >out 2>err &
 pid=$!
-for _ in $(seq 300); do
+for _ in $(seq 1200); do
   [ -s stopped/metrics.jsonl ] && break
   sleep 0.1
 done
