@@ -1,12 +1,16 @@
 // Training steps of the Qwen2.5-0.5B shape (random weights) through the trainer's own parts
 // (ShardedModel on one process, the unit-by-unit forward with the fused chunked loss, fused AdamW
 // over fp32 masters: what `cotrain sft|lora` runs per step), and in the same run the machine's
-// matmul peak, measured on the MLP's shape (2048x896 @ 896x4864). Prints one JSON line: the
-// achieved FLOP/s and its fraction of the peak of the run's dtype, and the best step's split into
-// forward (with the fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
+// matmul peak, measured on the MLP's shape (2048x896 @ 896x4864) on a CPU, on 8192^3 products on
+// a GPU (the MLP's shape is too small to fill one). Prints one JSON line: the achieved FLOP/s and
+// its fraction of the peak of the run's dtype, and the best step's split into forward (with the
+// fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
 //                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
-// --profile writes the last step's operator trace (chrome://tracing JSON) to FILE.
+//                    [--device cpu|cuda] [--spec-tflops X]
+// --profile writes the last step's operator trace (chrome://tracing JSON) to FILE. On a GPU the
+// line has the peak tensor memory, and with --spec-tflops (the datasheet's dense peak of the
+// dtype, e.g. 989 for an H100/H200 SXM in bf16) the MFU: achieved FLOP/s over that peak.
 // FLOPs counted are the useful ones (recomputation under activation checkpointing is not work
 // done for the step): per token, forward = 2 x (every linear weight) + attention (2 x T_doc x
 // heads x head_dim per layer for causal QK^T and PV, T_doc the document's length); backward =
@@ -29,6 +33,7 @@
 #include "cotrain/model/lora.h"
 #include "cotrain/model/loss.h"
 #include "cotrain/train/distributed.h"
+#include "cotrain/train/run_files.h"
 #include "cotrain/train/sharding.h"
 #include "cotrain/train/unit_forward.h"
 
@@ -37,16 +42,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Best FLOP/s of DTYPE matmuls of the MLP's shape, over a few repetitions after a warm-up.
-double matmul_peak(torch::ScalarType dtype) {
+// A GPU runs asynchronously: its clock readings wait for the work queued so far.
+void wait_for(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+// Best FLOP/s of DTYPE matmuls on DEVICE (the MLP's shape on a CPU, 8192^3 on a GPU), over a few
+// repetitions after a warm-up.
+double matmul_peak(torch::ScalarType dtype, const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  auto a = torch::randn({2048, 896}).to(dtype), b = torch::randn({896, 4864}).to(dtype);
+  const std::int64_t m = device.is_cpu() ? 2048 : 8192, k = device.is_cpu() ? 896 : 8192, n = device.is_cpu() ? 4864 : 8192;
+  auto options = torch::TensorOptions().dtype(dtype).device(device);
+  auto a = torch::randn({m, k}, options), b = torch::randn({k, n}, options);
   double best = 0;
   for (int rep = 0; rep < 12; ++rep) {
+    wait_for(device);
     auto t = Clock::now();
     auto c = torch::mm(a, b);
+    wait_for(device);
     const double s = seconds_since(t);
-    if (rep >= 2) best = std::max(best, 2.0 * 2048 * 896 * 4864 / s);
+    if (rep >= 2) best = std::max(best, 2.0 * static_cast<double>(m * k * n) / s);
   }
   return best;
 }
@@ -55,8 +70,9 @@ double matmul_peak(torch::ScalarType dtype) {
 
 int main(int argc, char** argv) {
   using namespace cotrain;
-  std::string mode = "sft", dtype_name = "bf16", profile;
+  std::string mode = "sft", dtype_name = "bf16", profile, device_name = "cpu";
   std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64;
+  double spec_tflops = 0;
   bool checkpointing = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -70,18 +86,22 @@ int main(int argc, char** argv) {
     else if (flag == "--checkpointing") checkpointing = value == "1";
     else if (flag == "--rank") rank = std::stoll(value);
     else if (flag == "--profile") profile = value;
+    else if (flag == "--device") device_name = value;
+    else if (flag == "--spec-tflops") spec_tflops = std::stod(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  if ((mode != "sft" && mode != "lora") || (dtype_name != "bf16" && dtype_name != "fp32") || tokens % docs != 0) {
+  if ((mode != "sft" && mode != "lora") || (dtype_name != "bf16" && dtype_name != "fp32") || tokens % docs != 0 ||
+      (device_name != "cpu" && device_name != "cuda")) {
     std::fprintf(stderr, "usage: see the top of benchmarks/train_step.cpp\n");
     return 2;
   }
   at::set_num_threads(static_cast<int>(threads));
   const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-  const double peak = matmul_peak(dtype);
+  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const double peak = matmul_peak(dtype, device);
 
   const ModelConfig c = ModelConfig::from_json({{"model_type", "qwen2"},
                                                 {"vocab_size", 151936},
@@ -93,7 +113,7 @@ int main(int argc, char** argv) {
                                                 {"rope_theta", 1e6},
                                                 {"tie_word_embeddings", true}},
                                                "bench");
-  CausalLM model(c, torch::TensorOptions().dtype(dtype));
+  CausalLM model(c, torch::TensorOptions().dtype(dtype).device(device));
   init_weights(model, 0.02, 0);
   model->train();
   model->activation_checkpointing = checkpointing;
@@ -113,7 +133,7 @@ int main(int argc, char** argv) {
                                          : 2 * (2 * linear) + 3 * attention + 6 * static_cast<double>(adapter_params);
   const double step_flops = per_token * static_cast<double>(tokens);
 
-  ProcessGroup pg(torch::kCPU);
+  ProcessGroup pg(device);
   ShardOptions options;
   DecoderUnits units = decoder_units(*model);
   ShardedModel sharded(pg, units.units, options);
@@ -126,26 +146,33 @@ int main(int argc, char** argv) {
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
     std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
     if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+    wait_for(device);
     const auto t = Clock::now();
     torch::Tensor nll = unit_summed_nll(model, sharded, units, row, LossGradients::build);
+    wait_for(device);
     const double f = seconds_since(t);
     sharded.begin_backward(true);
     (nll / static_cast<double>(row.target_tokens)).backward();
     sharded.finish_backward();
+    wait_for(device);
     const double b = seconds_since(t) - f;
     const double norm = sharded.grad_norm();
     sharded.step(1e-5, std::min(1.0, 1.0 / (norm + 1e-6)));
     sharded.zero_grad();
+    wait_for(device);
     const double total = seconds_since(t);
     if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
   }
   const double achieved = step_flops / best;
-  std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
+  std::string gpu_fields;
+  if (const auto mib = peak_device_memory_mib(device.str())) gpu_fields += fmt::format(", \"peak_device_memory_mib\": {:.0f}", *mib);
+  if (spec_tflops > 0) gpu_fields += fmt::format(", \"spec_tflops\": {:.1f}, \"mfu\": {:.3f}", spec_tflops, achieved / (spec_tflops * 1e12));
+  std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"device\": \"{}\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
                                   "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"forward_s\": {:.3f}, \"backward_s\": {:.3f}, \"optimizer_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
                                   "\"step_tflop\": {:.3f}, \"achieved_gflops\": {:.1f}, \"matmul_peak_gflops\": {:.1f}, "
-                                  "\"fraction_of_peak\": {:.3f}}}",
-                                  mode, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
-                                  static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak)
+                                  "\"fraction_of_peak\": {:.3f}{}}}",
+                                  device.str(), mode, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
+                                  static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak, gpu_fields)
                           .c_str());
   return 0;
 }

@@ -34,6 +34,7 @@ const ChartMetric kCharts[] = {
     {"tokens_per_s", "Throughput (tokens/s)", "tokens_per_s", nullptr},
     {"mem_mib", "Memory (MiB)", "mem_mib", nullptr},
     {"peak_rss_mib", "Peak resident memory (MiB)", "peak_rss_mib", nullptr},
+    {"peak_device_memory_mib", "Peak device memory (MiB)", "peak_device_memory_mib", nullptr},
 };
 
 const char* kStyle = R"(

@@ -414,19 +414,23 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
       const std::vector<double> state_mib =
           per_rank(pg, static_cast<double>(memory.params + memory.grads + memory.optimizer) / (1 << 20), "memory");
       const std::vector<double> rss_mib = per_rank(pg, peak_rss_mib(), "peak RSS");
+      std::optional<std::vector<double>> device_mib;
+      if (const auto mib = peak_device_memory_mib(info.device)) device_mib = per_rank(pg, *mib, "peak device memory");
       if (metrics) {
-        metrics->write({{"step", state.step},
-                        {"epoch", epoch},
-                        {"loss", loss},
-                        {"lr", lr},
-                        {"grad_norm", grad_norm},
-                        {"tokens", static_cast<std::int64_t>(tokens)},
-                        {"target_tokens", static_cast<std::int64_t>(target_tokens)},
-                        {"tokens_per_s", tokens / step_s},
-                        {"elapsed_s", elapsed()},
-                        {"peak_rss_mib", *std::max_element(rss_mib.begin(), rss_mib.end())},
-                        {"mem_mib", *std::max_element(state_mib.begin(), state_mib.end())},
-                        {"rank_mem_mib", state_mib}});
+        nlohmann::ordered_json line = {{"step", state.step},
+                                        {"epoch", epoch},
+                                        {"loss", loss},
+                                        {"lr", lr},
+                                        {"grad_norm", grad_norm},
+                                        {"tokens", static_cast<std::int64_t>(tokens)},
+                                        {"target_tokens", static_cast<std::int64_t>(target_tokens)},
+                                        {"tokens_per_s", tokens / step_s},
+                                        {"elapsed_s", elapsed()},
+                                        {"peak_rss_mib", *std::max_element(rss_mib.begin(), rss_mib.end())},
+                                        {"mem_mib", *std::max_element(state_mib.begin(), state_mib.end())},
+                                        {"rank_mem_mib", state_mib}};
+        if (device_mib) line["peak_device_memory_mib"] = *std::max_element(device_mib->begin(), device_mib->end());
+        metrics->write(line);
       }
       if (state.step % config.train.log_every == 0 || state.step == total_steps) {
         const double per_step =

@@ -1,5 +1,7 @@
 #include "cotrain/train/run_files.h"
 
+#include <ATen/DeviceAccelerator.h>
+#include <c10/core/Device.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/version.h>
@@ -29,6 +31,18 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
+std::optional<double> peak_device_memory_mib(const std::string& device) {
+  const c10::Device d(device);
+  if (d.is_cpu()) return std::nullopt;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 10)
+  const auto stats = at::accelerator::getDeviceStats(d.has_index() ? d.index() : at::accelerator::getDeviceIndex());
+  const auto all = static_cast<std::size_t>(c10::CachingDeviceAllocator::StatType::AGGREGATE);
+  return static_cast<double>(stats.allocated_bytes[all].peak) / (1 << 20);
+#else
+  return std::nullopt;
+#endif
+}
+
 void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info) {
   nlohmann::ordered_json j = {{"command", info.command},
                               {"status", info.status},
@@ -43,6 +57,7 @@ void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info) {
                               {"device", info.device},
                               {"dtype", info.dtype},
                               {"world_size", info.world_size}};
+  if (const auto device_mib = peak_device_memory_mib(info.device)) j["peak_device_memory_mib"] = *device_mib;
   if (!info.error.empty()) j["error"] = info.error;
   AtomicFile file(out_dir / "run.json");
   file.stream() << j.dump(2) << "\n";

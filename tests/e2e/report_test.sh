@@ -18,7 +18,7 @@ fi
 python3 - "$WORK" <<'PY'
 import json, math, os, random, sys
 work = sys.argv[1]
-def make(name, steps, lr, seed, stop_at=None, command="sft"):
+def make(name, steps, lr, seed, stop_at=None, command="sft", device="cpu"):
     d = os.path.join(work, name); os.makedirs(d)
     rnd = random.Random(seed)
     config = {"model": {"path": "models/qwen2.5-0.5b", "dtype": "bf16", "device": "cpu"},
@@ -38,6 +38,7 @@ def make(name, steps, lr, seed, stop_at=None, command="sft"):
                       "grad_norm": 0.6 + abs(rnd.gauss(0, 0.25)) + (3.0 if rnd.random() < 0.01 else 0),
                       "tokens": 32768, "target_tokens": 21000 + rnd.randint(-900, 900),
                       "tokens_per_s": 5400 + rnd.gauss(0, 180), "elapsed_s": 6.1 * s})
+        if device != "cpu": lines[-1]["peak_device_memory_mib"] = 61000.0 + s
         if s % 50 == 0:
             lines.append({"step": s, "epoch": 3 * p, "val_loss": loss + 0.08, "val_target_tokens": 41000,
                           "elapsed_s": 6.1 * s + 2})
@@ -47,10 +48,11 @@ def make(name, steps, lr, seed, stop_at=None, command="sft"):
     run = {"command": command, "status": "stopped" if stop_at else "completed",
            "started_at": "2025-03-01T09:00:00Z", "finished_at": "2025-03-01T09:%02d:00Z" % (done * 6.1 // 60 % 60),
            "elapsed_s": 6.1 * done, "steps_done": done, "total_steps": steps, "peak_rss_mib": 9120.5,
-           "cotrain_version": "0.1.0", "libtorch_version": "2.13.0", "device": "cpu", "dtype": "bf16", "world_size": 1}
+           "cotrain_version": "0.1.0", "libtorch_version": "2.13.0", "device": device, "dtype": "bf16", "world_size": 1}
+    if device != "cpu": run["peak_device_memory_mib"] = 61000.0 + done
     json.dump(run, open(os.path.join(d, "run.json"), "w"), indent=2)
 make("baseline", 300, 1e-5, 1)
-make("lr-1e-4", 300, 1e-4, 2)
+make("lr-1e-4", 300, 1e-4, 2, device="cuda:0")
 make("stopped", 300, 3e-5, 3, stop_at=180, command="lora")
 PY
 
@@ -86,6 +88,7 @@ expect_contains "$WORK/out" '1 note on the input'
 expect_exit 0 "$COTRAIN" report baseline lr-1e-4 stopped --out compare.html --title 'lr ablation <draft>'
 expect_contains compare.html '<title>lr ablation &lt;draft&gt;</title>'
 expect_contains compare.html '<tr><th>train.lr</th><td>1e-05</td><td>0.0001</td><td>3e-05</td></tr>'
+expect_contains compare.html '<th>peak device memory</th><td></td><td>[^<]*59.9 GiB'
 ! grep -qE '<script|(src|href)=|https?://' compare.html || fail "the page must not load anything"; pass
 
 # Bad input: one line, exit 2, nothing written.
@@ -144,7 +147,7 @@ class Points(HTMLParser):
             float(a["data-value"]); int(a["data-step"])
             self.points[(self.chart,) + self.series] += 1
 dom = Points(); dom.feed(open(sys.argv[1]).read())
-want, charts = Counter(), ["loss", "lr", "grad_norm", "tokens_per_s", "mem_mib", "peak_rss_mib"]
+want, charts = Counter(), ["loss", "lr", "grad_norm", "tokens_per_s", "mem_mib", "peak_rss_mib", "peak_device_memory_mib"]
 for path in sys.argv[2:]:
     run = path.rstrip("/").split("/")[-1]
     for line in open(path + "/metrics.jsonl"):

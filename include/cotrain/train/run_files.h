@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +29,13 @@ struct RunInfo {
 std::string utc_timestamp();
 // The process's peak resident set so far, MiB.
 double peak_rss_mib();
+// The most memory torch's caching allocator on DEVICE ("cuda:0") has held for tensors at once so
+// far, MiB; none for the CPU, and none with libtorch before 2.10, whose C++ API has no
+// device-independent reading of it.
+std::optional<double> peak_device_memory_mib(const std::string& device);
 
-// Writes OUT/run.json atomically (with peak_rss_mib and the versions).
+// Writes OUT/run.json atomically (with peak_rss_mib, peak_device_memory_mib on an accelerator,
+// and the versions).
 void write_run_json(const std::filesystem::path& out_dir, const RunInfo& info);
 
 // For a run resumed from its step-STEP checkpoint: rewrites the metrics log at PATH (atomically)

@@ -173,8 +173,9 @@ for how in KILL STOP; do
   done
   took=$(echo "$(date +%s.%N) - $t0" | bc)
   echo "$how: the others exited after ${took}s"
-  # Bounded by the timeout plus the rest of the step they were computing (slow on a loaded machine).
-  [ "$(echo "$took < 3 + 12" | bc)" = 1 ] || fail "$how: the others took ${took}s (dist.timeout_s=3)"
+  # Bounded by the timeout plus the rest of the step they were computing (slow on a loaded machine,
+  # where a first step has taken over 30 s), and well under the 60 s the other runs here wait.
+  [ "$(echo "$took < 3 + 30" | bc)" = 1 ] || fail "$how: the others took ${took}s (dist.timeout_s=3)"
   kill -KILL "${PIDS[2]}" 2>/dev/null || true; wait "${PIDS[2]}" 2>/dev/null || true
   expect_contains "fail-$how/run.json" '"status": "failed"'
 done

@@ -76,11 +76,11 @@ TrainResult train(const Case& c, const fs::path& dir, const fs::path& out, std::
   return run_training(load_train_config(c.mode, "", o));
 }
 
-// metrics.jsonl without the fields that time the run.
+// metrics.jsonl without the fields that time the run or read its memory peaks.
 std::vector<nlohmann::json> metrics(const fs::path& run) {
   auto lines = read_jsonl(run / "metrics.jsonl");
   for (auto& line : lines) {
-    for (const char* timing : {"elapsed_s", "tokens_per_s", "peak_rss_mib"}) line.erase(timing);
+    for (const char* timing : {"elapsed_s", "tokens_per_s", "peak_rss_mib", "peak_device_memory_mib"}) line.erase(timing);
   }
   return lines;
 }
