@@ -5,6 +5,8 @@
 # (H100/H200), and compiles every object file (libraries, the CLI, tests, benchmarks) without
 # linking: linking needs the full NVIDIA runtime libraries, which a CPU machine has no use for.
 #
+#   COTRAIN_CUDA_TORCH=V        the torch release whose CUDA libtorch to compile against (default
+#                               2.14.1; 2.11.0 is the lent H200's, scripts/gpu_check.sh)
 #   COTRAIN_JOBS=N              parallel compile jobs (default 2)
 #   COTRAIN_CUDA_BUILD_DIR=DIR  the build directory (default build-cuda)
 #   CUDACXX=PATH                nvcc (default /usr/local/cuda/bin/nvcc)
@@ -15,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python_env.sh
 
-TORCH=torch==2.14.1  # the CUDA 13.0 wheel; the header wheels below are the versions it requires
+TORCH=torch==${COTRAIN_CUDA_TORCH:-2.14.1}  # a CUDA 13.0 wheel; the header wheels below are the versions 2.14.1 requires
 HEADER_WHEELS=(nvidia-cublas==13.1.1.3 nvidia-cusparse==12.6.3.3 nvidia-cusolver==12.0.4.66
   nvidia-cuda-nvrtc==13.0.88 nvidia-nccl-cu13==2.30.7)
 CACHE=.whl
@@ -87,10 +89,10 @@ t_configure=$(seconds)
 # without the NVIDIA libraries libtorch_cuda needs at run time (ld warns that they are not found).
 mapfile -t objects < <(ninja -C "$BUILD" -t targets all | sed -n 's/^\(.*\.o\): .*/\1/p')
 [ ${#objects[@]} -gt 0 ] || { echo "check_cuda_build: no object files in $BUILD" >&2; exit 1; }
-ninja -C "$BUILD" -j "${COTRAIN_JOBS:-2}" "${objects[@]}"
+ninja -C "$BUILD" -k 0 -j "${COTRAIN_JOBS:-2}" "${objects[@]}"  # -k 0: every failure, not the first
 t_compile=$(seconds)
 flock -u 9
 
-awk -v n=${#objects[@]} -v a="$t0" -v b="$t_download" -v c="$t_unpack" -v l="$t_lock" -v d="$t_configure" -v e="$t_compile" 'BEGIN {
-  printf "check_cuda_build: all %d objects compile for sm_90 against CUDA libtorch; download %.0f s, unpack %.0f s, waiting for the build lock %.0f s, configure %.0f s, compile %.0f s\n",
-         n, b - a, c - b, l - c, d - l, e - d }'
+awk -v n=${#objects[@]} -v torch="$TORCH" -v a="$t0" -v b="$t_download" -v c="$t_unpack" -v l="$t_lock" -v d="$t_configure" -v e="$t_compile" 'BEGIN {
+  printf "check_cuda_build: all %d objects compile for sm_90 against the CUDA libtorch of %s; download %.0f s, unpack %.0f s, waiting for the build lock %.0f s, configure %.0f s, compile %.0f s\n",
+         n, torch, b - a, c - b, l - c, d - l, e - d }'

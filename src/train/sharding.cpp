@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/causal_lm.h"
@@ -110,12 +111,16 @@ DecoderUnits decoder_units(CausalLMImpl& model) {
   return d;
 }
 
+// What grad_accumulator returns: std::shared_ptr<Node> in older libtorch (2.11 included),
+// c10::intrusive_ptr<Node> in newer (2.13 included).
+using AccumulatorPtr = decltype(torch::autograd::impl::grad_accumulator(std::declval<const torch::Tensor&>()));
+
 struct ShardedModel::Group {
   std::size_t unit = 0;
   std::string what;  // the unit's name, with "[i/n]" when it has several groups
   bool trainable = false, decay = false;
   std::unique_ptr<FlatParams> flat;
-  std::vector<c10::intrusive_ptr<torch::autograd::Node>> accumulators;  // kept alive: they hold our hooks
+  std::vector<AccumulatorPtr> accumulators;  // kept alive: they hold our hooks
   std::vector<std::uintptr_t> hook_keys;
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
