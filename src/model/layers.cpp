@@ -2,7 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#if __has_include(<ATen/SDPBackend.h>)
 #include <ATen/SDPBackend.h>
+using SdpBackend = at::SDPBackend;
+#else  // older libtorch (2.5 among them)
+#include <ATen/native/transformers/sdp_utils_cpp.h>
+using SdpBackend = sdp::SDPBackend;
+#endif
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
@@ -247,7 +253,7 @@ std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, cons
   // flash kernel (bf16/fp16, sm_80 or newer, head_dim <= 256) and whether it is enabled.
   const auto gqa = q.size(1) != k.size(1);
   if (at::_fused_sdp_choice(q, k, v, std::nullopt, 0.0, /*is_causal=*/true, std::nullopt, gqa) !=
-      static_cast<std::int64_t>(at::SDPBackend::flash_attention)) {
+      static_cast<std::int64_t>(SdpBackend::flash_attention)) {
     return std::nullopt;
   }
   std::vector<std::int32_t> starts(cu_seqlens.begin(), cu_seqlens.end());

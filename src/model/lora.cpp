@@ -29,8 +29,8 @@ bool adaptable(const std::string& path, const torch::nn::Module& module) {
 }
 
 at::Generator generator_on(const torch::Device& device, std::uint64_t seed) {
-  at::Generator gen = device.is_cpu() ? at::make_generator<at::CPUGeneratorImpl>(seed)
-                                      : at::globalContext().getAcceleratorHooksInterface(device.type()).getNewGenerator(device.index());
+  // A GPU's own generator: a copy of its default one, reseeded below.
+  at::Generator gen = device.is_cpu() ? at::make_generator<at::CPUGeneratorImpl>(seed) : at::globalContext().defaultGenerator(device).clone();
   gen.set_current_seed(seed);
   return gen;
 }
