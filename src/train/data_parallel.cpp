@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "cotrain/model/weights.h"
 #include "cotrain/train/launch.h"
 
@@ -14,6 +16,15 @@ ProcessGroup join_training_job(const TrainConfig& config) {
   if (launch.world_size == 1) return ProcessGroup(device);  // exactly the device asked for, cuda:N included
   if (launch.rank != 0 && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
   spdlog::set_pattern(fmt::format("%^[%H:%M:%S %l]%$ rank {}/{}: %v", launch.rank, launch.world_size));  // core/log.cpp's, with the rank
+  // CPU ranks on one node would each start a thread per core: the oversubscribed cores slow every
+  // rank and let them drift apart, past dist.timeout_s. Like torchrun, split the cores unless
+  // OMP_NUM_THREADS says otherwise.
+  if (device.is_cpu() && launch.local_world_size > 1 && !process_env("OMP_NUM_THREADS")) {
+    const int threads = std::max(1, torch::get_num_threads() / launch.local_world_size);
+    torch::set_num_threads(threads);
+    spdlog::info("{} CPU thread(s) per rank: {} ranks share this node's cores (OMP_NUM_THREADS overrides)", threads,
+                 launch.local_world_size);
+  }
   return ProcessGroup::join(launch, device.type(), config.dist.timeout_s);
 }
 

@@ -27,7 +27,7 @@ export PATH="$WORK/bin:$PATH" WORK_DIR="$WORK" SLURM_JOB_ID=4242
 # SIGTERM to the batch shell: forwarded, exit 143, requeued.
 bash "$WRAP" step >wrap.out 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -s step.log ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s step.log ] && break; sleep 0.1; done
 kill -TERM $pid
 code=0; wait $pid || code=$?
 [ "$code" = 143 ] || fail "exit $code after SIGTERM, expected 143: $(cat wrap.out)"; pass

@@ -47,7 +47,7 @@ same_as_straight() {  # same_as_straight RUN: the adapter and the last checkpoin
 start_paused() {  # start_paused RUN STEP: a run whose checkpoint of STEP waits, written, not renamed
   COTRAIN_TEST_CHECKPOINT_PAUSE=$2 "$COTRAIN" lora --config tiny.json --out "$1" >out 2>err &
   pid=$!
-  for _ in $(seq 1200); do
+  for _ in $(seq 6000); do
     compgen -G "$1/checkpoints/.step-$2.tmp-*/checkpoint.json" >/dev/null && return 0
     kill -0 $pid 2>/dev/null || break
     sleep 0.05
