@@ -3,12 +3,26 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "cotrain/model/weights.h"
 #include "cotrain/train/launch.h"
 
 namespace cotrain {
+namespace {
+
+// Whether this process may run on every online CPU: no launcher (srun's CPU binding, taskset,
+// numactl) has given it cores of its own, which torch's default thread count would already count.
+bool runs_on_every_cpu() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return true;
+  return CPU_COUNT(&allowed) >= sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+}  // namespace
 
 ProcessGroup join_training_job(const TrainConfig& config) {
   const LaunchInfo launch = launch_info_from_env();
@@ -18,8 +32,8 @@ ProcessGroup join_training_job(const TrainConfig& config) {
   spdlog::set_pattern(fmt::format("%^[%H:%M:%S %l]%$ rank {}/{}: %v", launch.rank, launch.world_size));  // core/log.cpp's, with the rank
   // CPU ranks on one node would each start a thread per core: the oversubscribed cores slow every
   // rank and let them drift apart, past dist.timeout_s. Like torchrun, split the cores unless
-  // OMP_NUM_THREADS says otherwise.
-  if (device.is_cpu() && launch.local_world_size > 1 && !process_env("OMP_NUM_THREADS")) {
+  // OMP_NUM_THREADS says otherwise or the launcher has already pinned each rank to its own.
+  if (device.is_cpu() && launch.local_world_size > 1 && !process_env("OMP_NUM_THREADS") && runs_on_every_cpu()) {
     const int threads = std::max(1, torch::get_num_threads() / launch.local_world_size);
     torch::set_num_threads(threads);
     spdlog::info("{} CPU thread(s) per rank: {} ranks share this node's cores (OMP_NUM_THREADS overrides)", threads,

@@ -20,7 +20,8 @@ namespace cotrain {
 // Joins the job the launcher's environment describes (train/launch.h; none: a job of one on
 // model.device), on cuda:LOCAL_RANK or the CPU. In a job of several, every log line is prefixed
 // "rank R/N" and ranks other than 0 log warnings and errors only. CPU ranks sharing a node split
-// its cores between them (torch::set_num_threads) unless OMP_NUM_THREADS is set.
+// its cores between them (torch::set_num_threads) unless OMP_NUM_THREADS is set or the launcher
+// pinned each to cores of its own.
 ProcessGroup join_training_job(const TrainConfig& config);
 
 // This rank's documents of a step: a strided share of STEP_DOCS (train/distributed.h's rank_share).

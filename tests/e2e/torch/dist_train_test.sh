@@ -79,7 +79,8 @@ start_ranks() {  # start_ranks WORLD PORT ARGS...: RANK=r processes in the backg
   local world=$1 port=$2; shift 2
   PIDS=()
   for ((r = 0; r < world; r++)); do
-    RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "$COTRAIN" "$@" >"rank-$r.out" 2>"rank-$r.log" &
+    local pin=(); [ -n "${PIN:-}" ] && pin=(taskset -c $((r % $(nproc))))  # PIN=1: rank r on CPU r only
+    RANK=$r WORLD_SIZE=$world MASTER_ADDR=127.0.0.1 MASTER_PORT=$port "${pin[@]}" "$COTRAIN" "$@" >"rank-$r.out" 2>"rank-$r.log" &
     PIDS+=($!)
   done
 }
@@ -149,8 +150,14 @@ resume_across optimizer 2 1
 
 # SIGTERM to one rank of a job (srun signals all; any one is enough): every rank stops after the
 # same step, one checkpoint is saved, every rank exits 143; the run then finishes on one process.
-start_ranks 2 "$(free_port)" sft "${CFG[@]}" --out term --set dist.shard=grads --set train.max_steps=40 --set data.val_fraction=0
+# Each rank pinned to a CPU of its own (as srun's CPU binding does): torch's default already counts
+# only those, so the cores are not split again.
+PIN=1 start_ranks 2 "$(free_port)" sft "${CFG[@]}" --out term --set dist.shard=grads --set train.max_steps=40 --set data.val_fraction=0
 wait_for_step term
+if [ "$(nproc)" -gt 1 ]; then
+  grep -q "CPU thread" rank-0.log && fail "ranks pinned to their own CPUs split them again: $(cat rank-0.log)"
+  pass
+fi
 kill -TERM "${PIDS[1]}"
 for r in 0 1; do
   code=0; wait "${PIDS[$r]}" || code=$?
