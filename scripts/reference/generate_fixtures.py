@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from model_fixtures import VOCAB, cases, scale_weights
+from model_fixtures import VOCAB, cases, scale_weights, set_up_torch
 
 NEW_TOKENS = 64
 MODELS = Path(os.environ.get("COTRAIN_MODELS") or Path.home() / ".cache" / "cotrain" / "models")
@@ -130,7 +130,7 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_num_threads(1)  # ctest runs two tests at once on 2 cores
+    set_up_torch(1)  # ctest runs two tests at once on 2 cores
     out = Path(args.out)
     random_models(out)
     real_models(out)

@@ -30,7 +30,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
 
-from model_fixtures import VOCAB, logprobs_and_nll, scale_weights, sequence_logprobs
+from model_fixtures import VOCAB, logprobs_and_nll, scale_weights, sequence_logprobs, set_up_torch
 
 
 def cases():
@@ -87,7 +87,7 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    set_up_torch(max(1, min(2, os.cpu_count() or 1)))
     g = torch.Generator().manual_seed(2)
     sequences = [torch.randint(0, VOCAB, (n,), generator=g).tolist() for n in (23, 1, 100, 7, 48, 2)]
     for seed, (name, config, lora_kwargs) in enumerate(cases()):

@@ -28,7 +28,7 @@ from transformers import (AutoModelForCausalLM, LlamaConfig, Qwen2Config, get_co
                           get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_fixtures import scale_weights  # noqa: E402
+from model_fixtures import scale_weights, set_up_torch  # noqa: E402
 
 VOCAB = 512
 MASK64 = (1 << 64) - 1
@@ -241,7 +241,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    set_up_torch(max(1, min(2, os.cpu_count() or 1)))
     for seed, (name, model_config, count, cutoff, train) in enumerate(cases()):
         out = os.path.join(args.out, name)
         os.makedirs(out, exist_ok=True)

@@ -13,6 +13,8 @@ import sys
 import torch
 from transformers import AutoModelForCausalLM
 
+from model_fixtures import set_up_torch
+
 
 def compare(model_dir, adapter, input_path, compare_path, tol):
     """Prints the worst difference; returns whether every log-prob is within TOL."""
@@ -51,6 +53,7 @@ def main():
                     help="one more comparison in the same run (ADAPTER '-' for none); repeatable")
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
+    set_up_torch(torch.get_num_threads())
     cases = [tuple(c) for c in args.case]
     if args.model:
         cases.insert(0, (args.model, args.adapter or "-", args.input, args.compare))
