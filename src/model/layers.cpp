@@ -23,11 +23,12 @@ namespace {
 
 std::optional<torch::Tensor> optional(const torch::Tensor& t) { return t.defined() ? std::optional<torch::Tensor>(t) : std::nullopt; }
 
-// torch's CPU cos, sin, exp and sqrt call MKL's vector math, which sets itself up on its first call
-// in a process. Made first by these tables' cos after MKL's threaded matrix products had run, that
-// call sometimes returned wrong values: the table off by up to 1.5e-4 in 6% of processes on a 2-core
-// Xeon VM (rope_test.cpp), in none of 200 after a one-element call, nor with one thread. So one
-// element goes first.
+}  // namespace
+
+// A one-element call goes first because MKL's first vector-math call in a process, made by the
+// rotary tables' cos after MKL's threaded matrix products had run, sometimes returned wrong values:
+// the table off by up to 1.5e-4 in 6% of processes on a 2-core Xeon VM (rope_test.cpp), in none
+// of 200 after a one-element call, nor with one thread.
 void set_up_cpu_vector_math() {
   static const bool done = [] {
     at::ones({1}).cos();
@@ -35,8 +36,6 @@ void set_up_cpu_vector_math() {
   }();
   (void)done;
 }
-
-}  // namespace
 
 LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool has_bias, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({out, in}, options));

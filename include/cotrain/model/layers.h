@@ -78,6 +78,11 @@ struct RopeTables {
   torch::Tensor cos, sin;
 };
 
+// Sets up MKL's vector math, which torch's CPU cos, sin and exp call, with a one-element call,
+// once per process, before any real one (layers.cpp says why). The rotary tables and the fused
+// loss call it.
+void set_up_cpu_vector_math();
+
 // inv_freq for the config's rope settings (default, linear, llama3), fp32, [head_dim / 2].
 torch::Tensor rope_inv_freq(const ModelConfig& config, const torch::Device& device);
 RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& position_ids, torch::ScalarType dtype);
