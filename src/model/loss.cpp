@@ -92,7 +92,8 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
 
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets, LossGradients gradients,
                          std::int64_t chunk) {
-  if (hidden.device().is_cpu()) set_up_cpu_vector_math();  // its gradient's exp may be a process's first call (the loss alone, in its tests)
+  // Its gradient's exp may be a process's first vector-math call (the loss alone, as in its tests).
+  if (hidden.device().is_cpu()) set_up_cpu_vector_math();
   if (gradients == LossGradients::skip) {
     torch::NoGradGuard no_grad;
     return FusedNll::forward(nullptr, hidden, head, targets.to(hidden.device()), chunk);

@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include "cotrain/model/layers.h"
 
