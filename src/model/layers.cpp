@@ -76,7 +76,7 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     TORCH_CHECK(!torch::GradMode::is_enabled() || !x.requires_grad(), "a packed Linear serves inference only");
     return packed_linear(x, packed, bias);
   }
-  auto y = at::linear(x, weight, bias);
+  auto y = cotrain::linear(x, weight, bias);
   if (!lora_A) return y;
   const auto adapter = lora_A->weight.scalar_type();
   const auto compute = is_training() ? y.scalar_type() : adapter;  // see the header: the peers' two paths

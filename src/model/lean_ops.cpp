@@ -1,5 +1,7 @@
 #include "cotrain/model/lean_ops.h"
 
+#include "cotrain/model/weight_gradient.h"
+
 namespace cotrain {
 namespace {
 
@@ -73,7 +75,7 @@ struct SwiGLULinearFunction : torch::autograd::Function<SwiGLULinearFunction> {
     torch::Tensor grad_weight, grad_bias, grad_gate, grad_up;
     if (ctx->needs_input_grad(2)) {
       const auto product = torch::silu(gate) * up;  // recomputed: the forward kept only gate and up
-      grad_weight = product.reshape({-1, product.size(-1)}).t().mm(grad).t();
+      grad_weight = weight_gradient(grad, product.reshape({-1, product.size(-1)}));
     }
     const bool has_bias = ctx->saved_data.count("bias_sizes") > 0;  // needs_input_grad() has no index for an absent one
     if (has_bias && ctx->needs_input_grad(3)) grad_bias = at::sum_to(grad, ctx->saved_data["bias_sizes"].toIntVector());
@@ -85,7 +87,35 @@ struct SwiGLULinearFunction : torch::autograd::Function<SwiGLULinearFunction> {
   }
 };
 
+// at::linear, with the weight's gradient from weight_gradient(): autograd's otherwise.
+struct LinearFunction : torch::autograd::Function<LinearFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const std::optional<torch::Tensor>& bias) {
+    ctx->save_for_backward({x, weight});
+    if (bias) ctx->saved_data["bias_sizes"] = bias->sizes().vec();
+    return at::linear(x, weight, bias);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &weight = saved[1];
+    const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
+    torch::Tensor grad_x, grad_weight, grad_bias;
+    if (ctx->needs_input_grad(0)) grad_x = grad.mm(weight).view(x.sizes());
+    if (ctx->needs_input_grad(1)) grad_weight = weight_gradient(grad, x.reshape({-1, x.size(-1)}));
+    const bool has_bias = ctx->saved_data.count("bias_sizes") > 0;
+    if (has_bias && ctx->needs_input_grad(2)) grad_bias = at::sum_to(grad, ctx->saved_data["bias_sizes"].toIntVector());
+    return {grad_x, grad_weight, grad_bias};
+  }
+};
+
 }  // namespace
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  // Where weight_gradient() is autograd's formula the function would only repeat autograd.
+  if (!mkl_bf16_products_here() || !weight.requires_grad() || !torch::GradMode::is_enabled()) return at::linear(x, weight, bias);
+  return LinearFunction::apply(x, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }
 

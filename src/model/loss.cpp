@@ -4,6 +4,7 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/layers.h"
+#include "cotrain/model/weight_gradient.h"
 
 namespace cotrain {
 namespace {
@@ -63,9 +64,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
         const bool first = !d_head.defined();
         if (first) d_head = torch::empty(head.sizes(), head.options().dtype(f32));
         for_each_vocab_block(vocab, [&](std::int64_t r, std::int64_t rows) {
-          auto part = at::mm(gd.narrow(1, r, rows).t(), hv);
-          auto into = d_head.narrow(0, r, rows);
-          first ? into.copy_(part) : into.add_(part);
+          transposed_product_into(d_head.narrow(0, r, rows), gd.narrow(1, r, rows), hv, /*accumulate=*/!first);
         });
       }
     }

@@ -6,8 +6,8 @@ namespace cotrain {
 
 // The decoder's element-wise pieces as autograd functions that keep only their inputs for the
 // backward pass and recompute the rest there. Values and gradients are bit for bit those of
-// autograd through the plain composite (the same ATen ops in the same order); what changes is the
-// activation memory of a training step. Per token and layer of the Qwen2.5-0.5B shape in bf16, the
+// autograd through the plain composite (the same ATen ops in the same order), but for weight
+// gradients where MKL computes them (weight_gradient.h); what changes is the activation memory of a training step. Per token and layer of the Qwen2.5-0.5B shape in bf16, the
 // two norms no longer keep an fp32 copy of their input (2 x 3.5 KB) and the MLP keeps neither
 // silu(gate) nor the product down_proj reads (2 x 9.5 KB): 26 of the ~58 KB a layer kept, which is
 // what lets 8,192-token steps run without recomputing whole layers (docs/performance.md).
@@ -16,11 +16,16 @@ namespace cotrain {
 // RMSNorm. Keeps x and the fp32 rsqrt per row, not x32 and the normalised copy.
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 
+// at::linear(x, weight, bias), bias optional, with the weight's gradient from weight_gradient()
+// (model/weight_gradient.h): on MKL's path there, within a bf16 rounding of autograd's and closer
+// to the exact product; elsewhere at::linear itself.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+
 // silu(gate) * up. Keeps gate and up, not silu(gate).
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 
 // linear(silu(gate) * up, weight, bias), bias optional: the MLP's down projection of the product.
-// Keeps gate and up, not the product (recomputed for the weight's gradient).
+// Keeps gate and up, not the product (recomputed for the weight's gradient, from weight_gradient()).
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
                             const torch::Tensor& bias = {});
 

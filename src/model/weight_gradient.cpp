@@ -1,0 +1,68 @@
+#include "cotrain/model/weight_gradient.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <limits>
+
+// MKL's CBLAS declaration, with its enums and MKL_INT (32-bit in the LP64 interface libtorch
+// links) as plain ints. Weak: a libtorch without MKL leaves it null and the products stay torch's.
+extern "C" void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m, int n, int k, float alpha, const std::uint16_t* a,
+                                       int lda, const std::uint16_t* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
+
+namespace cotrain {
+namespace {
+
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS_LAYOUT, CBLAS_TRANSPOSE
+
+bool fits_int(std::int64_t v) { return v <= std::numeric_limits<int>::max(); }
+
+// Row-major with unit column stride, every size and row stride within MKL_INT.
+bool mkl_matrix(const torch::Tensor& t) {
+  return t.dim() == 2 && t.stride(1) == 1 && t.stride(0) >= std::max<std::int64_t>(1, t.size(1)) && fits_int(t.size(0)) &&
+         fits_int(t.size(1)) && fits_int(t.stride(0));
+}
+
+bool on_mkl(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) {
+  return mkl_bf16_products_here() && a.device().is_cpu() && b.device().is_cpu() && out.device().is_cpu() &&
+         a.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && out.scalar_type() == torch::kFloat32 &&
+         mkl_matrix(a) && mkl_matrix(b) && mkl_matrix(out) && a.numel() > 0 && b.numel() > 0;
+}
+
+}  // namespace
+
+bool mkl_bf16_products_here() {
+#if defined(__x86_64__)
+  static const bool here = cblas_gemm_bf16bf16f32 != nullptr && __builtin_cpu_supports("amx-bf16");
+  return here;
+#else
+  return false;
+#endif
+}
+
+void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && out.sizes() == torch::IntArrayRef({a.size(1), b.size(1)}),
+              "transposed_product_into: shapes ", a.sizes(), "^T x ", b.sizes(), " into ", out.sizes());
+  if (on_mkl(out, a, b)) {
+    cblas_gemm_bf16bf16f32(kRowMajor, kTrans, kNoTrans, static_cast<int>(a.size(1)), static_cast<int>(b.size(1)), static_cast<int>(a.size(0)),
+                           1.0f, reinterpret_cast<const std::uint16_t*>(a.data_ptr()), static_cast<int>(a.stride(0)),
+                           reinterpret_cast<const std::uint16_t*>(b.data_ptr()), static_cast<int>(b.stride(0)), accumulate ? 1.0f : 0.0f,
+                           out.data_ptr<float>(), static_cast<int>(out.stride(0)));
+    return;
+  }
+  const auto product = at::mm(a.t(), b);
+  accumulate ? out.add_(product) : out.copy_(product);
+}
+
+torch::Tensor weight_gradient(const torch::Tensor& grad, const torch::Tensor& input) {
+  if (mkl_bf16_products_here() && grad.scalar_type() == torch::kBFloat16 && grad.device().is_cpu()) {
+    auto out = torch::empty({grad.size(1), input.size(1)}, grad.options().dtype(torch::kFloat32));
+    if (on_mkl(out, grad, input)) {
+      transposed_product_into(out, grad, input, /*accumulate=*/false);
+      return out.to(grad.scalar_type());
+    }
+  }
+  return input.t().mm(grad).t();
+}
+
+}  // namespace cotrain

@@ -1,0 +1,87 @@
+#include "cotrain/model/weight_gradient.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "cotrain/model/lean_ops.h"
+
+namespace cotrain {
+namespace {
+
+// Which path ran, in every failure message: MKL's on AMX CPUs, torch's elsewhere.
+std::string path() { return mkl_bf16_products_here() ? "MKL bf16 GEMM" : "torch matmul"; }
+
+double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
+
+// The loss's use: A a block of columns of a wider matrix, OUT a block of rows, written then added to.
+TEST(WeightGradient, TransposedProductIntoWritesThenAddsAtTheInputsPrecision) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(11);
+  const auto a_wide = torch::randn({300, 200}).to(torch::kBFloat16), b = torch::randn({300, 48}).to(torch::kBFloat16);
+  const auto a = a_wide.narrow(1, 70, 64);  // [300, 64] with rows 200 apart
+  auto out_full = torch::full({100, 48}, 7.0);
+  auto out = out_full.narrow(0, 20, 64);
+  const auto exact = torch::mm(a.to(torch::kFloat64).t(), b.to(torch::kFloat64));
+  const double scale = max_abs(torch::mm(a.to(torch::kFloat64).abs().t(), b.to(torch::kFloat64).abs()));
+  // fp32 accumulation on MKL's path; torch's rounds the product to bf16 (8 bits) before converting.
+  const double tolerance = mkl_bf16_products_here() ? 1e-6 * scale : std::ldexp(1.0, -8) * scale;
+  transposed_product_into(out, a, b, /*accumulate=*/false);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - exact), tolerance);
+  transposed_product_into(out, a, b, /*accumulate=*/true);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - 2 * exact), 2 * tolerance);
+  EXPECT_TRUE(out_full.narrow(0, 0, 20).eq(7.0).all().item<bool>()) << "rows before the block were written";
+  EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
+}
+
+// Over 2,048 tokens, as a training step's: the bf16 weight gradient is the exact product rounded
+// once (MKL: fp32 sums, so off the exact rounding only near a midpoint), never further from the
+// exact product than autograd's own, and within one bf16 step of it; elsewhere it is autograd's.
+TEST(WeightGradient, IsAutogradsWithinOneRoundingAndNoLessAccurate) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(12);
+  const auto grad = torch::randn({2048, 96}).to(torch::kBFloat16), input = torch::randn({2048, 160}).to(torch::kBFloat16);
+  const auto ours = weight_gradient(grad, input);
+  const auto autograd = input.t().mm(grad).t();  // what autograd's linear backward computes
+  ASSERT_EQ(ours.sizes(), autograd.sizes());
+  ASSERT_EQ(ours.scalar_type(), torch::kBFloat16);
+  if (!mkl_bf16_products_here()) {
+    EXPECT_TRUE(ours.equal(autograd));
+    return;
+  }
+  const auto exact = torch::mm(grad.to(torch::kFloat64).t(), input.to(torch::kFloat64));
+  const auto ours_error = (ours.to(torch::kFloat64) - exact).abs(), autograd_error = (autograd.to(torch::kFloat64) - exact).abs();
+  EXPECT_LE(ours_error.sum().item<double>(), autograd_error.sum().item<double>());
+  const auto bf16_step = exact.abs().clamp_min(1e-30) * std::ldexp(1.0, -7);  // one unit in the last place, or more
+  EXPECT_TRUE((ours.to(torch::kFloat64) - autograd.to(torch::kFloat64)).abs().le(bf16_step).all().item<bool>());
+  const double rounded_exactly = ours.eq(exact.to(torch::kBFloat16)).to(torch::kFloat64).mean().item<double>();
+  EXPECT_GT(rounded_exactly, 0.999);
+  // fp32 keeps autograd's formula and bits on every path.
+  const auto g32 = grad.to(torch::kFloat32), x32 = input.to(torch::kFloat32);
+  EXPECT_TRUE(weight_gradient(g32, x32).equal(x32.t().mm(g32).t()));
+}
+
+// cotrain::linear: at::linear's value, autograd's input and bias gradients bit for bit, and the
+// weight's from weight_gradient().
+TEST(WeightGradient, LinearIsAtLinearWithThatWeightGradient) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(13);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    const auto x0 = torch::randn({1, 300, 64}).to(dtype), w0 = (torch::randn({40, 64}) * 0.1).to(dtype), b0 = torch::randn({40}).to(dtype);
+    const auto upstream = torch::randn({1, 300, 40}).to(dtype);
+    auto run = [&](bool ours) {
+      auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+      auto y = ours ? linear(x, w, b) : at::linear(x, w, b);
+      (y * upstream).sum().backward();
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), b.grad()};
+    };
+    const auto ours = run(true), plain = run(false);
+    const std::string what = c10::toString(dtype);
+    EXPECT_TRUE(ours[0].equal(plain[0])) << what << ": value";
+    EXPECT_TRUE(ours[1].equal(plain[1])) << what << ": input gradient";
+    EXPECT_TRUE(ours[3].equal(plain[3])) << what << ": bias gradient";
+    EXPECT_TRUE(ours[2].equal(weight_gradient(upstream.reshape({-1, 40}), x0.reshape({-1, 64})))) << what << ": weight gradient";
+  }
+}
+
+}  // namespace
+}  // namespace cotrain
