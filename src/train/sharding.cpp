@@ -58,19 +58,6 @@ std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::str
   return groups;
 }
 
-// Sum of squares of a flat tensor, block by block (each block converted to fp32 and its squares
-// summed pairwise while in cache, the blocks in fp64): within ~1e-8 of the exact value at any length, fast,
-// and no copy of the tensor's size. A single fp32 linalg_vector_norm of the 136 M-element
-// embedding is off by percents (its accumulators saturate); a whole squared copy costs its size.
-torch::Tensor squared_norm(const torch::Tensor& flat) {
-  constexpr std::int64_t kBlock = 1 << 20;
-  auto sum = torch::zeros({}, flat.options().dtype(torch::kFloat64));
-  for (std::int64_t b = 0; b < flat.numel(); b += kBlock) {
-    sum += flat.narrow(0, b, std::min(kBlock, flat.numel() - b)).to(torch::kFloat32).square().sum().to(torch::kFloat64);
-  }
-  return sum;
-}
-
 }  // namespace
 
 ShardMode parse_shard_mode(const std::string& text) {
