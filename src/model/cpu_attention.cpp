@@ -11,6 +11,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 // GCC 12's AVX-512 headers build some intermediate vectors from _mm*_undefined_*() on purpose,
 // which -Wuninitialized reports where they are inlined (GCC bug 105593).
@@ -26,6 +28,7 @@ using at::Tensor;
 // Only these functions use the instructions; the rest of the file is plain C++, so the build
 // needs no machine flags and other CPUs never run them (cpu_flash_attention_runs_here).
 #define COTRAIN_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512bf16")))
+#define COTRAIN_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512bf16")))
 
 constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
 constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (128 KB of fp32) stay in L2
@@ -71,13 +74,81 @@ struct Operand {
   std::int64_t ldb, panel;
 };
 
-// C[m x n] (+)= alpha * A B tile by tile, in the layouts of `tile`; m a multiple of 4, n of 64. A
-// column panel of B is read for every row tile while it is in L1.
+// AMX: `tile`'s product for 16 rows of A, on the matrix unit. Its operands are already in the
+// unit's layouts: A rows of bf16 pairs, B rows of int32 pairs (16 of them per 64-byte tile row).
+// Tiles 0-3 hold C's four 16 x 16 fp32 blocks, 4 A's 16 x 32 bf16, 5 and 6 B's 32 x 16 blocks.
+constexpr std::int64_t kAmxRows = 16, kAmxPairs = 16;
+
+struct alignas(64) AmxConfig {
+  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64};
+  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16};
+};
+
+COTRAIN_AMX void amx_load_config() {
+  static const AmxConfig config;
+  _tile_loadconfig(&config);
+}
+
+COTRAIN_AMX void amx_tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float alpha, float* c,
+                          std::int64_t ldc, bool accumulate) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (std::int64_t p = 0; p < k2; p += kAmxPairs) {
+    const auto* b_rows = b + p * ldb;
+    _tile_loadd(4, a + 2 * p, lda * 2);
+    _tile_loadd(5, b_rows, ldb * 4);
+    _tile_dpbf16ps(0, 4, 5);
+    _tile_loadd(6, b_rows + 16, ldb * 4);
+    _tile_dpbf16ps(1, 4, 6);
+    _tile_loadd(5, b_rows + 32, ldb * 4);
+    _tile_dpbf16ps(2, 4, 5);
+    _tile_loadd(6, b_rows + 48, ldb * 4);
+    _tile_dpbf16ps(3, 4, 6);
+  }
+  alignas(64) float out[kAmxRows * kTileColumns];
+  _tile_stored(0, out, kTileColumns * 4);
+  _tile_stored(1, out + 16, kTileColumns * 4);
+  _tile_stored(2, out + 32, kTileColumns * 4);
+  _tile_stored(3, out + 48, kTileColumns * 4);
+  const auto scale = _mm512_set1_ps(alpha);
+  for (std::int64_t r = 0; r < kAmxRows; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      float* to = c + r * ldc + 16 * j;
+      auto value = _mm512_mul_ps(_mm512_load_ps(out + r * kTileColumns + 16 * j), scale);
+      if (accumulate) value = _mm512_add_ps(value, _mm512_loadu_ps(to));
+      _mm512_storeu_ps(to, value);
+    }
+  }
+}
+
+// Linux hands a process the AMX tile registers only on request (arch_prctl ARCH_REQ_XCOMP_PERM).
+bool amx_usable() {
+  static const bool usable = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("amx-tile") &&
+                             syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+  return usable;
+}
+
+// C[m x n] (+)= alpha * A B tile by tile, in the layouts of `tile`; m a multiple of 4 (of 16 on
+// AMX), n of 64 and k2 of 16. A column panel of B is read for every row tile while it is in L1.
 void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, std::int64_t lda, Operand b, float alpha, float* c,
             std::int64_t ldc, bool accumulate) {
-  for (std::int64_t j = 0; j < n; j += kTileColumns)
-    for (std::int64_t i = 0; i < m; i += kTileRows)
-      tile(a + i * lda, lda, b.data + j / kTileColumns * b.panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+  const bool amx = amx_usable();
+  // Other code on this thread (oneDNN's AMX kernels) may have loaded its own tile configuration.
+  if (amx) amx_load_config();
+  const auto rows = amx ? kAmxRows : kTileRows;
+  for (std::int64_t j = 0; j < n; j += kTileColumns) {
+    for (std::int64_t i = 0; i < m; i += rows) {
+      const auto* b_panel = b.data + j / kTileColumns * b.panel;
+      if (amx) {
+        amx_tile(a + i * lda, lda, b_panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+      } else {
+        tile(a + i * lda, lda, b_panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+      }
+    }
+  }
 }
 Operand row_major(const std::int32_t* data, std::int64_t ldb) { return {data, ldb, kTileColumns}; }
 
@@ -319,12 +390,6 @@ bool cpu_flash_attention_runs_here() {
   return runs;
 }
 
-bool cpu_flash_attention_preferred_here() {
-  // With AMX torch's kernel runs oneDNN's AMX micro-kernels, faster than these.
-  static const bool preferred = cpu_flash_attention_runs_here() && !__builtin_cpu_supports("amx-bf16");
-  return preferred;
-}
-
 std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
   if (!cpu_flash_attention_runs_here()) return std::nullopt;
   for (const auto* t : {&q, &k, &v}) {
@@ -345,7 +410,6 @@ std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, cons
 namespace cotrain {
 
 bool cpu_flash_attention_runs_here() { return false; }
-bool cpu_flash_attention_preferred_here() { return false; }
 std::optional<at::Tensor> cpu_flash_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return std::nullopt; }
 
 }  // namespace cotrain

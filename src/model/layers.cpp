@@ -203,13 +203,13 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   const bool gqa = num_heads != num_kv_heads;
   // Packed documents: one causal attention per document, so none sees another. This is the
   // variable-length attention of flash-attn done with the public SDPA, on any device, or with our
-  // CPU kernel where it is the faster one (cpu_attention.h).
+  // CPU kernel where the CPU has its instructions (cpu_attention.h).
   std::vector<torch::Tensor> parts;
   parts.reserve(cu_seqlens.size());
   for (std::size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
     const auto start = cu_seqlens[i], n = cu_seqlens[i + 1] - cu_seqlens[i];
     auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
-    if (!cache && cpu_flash_attention_preferred_here()) {
+    if (!cache) {
       if (auto out = cpu_flash_attention(qi, ki, vi)) {
         parts.push_back(*out);
         continue;

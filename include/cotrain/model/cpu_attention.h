@@ -1,8 +1,9 @@
 // Causal attention of one document in bf16 on CPUs with AVX-512 BF16 dot products: flash attention
-// (online softmax forward, recomputing backward) whose products are our own register-tiled
-// kernel. Without AMX, torch's CPU flash kernel converts its blocks to fp32 and multiplies them with
-// sgemm, whose peak there is about a third of bf16's; this kernel is 2x faster on such a CPU
-// (docs/performance.md). The numerics are those of torch's kernel: scores, softmax statistics and
+// (online softmax forward, recomputing backward) whose products are our own tiled kernel, on the
+// AMX tile unit where the CPU has one. Without AMX, torch's CPU flash kernel converts its blocks to
+// fp32 and multiplies them with sgemm, whose peak there is about a third of bf16's; with AMX its
+// backward runs at ~250 GFLOP/s on 2 cores. This kernel is 2x faster on the first kind of CPU and
+// 2.5x faster in the backward on the second (docs/performance.md). The numerics are those of torch's kernel: scores, softmax statistics and
 // accumulators in fp32, probabilities rounded to bf16 before they multiply V, gradients of the
 // scores rounded to bf16 before their products.
 #pragma once
@@ -12,10 +13,8 @@
 
 namespace cotrain {
 
-// Whether this CPU has the instructions (AVX-512 BF16), and whether the decoder uses the kernel
-// here: not where the CPU also has AMX tiles, which torch's own kernel uses through oneDNN.
+// Whether this CPU has the instructions (AVX-512 BF16); the decoder then uses the kernel.
 bool cpu_flash_attention_runs_here();
-bool cpu_flash_attention_preferred_here();
 
 // softmax(Q K^T / sqrt(d) + causal mask) V with gradients for Q, K and V. Q [B, heads, T, d], K/V
 // [B, kv_heads, T, d], heads a multiple of kv_heads (grouped-query heads share theirs), bf16, on
