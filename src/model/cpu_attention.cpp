@@ -35,12 +35,12 @@ constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (1
 constexpr std::int64_t kTileRows = 4, kTileColumns = 64;
 constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
 
-// C[4 x 64] (+)= alpha * A B: A is 4 bf16 rows (lda elements apart) of 2 * k2 values; B is k2 x 64
+// C[4 x 64] (+)= A B: A is 4 bf16 rows (lda elements apart) of 2 * k2 values; B is k2 x 64
 // int32 whose element (p, j) holds the bf16 pair (B'[2p][j], B'[2p+1][j]), the operand layout of
 // _mm512_dpbf16_ps (it multiplies pairs and adds both products into one fp32 lane). The 16
 // accumulators stay in registers for the whole contraction.
-COTRAIN_AVX512_BF16 void tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float alpha,
-                              float* c, std::int64_t ldc, bool accumulate) {
+COTRAIN_AVX512_BF16 void tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float* c,
+                              std::int64_t ldc, bool accumulate) {
   __m512 acc[kTileRows][4];
   for (auto& row : acc)
     for (auto& x : row) x = _mm512_setzero_ps();
@@ -56,11 +56,10 @@ COTRAIN_AVX512_BF16 void tile(const BFloat16* a, std::int64_t lda, const std::in
       for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], (__m512bh)pair, (__m512bh)bv[j]);
     }
   }
-  const auto scale = _mm512_set1_ps(alpha);
   for (int r = 0; r < kTileRows; ++r) {
     for (int j = 0; j < 4; ++j) {
       float* out = c + r * ldc + 16 * j;
-      auto value = _mm512_mul_ps(acc[r][j], scale);
+      auto value = acc[r][j];
       if (accumulate) value = _mm512_add_ps(value, _mm512_loadu_ps(out));
       _mm512_storeu_ps(out, value);
     }
@@ -90,12 +89,22 @@ COTRAIN_AMX void amx_load_config() {
   _tile_loadconfig(&config);
 }
 
-COTRAIN_AMX void amx_tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float alpha, float* c,
+// C's tiles are loaded from and stored to C itself: with d = 64 a product has only two steps of
+// 16 pairs, and a pass through a buffer cost as much as the products.
+COTRAIN_AMX void amx_tile(const BFloat16* a, std::int64_t lda, const std::int32_t* b, std::int64_t ldb, std::int64_t k2, float* c,
                           std::int64_t ldc, bool accumulate) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  const auto c_stride = ldc * 4;
+  if (accumulate) {
+    _tile_loadd(0, c, c_stride);
+    _tile_loadd(1, c + 16, c_stride);
+    _tile_loadd(2, c + 32, c_stride);
+    _tile_loadd(3, c + 48, c_stride);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
   for (std::int64_t p = 0; p < k2; p += kAmxPairs) {
     const auto* b_rows = b + p * ldb;
     _tile_loadd(4, a + 2 * p, lda * 2);
@@ -108,20 +117,10 @@ COTRAIN_AMX void amx_tile(const BFloat16* a, std::int64_t lda, const std::int32_
     _tile_loadd(6, b_rows + 48, ldb * 4);
     _tile_dpbf16ps(3, 4, 6);
   }
-  alignas(64) float out[kAmxRows * kTileColumns];
-  _tile_stored(0, out, kTileColumns * 4);
-  _tile_stored(1, out + 16, kTileColumns * 4);
-  _tile_stored(2, out + 32, kTileColumns * 4);
-  _tile_stored(3, out + 48, kTileColumns * 4);
-  const auto scale = _mm512_set1_ps(alpha);
-  for (std::int64_t r = 0; r < kAmxRows; ++r) {
-    for (int j = 0; j < 4; ++j) {
-      float* to = c + r * ldc + 16 * j;
-      auto value = _mm512_mul_ps(_mm512_load_ps(out + r * kTileColumns + 16 * j), scale);
-      if (accumulate) value = _mm512_add_ps(value, _mm512_loadu_ps(to));
-      _mm512_storeu_ps(to, value);
-    }
-  }
+  _tile_stored(0, c, c_stride);
+  _tile_stored(1, c + 16, c_stride);
+  _tile_stored(2, c + 32, c_stride);
+  _tile_stored(3, c + 48, c_stride);
 }
 
 // Linux hands a process the AMX tile registers only on request (arch_prctl ARCH_REQ_XCOMP_PERM).
@@ -131,10 +130,10 @@ bool amx_usable() {
   return usable;
 }
 
-// C[m x n] (+)= alpha * A B tile by tile, in the layouts of `tile`; m a multiple of 4 (of 16 on
+// C[m x n] (+)= A B tile by tile, in the layouts of `tile`; m a multiple of 4 (of 16 on
 // AMX), n of 64 and k2 of 16. A column panel of B is read for every row tile while it is in L1.
-void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, std::int64_t lda, Operand b, float alpha, float* c,
-            std::int64_t ldc, bool accumulate) {
+void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, std::int64_t lda, Operand b, float* c, std::int64_t ldc,
+            bool accumulate) {
   const bool amx = amx_usable();
   // Other code on this thread (oneDNN's AMX kernels) may have loaded its own tile configuration.
   if (amx) amx_load_config();
@@ -143,9 +142,9 @@ void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, 
     for (std::int64_t i = 0; i < m; i += rows) {
       const auto* b_panel = b.data + j / kTileColumns * b.panel;
       if (amx) {
-        amx_tile(a + i * lda, lda, b_panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+        amx_tile(a + i * lda, lda, b_panel, b.ldb, k2, c + i * ldc + j, ldc, accumulate);
       } else {
-        tile(a + i * lda, lda, b_panel, b.ldb, k2, alpha, c + i * ldc + j, ldc, accumulate);
+        tile(a + i * lda, lda, b_panel, b.ldb, k2, c + i * ldc + j, ldc, accumulate);
       }
     }
   }
@@ -170,17 +169,21 @@ inline __mmask16 first_lanes(std::int64_t count) {
   return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
 }
 
-// One query's scores s[0, w) of a key block, the first `valid` of them unmasked: folds them into
-// the running maximum m and sum l of exponentials, writes p = exp(s - m) in bf16 (0 where masked),
-// and returns the factor by which the sums so far shrink (the online softmax of flash attention).
-COTRAIN_AVX512_BF16 float softmax_row(const float* s, std::int64_t w, std::int64_t valid, float& m, float& l, BFloat16* p) {
+// One query's scores scale * s[0, w) of a key block, the first `valid` of them unmasked: folds them
+// into the running maximum m and sum l of exponentials, writes p = exp(scale * s - m) in bf16 (0
+// where masked), and returns the factor by which the sums so far shrink (the online softmax of
+// flash attention).
+COTRAIN_AVX512_BF16 float softmax_row(const float* s, float scale, std::int64_t w, std::int64_t valid, float& m, float& l, BFloat16* p) {
+  const auto factor = _mm512_set1_ps(scale);
   auto row_max = _mm512_set1_ps(kMinusInfinity);
-  for (std::int64_t j = 0; j < w; j += 16) row_max = _mm512_mask_max_ps(row_max, first_lanes(valid - j), row_max, _mm512_loadu_ps(s + j));
+  for (std::int64_t j = 0; j < w; j += 16) {
+    row_max = _mm512_mask_max_ps(row_max, first_lanes(valid - j), row_max, _mm512_mul_ps(_mm512_loadu_ps(s + j), factor));
+  }
   const float new_max = std::max(m, _mm512_reduce_max_ps(row_max));
   const auto shift = _mm512_set1_ps(new_max);
   auto sum = _mm512_setzero_ps();
   for (std::int64_t j = 0; j < w; j += 16) {
-    const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), shift)));
+    const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s + j), factor), shift)));
     sum = _mm512_add_ps(sum, e);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), (__m256i)_mm512_cvtneps_pbh(e));
   }
@@ -190,15 +193,18 @@ COTRAIN_AVX512_BF16 float softmax_row(const float* s, std::int64_t w, std::int64
   return shrink;
 }
 
-// The backward's scores of a key block transposed: st/dpt [w x 64] hold scale * K Q^T and dO V^T
-// for keys key0 + j and the block's queries; query c sees key j when c >= j + key_offset (key_offset
-// = first key - first query). Writes P^T and dS^T = P^T (dP^T - delta) in bf16 rows, and dS^T with
-// each two key rows interleaved (the B operand of dQ^T = K^T dS^T).
-COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, std::int64_t w, std::int64_t key_offset, const float* lse,
-                                         const float* delta, BFloat16* pt, BFloat16* dst, std::int32_t* ds_pairs) {
+// The backward's scores of a key block transposed: st/dpt [w x 64] hold K Q^T and dO V^T for keys
+// key0 + j and the block's queries; query c sees key j when c >= j + key_offset (key_offset = first
+// key - first query). Writes P^T = exp(scale * st - lse) and scale * dS^T = scale * P^T (dP^T -
+// delta) in bf16 rows, and the latter with each two key rows interleaved (the B operand of
+// dQ^T = K^T dS^T): the scores' scale is folded into dS before it is rounded, so the products of
+// dK and dQ need none.
+COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, float scale, std::int64_t w, std::int64_t key_offset,
+                                         const float* lse, const float* delta, BFloat16* pt, BFloat16* dst, std::int32_t* ds_pairs) {
   static_assert(kQueryBlock == 64);
   const auto interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
                                            18, 2, 17, 1, 16, 0);
+  const auto factor = _mm512_set1_ps(scale);
   for (std::int64_t j = 0; j < w; j += 2) {
     for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
       const auto row_lse = _mm512_loadu_ps(lse + c), row_delta = _mm512_loadu_ps(delta + c);
@@ -206,8 +212,8 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, std:
       for (int half = 0; half < 2; ++half) {
         const auto at = (j + half) * kQueryBlock + c;
         const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
-        const auto p = _mm512_maskz_mov_ps(visible, exp16(_mm512_sub_ps(_mm512_loadu_ps(st + at), row_lse)));
-        ds[half] = _mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta));
+        const auto p = _mm512_maskz_mov_ps(visible, exp16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), factor, row_lse)));
+        ds[half] = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta)), factor);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), (__m256i)_mm512_cvtneps_pbh(p));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), (__m256i)_mm512_cvtneps_pbh(ds[half]));
       }
@@ -269,14 +275,13 @@ std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const T
       std::fill(o.begin(), o.end(), 0.f);
       for (std::int64_t key0 = 0; key0 < start + kQueryBlock; key0 += kKeyBlock) {
         const auto w = std::min(kKeyBlock, start + kQueryBlock - key0);
-        matmul(kQueryBlock, w, d / 2, q_block, d, feature_panels(k_data + kv * (d / 2) * padded_length, d, key0), scale, s.data(), kKeyBlock,
-               false);
+        matmul(kQueryBlock, w, d / 2, q_block, d, feature_panels(k_data + kv * (d / 2) * padded_length, d, key0), s.data(), kKeyBlock, false);
         for (std::int64_t r = 0; r < kQueryBlock; ++r) {
           const auto valid = std::min(w, start + r + 1 - key0);
-          const float shrink = softmax_row(&s[r * kKeyBlock], w, valid, m[r], l[r], &p[r * kKeyBlock]);
+          const float shrink = softmax_row(&s[r * kKeyBlock], scale, w, valid, m[r], l[r], &p[r * kKeyBlock]);
           for (std::int64_t i = 0; i < d; ++i) o[r * d + i] *= shrink;
         }
-        matmul(kQueryBlock, d, w / 2, p.data(), kKeyBlock, row_major(v_data + (kv * (padded_length / 2) + key0 / 2) * d, d), 1.f, o.data(), d,
+        matmul(kQueryBlock, d, w / 2, p.data(), kKeyBlock, row_major(v_data + (kv * (padded_length / 2) + key0 / 2) * d, d), o.data(), d,
                true);
       }
       for (std::int64_t r = 0; r < kQueryBlock; ++r) {
@@ -324,17 +329,17 @@ std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& 
         std::fill(dqt.begin(), dqt.end(), 0.f);
         for (std::int64_t key0 = 0; key0 < start + kQueryBlock; key0 += kKeyBlock) {
           const auto w = std::min(kKeyBlock, start + kQueryBlock - key0);
-          matmul(w, kQueryBlock, d / 2, k_data + (kv_row0 + key0) * d, d, feature_panels(qf + head * (d / 2) * padded_length, d, start), scale,
+          matmul(w, kQueryBlock, d / 2, k_data + (kv_row0 + key0) * d, d, feature_panels(qf + head * (d / 2) * padded_length, d, start),
                  st.data(), kQueryBlock, false);
-          matmul(w, kQueryBlock, d / 2, v_data + (kv_row0 + key0) * d, d, feature_panels(gf + head * (d / 2) * padded_length, d, start), 1.f,
+          matmul(w, kQueryBlock, d / 2, v_data + (kv_row0 + key0) * d, d, feature_panels(gf + head * (d / 2) * padded_length, d, start),
                  dpt.data(), kQueryBlock, false);
-          score_gradients(st.data(), dpt.data(), w, key0 - start, lse_data + row0 + start, delta_data + row0 + start, pt.data(), dst.data(),
-                          ds_pairs.data());
+          score_gradients(st.data(), dpt.data(), scale, w, key0 - start, lse_data + row0 + start, delta_data + row0 + start, pt.data(),
+                          dst.data(), ds_pairs.data());
           const auto token_offset = (row0 + start) / 2 * d;
-          matmul(w, d, kQueryBlock / 2, pt.data(), kQueryBlock, row_major(gt + token_offset, d), 1.f, dv_data + (row0 + key0) * d, d, true);
-          matmul(w, d, kQueryBlock / 2, dst.data(), kQueryBlock, row_major(qt + token_offset, d), scale, dk_data + (row0 + key0) * d, d, true);
-          matmul(d, kQueryBlock, w / 2, kt + kv * d * padded_length + key0, padded_length, row_major(ds_pairs.data(), kQueryBlock), scale,
-                 dqt.data(), kQueryBlock, true);
+          matmul(w, d, kQueryBlock / 2, pt.data(), kQueryBlock, row_major(gt + token_offset, d), dv_data + (row0 + key0) * d, d, true);
+          matmul(w, d, kQueryBlock / 2, dst.data(), kQueryBlock, row_major(qt + token_offset, d), dk_data + (row0 + key0) * d, d, true);
+          matmul(d, kQueryBlock, w / 2, kt + kv * d * padded_length + key0, padded_length, row_major(ds_pairs.data(), kQueryBlock), dqt.data(),
+                 kQueryBlock, true);
         }
         for (std::int64_t c = 0; c < kQueryBlock; ++c)
           for (std::int64_t i = 0; i < d; ++i) dq_data[(row0 + start + c) * d + i] = BFloat16(dqt[i * kQueryBlock + c]);

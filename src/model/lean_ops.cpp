@@ -113,7 +113,8 @@ struct LinearFunction : torch::autograd::Function<LinearFunction> {
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   // Where weight_gradient() is autograd's formula the function would only repeat autograd.
-  if (!mkl_bf16_products_here() || !weight.requires_grad() || !torch::GradMode::is_enabled()) return at::linear(x, weight, bias);
+  const bool mkl = mkl_bf16_products_here() && weight.is_cpu() && weight.scalar_type() == torch::kBFloat16;
+  if (!mkl || !weight.requires_grad() || !torch::GradMode::is_enabled()) return at::linear(x, weight, bias);
   return LinearFunction::apply(x, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }
 
