@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
-#include <vector>
 #include <regex>
+#include <vector>
 
 #include "cotrain/core/error.h"
 

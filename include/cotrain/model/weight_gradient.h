@@ -6,7 +6,8 @@
 // loss then added each bf16 part into its fp32 head gradient in a separate pass (together ~450
 // GFLOP/s). MKL's cblas_gemm_bf16bf16f32, which libtorch's x86 builds carry and export, takes the
 // transposed operand as it lies and writes or adds fp32 results directly: 1,650-1,880 GFLOP/s on
-// the decoder's shapes and 1,250-1,850 on the head's (2-thread Xeon, docs/performance.md). It is
+// the decoder's shapes and 850-940 on the head's, whose 545 MB fp32 gradient is read and written
+// again for every chunk of the loss (2-thread Xeon, docs/performance.md). It is
 // used where the CPU has AMX (where it was measured faster) and libtorch exports it; elsewhere
 // the products are torch's as before.
 #pragma once
