@@ -23,10 +23,10 @@ bool mkl_matrix(const torch::Tensor& t) {
          fits_int(t.size(1)) && fits_int(t.stride(0));
 }
 
-bool on_mkl(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b) {
-  return mkl_bf16_products_here() && a.device().is_cpu() && b.device().is_cpu() && out.device().is_cpu() &&
-         a.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && out.scalar_type() == torch::kFloat32 &&
-         mkl_matrix(a) && mkl_matrix(b) && mkl_matrix(out) && a.numel() > 0 && b.numel() > 0;
+// A^T B for these operands runs on MKL's GEMM here.
+bool on_mkl(const torch::Tensor& a, const torch::Tensor& b) {
+  return mkl_bf16_products_here() && a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == torch::kBFloat16 &&
+         b.scalar_type() == torch::kBFloat16 && mkl_matrix(a) && mkl_matrix(b) && a.numel() > 0 && b.numel() > 0;
 }
 
 }  // namespace
@@ -43,7 +43,7 @@ bool mkl_bf16_products_here() {
 void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && out.sizes() == torch::IntArrayRef({a.size(1), b.size(1)}),
               "transposed_product_into: shapes ", a.sizes(), "^T x ", b.sizes(), " into ", out.sizes());
-  if (on_mkl(out, a, b)) {
+  if (on_mkl(a, b) && out.device().is_cpu() && out.scalar_type() == torch::kFloat32 && mkl_matrix(out)) {
     cblas_gemm_bf16bf16f32(kRowMajor, kTrans, kNoTrans, static_cast<int>(a.size(1)), static_cast<int>(b.size(1)), static_cast<int>(a.size(0)),
                            1.0f, reinterpret_cast<const std::uint16_t*>(a.data_ptr()), static_cast<int>(a.stride(0)),
                            reinterpret_cast<const std::uint16_t*>(b.data_ptr()), static_cast<int>(b.stride(0)), accumulate ? 1.0f : 0.0f,
@@ -55,12 +55,10 @@ void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, c
 }
 
 torch::Tensor weight_gradient(const torch::Tensor& grad, const torch::Tensor& input) {
-  if (mkl_bf16_products_here() && grad.scalar_type() == torch::kBFloat16 && grad.device().is_cpu()) {
+  if (on_mkl(grad, input)) {
     auto out = torch::empty({grad.size(1), input.size(1)}, grad.options().dtype(torch::kFloat32));
-    if (on_mkl(out, grad, input)) {
-      transposed_product_into(out, grad, input, /*accumulate=*/false);
-      return out.to(grad.scalar_type());
-    }
+    transposed_product_into(out, grad, input, /*accumulate=*/false);
+    return out.to(grad.scalar_type());
   }
   return input.t().mm(grad).t();
 }
