@@ -10,24 +10,21 @@
 #include <vector>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-// GCC 12's AVX-512 headers build some intermediate vectors from _mm*_undefined_*() on purpose,
-// which -Wuninitialized reports where they are inlined (GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "avx512.h"
 
 namespace cotrain {
 namespace {
 
 using at::BFloat16;
 using at::Tensor;
+using avx512::exp16;
+using avx512::first_lanes;
 
-// Only these functions use the instructions; the rest of the file is plain C++, so the build
-// needs no machine flags and other CPUs never run them (cpu_flash_attention_runs_here).
-#define COTRAIN_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512bf16")))
+// Only these functions and avx512.h's use the instructions; other CPUs never run them
+// (cpu_flash_attention_runs_here).
 #define COTRAIN_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512bf16")))
 
 constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
@@ -150,24 +147,6 @@ void matmul(std::int64_t m, std::int64_t n, std::int64_t k2, const BFloat16* a, 
   }
 }
 Operand row_major(const std::int32_t* data, std::int64_t ldb) { return {data, ldb, kTileColumns}; }
-
-// e^x = 2^n e^r with n = round(x / ln 2) and r = x - n ln 2 in two steps (Cody and Waite), e^r by
-// its Taylor polynomial to degree 7 (|r| <= 0.35: relative error below 1e-8). Below -104 the
-// result is 0.
-COTRAIN_AVX512_BF16 inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.f)), _mm512_set1_ps(88.f));
-  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  auto p = _mm512_set1_ps(1.f / 5040);
-  for (float coefficient : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coefficient));
-  return _mm512_scalef_ps(p, n);
-}
-
-// The first `count` of 16 lanes (all for count >= 16, none for count <= 0).
-inline __mmask16 first_lanes(std::int64_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
-}
 
 // One query's scores scale * s[0, w) of a key block, the first `valid` of them unmasked: folds them
 // into the running maximum m and sum l of exponentials, writes p = exp(scale * s - m) in bf16 (0

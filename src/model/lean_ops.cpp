@@ -1,5 +1,6 @@
 #include "cotrain/model/lean_ops.h"
 
+#include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/weight_gradient.h"
 
 namespace cotrain {
@@ -9,9 +10,15 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // The backward formulas are autograd's own for the forward's ops (torch's derivatives.yaml),
-// applied in the order its engine applies them, so the gradients are the same bits.
+// applied in the order its engine applies them, so the gradients are the same bits; in bf16 on
+// CPUs with AVX-512 BF16 the same formulas in one pass each (cpu_elementwise.h).
 struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+    if (cpu_elementwise_applies({&x, &weight})) {
+      auto [out, inv_rms] = cpu_rms_norm(x, weight, eps);
+      ctx->save_for_backward({x, weight, inv_rms});
+      return out;
+    }
     auto x32 = x.to(torch::kFloat32);
     auto inv_rms = torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
     ctx->save_for_backward({x, weight, inv_rms});
@@ -22,6 +29,10 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &inv_rms = saved[2];
     const auto& grad = grad_out[0];
+    if (cpu_elementwise_applies({&grad, &x, &weight})) {
+      auto [grad_x, grad_weight] = cpu_rms_norm_backward(grad, x, weight, inv_rms, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+      return {grad_x, grad_weight, torch::Tensor()};
+    }
     auto x32 = x.to(torch::kFloat32);
     torch::Tensor grad_weight;
     if (ctx->needs_input_grad(1)) grad_weight = at::sum_to(grad * (x32 * inv_rms).to(x.scalar_type()), weight.sizes());
@@ -37,24 +48,32 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   }
 };
 
-// The gradients of silu(gate) * up from the product's gradient GRAD (those NEEDED: gate, up).
-std::pair<torch::Tensor, torch::Tensor> swiglu_backward(const torch::Tensor& grad, const torch::Tensor& gate, const torch::Tensor& up,
-                                                        bool need_gate, bool need_up) {
-  auto grad_up = need_up ? grad * torch::silu(gate) : torch::Tensor();
-  auto grad_gate = need_gate ? at::silu_backward(grad * up, gate) : torch::Tensor();
-  return {grad_gate, grad_up};
+torch::Tensor swiglu_product(const torch::Tensor& gate, const torch::Tensor& up) {
+  return cpu_elementwise_applies({&gate, &up}) ? cpu_swiglu(gate, up) : torch::silu(gate) * up;
+}
+
+// From the product's gradient GRAD: the product silu(gate) * up (recomputed: the forward keeps
+// only gate and up) and the gradients of gate and up, each only where NEEDED.
+SwigluBackward swiglu_backward(const torch::Tensor& grad, const torch::Tensor& gate, const torch::Tensor& up, bool need_product,
+                               bool need_gate, bool need_up) {
+  if (cpu_elementwise_applies({&grad, &gate, &up})) return cpu_swiglu_backward(grad, gate, up, need_product, need_gate, need_up);
+  SwigluBackward out;
+  if (need_product) out.product = torch::silu(gate) * up;
+  if (need_up) out.grad_up = grad * torch::silu(gate);
+  if (need_gate) out.grad_gate = at::silu_backward(grad * up, gate);
+  return out;
 }
 
 struct SwiGLUFunction : torch::autograd::Function<SwiGLUFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up) {
     ctx->save_for_backward({gate, up});
-    return torch::silu(gate) * up;
+    return swiglu_product(gate, up);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    auto [grad_gate, grad_up] = swiglu_backward(grad_out[0], saved[0], saved[1], ctx->needs_input_grad(0), ctx->needs_input_grad(1));
-    return {grad_gate, grad_up};
+    auto out = swiglu_backward(grad_out[0], saved[0], saved[1], false, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    return {out.grad_gate, out.grad_up};
   }
 };
 
@@ -65,25 +84,26 @@ struct SwiGLULinearFunction : torch::autograd::Function<SwiGLULinearFunction> {
                                const std::optional<torch::Tensor>& bias) {  // optional: an undefined Tensor is no input to autograd
     ctx->save_for_backward({gate, up, weight});
     if (bias) ctx->saved_data["bias_sizes"] = bias->sizes().vec();
-    return at::linear(torch::silu(gate) * up, weight, bias);
+    return at::linear(swiglu_product(gate, up), weight, bias);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
     const auto &gate = saved[0], &up = saved[1], &weight = saved[2];
     const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
-    torch::Tensor grad_weight, grad_bias, grad_gate, grad_up;
-    if (ctx->needs_input_grad(2)) {
-      const auto product = torch::silu(gate) * up;  // recomputed: the forward kept only gate and up
-      grad_weight = weight_gradient(grad, product.reshape({-1, product.size(-1)}));
+    const bool need_weight = ctx->needs_input_grad(2), need_gate = ctx->needs_input_grad(0), need_up = ctx->needs_input_grad(1);
+    // The pass that makes the gradients of gate and up also recomputes the product for the weight's.
+    SwigluBackward out;
+    if (need_gate || need_up) {
+      out = swiglu_backward(grad.mm(weight).view(gate.sizes()), gate, up, need_weight, need_gate, need_up);
+    } else if (need_weight) {
+      out.product = swiglu_product(gate, up);
     }
+    torch::Tensor grad_weight, grad_bias;
+    if (need_weight) grad_weight = weight_gradient(grad, out.product.reshape({-1, out.product.size(-1)}));
     const bool has_bias = ctx->saved_data.count("bias_sizes") > 0;  // needs_input_grad() has no index for an absent one
     if (has_bias && ctx->needs_input_grad(3)) grad_bias = at::sum_to(grad, ctx->saved_data["bias_sizes"].toIntVector());
-    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      const auto grad_product = grad.mm(weight).view(gate.sizes());
-      std::tie(grad_gate, grad_up) = swiglu_backward(grad_product, gate, up, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
-    }
-    return {grad_gate, grad_up, grad_weight, grad_bias};
+    return {out.grad_gate, out.grad_up, grad_weight, grad_bias};
   }
 };
 

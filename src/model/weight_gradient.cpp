@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 
 // MKL's CBLAS declaration, with its enums and MKL_INT (32-bit in the LP64 interface libtorch
@@ -13,21 +14,11 @@ extern "C" void cblas_gemm_bf16bf16f32(int layout, int transa, int transb, int m
 namespace cotrain {
 namespace {
 
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS_LAYOUT, CBLAS_TRANSPOSE
-
-bool fits_int(std::int64_t v) { return v <= std::numeric_limits<int>::max(); }
-
-// Row-major with unit column stride, every size and row stride within MKL_INT.
-bool mkl_matrix(const torch::Tensor& t) {
-  return t.dim() == 2 && t.stride(1) == 1 && t.stride(0) >= std::max<std::int64_t>(1, t.size(1)) && fits_int(t.size(0)) &&
-         fits_int(t.size(1)) && fits_int(t.stride(0));
-}
-
-// A^T B for these operands runs on MKL's GEMM here.
-bool on_mkl(const torch::Tensor& a, const torch::Tensor& b) {
-  return mkl_bf16_products_here() && a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == torch::kBFloat16 &&
-         b.scalar_type() == torch::kBFloat16 && mkl_matrix(a) && mkl_matrix(b) && a.numel() > 0 && b.numel() > 0;
-}
+// MKL's memory manager keeps the buffers its GEMM packs operands into, per thread, for the life of
+// the process: with the fused loss's products (model/loss.cpp) that held 260 MB more at the
+// 2,048-token step's peak, for no measured speed. Set before MKL's first call (MKL reads it then);
+// a value the user set is kept.
+[[maybe_unused]] const bool mkl_buffers_freed = setenv("MKL_DISABLE_FAST_MM", "1", /*overwrite=*/0) == 0;
 
 }  // namespace
 
@@ -40,18 +31,48 @@ bool mkl_bf16_products_here() {
 #endif
 }
 
-void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
-  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(0) == b.size(0) && out.sizes() == torch::IntArrayRef({a.size(1), b.size(1)}),
-              "transposed_product_into: shapes ", a.sizes(), "^T x ", b.sizes(), " into ", out.sizes());
+namespace {
+
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS_LAYOUT, CBLAS_TRANSPOSE
+
+bool fits_int(std::int64_t v) { return v <= std::numeric_limits<int>::max(); }
+
+// Row-major with unit column stride, every size and row stride within MKL_INT.
+bool mkl_matrix(const torch::Tensor& t) {
+  return t.dim() == 2 && t.stride(1) == 1 && t.stride(0) >= std::max<std::int64_t>(1, t.size(1)) && fits_int(t.size(0)) &&
+         fits_int(t.size(1)) && fits_int(t.stride(0));
+}
+
+// A product of these operands runs on MKL's GEMM here.
+bool on_mkl(const torch::Tensor& a, const torch::Tensor& b) {
+  return mkl_bf16_products_here() && a.device().is_cpu() && b.device().is_cpu() && a.scalar_type() == torch::kBFloat16 &&
+         b.scalar_type() == torch::kBFloat16 && mkl_matrix(a) && mkl_matrix(b) && a.numel() > 0 && b.numel() > 0;
+}
+
+// OUT (+)= op(A) B with op(A) = A^T when TRANSPOSE_A: on MKL where it can, else torch's matmul.
+void product(const torch::Tensor& out, const torch::Tensor& a, bool transpose_a, const torch::Tensor& b, bool accumulate) {
+  const auto m = transpose_a ? a.size(1) : a.size(0), k = transpose_a ? a.size(0) : a.size(1);
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && b.size(0) == k && out.sizes() == torch::IntArrayRef({m, b.size(1)}), "matrix product: shapes ",
+              a.sizes(), transpose_a ? "^T" : "", " x ", b.sizes(), " into ", out.sizes());
   if (on_mkl(a, b) && out.device().is_cpu() && out.scalar_type() == torch::kFloat32 && mkl_matrix(out)) {
-    cblas_gemm_bf16bf16f32(kRowMajor, kTrans, kNoTrans, static_cast<int>(a.size(1)), static_cast<int>(b.size(1)), static_cast<int>(a.size(0)),
-                           1.0f, reinterpret_cast<const std::uint16_t*>(a.data_ptr()), static_cast<int>(a.stride(0)),
+    cblas_gemm_bf16bf16f32(kRowMajor, transpose_a ? kTrans : kNoTrans, kNoTrans, static_cast<int>(m), static_cast<int>(b.size(1)),
+                           static_cast<int>(k), 1.0f, reinterpret_cast<const std::uint16_t*>(a.data_ptr()), static_cast<int>(a.stride(0)),
                            reinterpret_cast<const std::uint16_t*>(b.data_ptr()), static_cast<int>(b.stride(0)), accumulate ? 1.0f : 0.0f,
                            out.data_ptr<float>(), static_cast<int>(out.stride(0)));
     return;
   }
-  const auto product = at::mm(a.t(), b);
-  accumulate ? out.add_(product) : out.copy_(product);
+  const auto result = at::mm(transpose_a ? a.t() : a, b);
+  accumulate ? out.add_(result) : out.copy_(result);
+}
+
+}  // namespace
+
+void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
+  product(out, a, /*transpose_a=*/true, b, accumulate);
+}
+
+void product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
+  product(out, a, /*transpose_a=*/false, b, accumulate);
 }
 
 torch::Tensor weight_gradient(const torch::Tensor& grad, const torch::Tensor& input) {

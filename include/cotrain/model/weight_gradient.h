@@ -1,13 +1,14 @@
 // The weight-gradient products of training, A^T B summed over the tokens: a linear layer's
-// grad^T input, and the LM head's (softmax - one-hot)^T hidden in the fused loss.
+// grad^T input, and the LM head's (softmax - one-hot)^T hidden in the fused loss; and the loss's
+// A B with fp32 sums.
 //
 // On an AMX CPU, torch's bf16 matmul (oneDNN) runs these with the tokens as the contraction at
 // 1,000-1,300 GFLOP/s against 2,000-2,700 for the forward's products of the same shapes, and the
 // loss then added each bf16 part into its fp32 head gradient in a separate pass (together ~450
 // GFLOP/s). MKL's cblas_gemm_bf16bf16f32, which libtorch's x86 builds carry and export, takes the
 // transposed operand as it lies and writes or adds fp32 results directly: 1,650-1,880 GFLOP/s on
-// the decoder's shapes and 850-940 on the head's, whose 545 MB fp32 gradient is read and written
-// again for every chunk of the loss (2-thread Xeon, docs/performance.md). It is
+// the decoder's shapes (2-thread Xeon, docs/performance.md). The fused loss also sums its
+// gradient of the hidden states over the vocabulary's blocks with it (product_into). It is
 // used where the CPU has AMX (where it was measured faster) and libtorch exports it; elsewhere
 // the products are torch's as before.
 #pragma once
@@ -23,6 +24,10 @@ bool mkl_bf16_products_here();
 // is accumulated and stored in fp32; otherwise it is torch's matmul in the inputs' dtype, then
 // converted (for bf16 inputs that rounds each product to bf16 before the sum).
 void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate);
+
+// OUT = A B, or OUT += A B when ACCUMULATE: A [m, k], B [k, n], OUT [m, n] as above. The fused
+// loss's gradient of the hidden states, summed over the vocabulary's blocks in fp32.
+void product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate);
 
 // The weight gradient of y = x W^T from rows GRAD [k, out] and INPUT [k, in]: GRAD^T INPUT, [out, in]
 // in GRAD's dtype. Otherwise than on MKL's path it is autograd's own formula (INPUT^T GRAD,

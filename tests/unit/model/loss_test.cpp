@@ -111,6 +111,37 @@ TEST(SummedNll, ValidationLossAllocatesNoGradientBuffers) {
   EXPECT_THROW(summed_nll(hidden, head, targets, LossGradients::build, chunk), RuntimeFailure);  // nothing could use them
 }
 
+// In bf16 (cpu_elementwise.h's kernels and MKL's fp32 sums where this CPU has them): over several
+// vocabulary blocks and chunks of positions, the value and both gradients against fp64 from the
+// same bf16 logits, and no further from it than autograd in bf16.
+TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
+  torch::manual_seed(4);
+  const std::int64_t T = 300, H = 64, V = 10000;  // 3 blocks of the vocabulary, the last partial
+  auto hidden = (torch::randn({T, H}) * 2).to(torch::kBFloat16), head = (torch::randn({V, H}) * 0.3).to(torch::kBFloat16);
+  auto targets = torch::randint(0, V, {T}, torch::kInt64);
+  targets.index_put_({torch::tensor({0, 150, 299})}, -1);
+  auto logits = at::linear(hidden, head).to(torch::kFloat64);  // the bf16 logits the loss works from
+  auto valid = targets.ge(0).to(torch::kFloat64).unsqueeze(1);
+  auto logp = torch::log_softmax(logits, -1);
+  auto exact_loss = -(logp.gather(1, targets.clamp_min(0).unsqueeze(1)) * valid).sum().item<double>();
+  auto d_logits = (logp.exp() - torch::one_hot(targets.clamp_min(0), V).to(torch::kFloat64)) * valid;
+  auto exact_hidden = d_logits.mm(head.to(torch::kFloat64)), exact_head = d_logits.t().mm(hidden.to(torch::kFloat64));
+
+  auto h_ref = hidden.clone().requires_grad_(), w_ref = head.clone().requires_grad_();
+  reference_nll(h_ref, w_ref, targets).backward();
+  for (std::int64_t chunk : {128, 2048}) {
+    auto h = hidden.clone().requires_grad_(), w = head.clone().requires_grad_();
+    auto loss = summed_nll(h, w, targets, LossGradients::build, chunk);
+    loss.backward();
+    EXPECT_NEAR(loss.item<double>(), exact_loss, 1e-5 * exact_loss) << "chunk " << chunk;
+    // each gradient rounded to bf16 (2^-9 relative) from a sum of bf16-rounded softmax gradients
+    EXPECT_LT(rel_err(h.grad(), exact_hidden), 4e-3) << "chunk " << chunk;
+    EXPECT_LT(rel_err(w.grad(), exact_head), 4e-3) << "chunk " << chunk;
+    EXPECT_LE(rel_err(h.grad(), exact_hidden), 1.1 * rel_err(h_ref.grad(), exact_hidden)) << "chunk " << chunk;
+    EXPECT_LE(rel_err(w.grad(), exact_head), 1.1 * rel_err(w_ref.grad(), exact_head)) << "chunk " << chunk;
+  }
+}
+
 TEST(SummedNll, Bf16IsCloseToFp32AndKeepsGradientDtypes) {
   torch::manual_seed(2);
   auto hidden = torch::randn({20, 16}), head = torch::randn({30, 16}) * 0.3;

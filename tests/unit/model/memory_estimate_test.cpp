@@ -22,11 +22,12 @@ TEST(MemoryEstimate, FullFineTuningKeepsEighteenBytesPerParameter) {
   EXPECT_DOUBLE_EQ(m.weights_bytes, 2 * params);         // bf16 weights
   EXPECT_DOUBLE_EQ(m.training_state_bytes, 14 * params);  // fp32 grad + the master's 16-bit rest + 2 fp32 moments
   // activations: layer-boundary checkpoints (bf16, T x hidden per layer), one layer recomputed with
-  // its gradients, the loss's fp32 buffer of 256 positions x vocab and its fp32 head gradient.
+  // its gradients, the loss's logits of 2,048 positions x one vocabulary block (the whole 1,000
+  // here) at fp32 size, its fp32 gradients of the hidden states and of the head.
   const double t = 2048;
   const double checkpoints = 2 * t * 64 * 2;
   const double layer = 2 * 2 * t * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176);
-  const double loss = 4 * 256.0 * 1000 + 4 * 1000.0 * 64;
+  const double loss = 4 * 2048.0 * 1000 + 4 * t * 64 + 4 * 1000.0 * 64;
   EXPECT_DOUBLE_EQ(m.activation_bytes, checkpoints + layer + loss);
   EXPECT_DOUBLE_EQ(m.total(), m.weights_bytes + m.training_state_bytes + m.activation_bytes);
 }
@@ -39,7 +40,7 @@ TEST(MemoryEstimate, LoraTrainsRankRAdaptersOnSevenProjections) {
   EXPECT_EQ(m.trainable_parameters, per_layer * 2);
   EXPECT_DOUBLE_EQ(m.weights_bytes, 2.0 * static_cast<double>(c.num_parameters()));
   EXPECT_DOUBLE_EQ(m.training_state_bytes, 16.0 * static_cast<double>(per_layer * 2));  // fp32 weight, grad, 2 moments
-  const double loss_short = 4 * 100.0 * 1000;  // the chunk is the whole sequence when it is shorter; the head is frozen
+  const double loss_short = 4 * 100.0 * 1000 + 4 * 100.0 * 64;  // the chunk is the whole sequence when it is shorter; the head is frozen
   EXPECT_DOUBLE_EQ(m.activation_bytes, 2 * 100.0 * 64 * 2 + 2 * 2 * 100.0 * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176) + loss_short);
   EXPECT_LT(m.total(), estimate_training_memory(c, 100, 0).total());
 }

@@ -33,6 +33,27 @@ TEST(WeightGradient, TransposedProductIntoWritesThenAddsAtTheInputsPrecision) {
   EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
 }
 
+// The loss's other use: A a chunk of a block's softmax gradients [positions, vocabulary rows], B the
+// head's block, OUT the chunk's rows of the hidden states' gradient, written by the first block and
+// added to by the next.
+TEST(WeightGradient, ProductIntoWritesThenAddsAtTheInputsPrecision) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(13);
+  const auto a_wide = torch::randn({64, 500}).to(torch::kBFloat16), b = torch::randn({300, 48}).to(torch::kBFloat16);
+  const auto a = a_wide.narrow(1, 100, 300);  // [64, 300] with rows 500 apart
+  auto out_full = torch::full({100, 48}, 7.0);
+  auto out = out_full.narrow(0, 20, 64);
+  const auto exact = torch::mm(a.to(torch::kFloat64), b.to(torch::kFloat64));
+  const double scale = max_abs(torch::mm(a.to(torch::kFloat64).abs(), b.to(torch::kFloat64).abs()));
+  const double tolerance = mkl_bf16_products_here() ? 1e-6 * scale : std::ldexp(1.0, -8) * scale;
+  product_into(out, a, b, /*accumulate=*/false);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - exact), tolerance);
+  product_into(out, a, b, /*accumulate=*/true);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - 2 * exact), 2 * tolerance);
+  EXPECT_TRUE(out_full.narrow(0, 0, 20).eq(7.0).all().item<bool>()) << "rows before the block were written";
+  EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
+}
+
 // Over 2,048 tokens, as a training step's: the bf16 weight gradient is the exact product rounded
 // once (MKL: fp32 sums, so off the exact rounding only near a midpoint), never further from the
 // exact product than autograd's own, and within one bf16 step of it; elsewhere it is autograd's.

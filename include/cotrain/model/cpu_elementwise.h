@@ -1,0 +1,46 @@
+// The decoder's element-wise pieces (RMSNorm, the SwiGLU product) as one pass each over bf16 rows
+// on CPUs with AVX-512 BF16, forward and backward. ATen's composites make 8-10 passes, each
+// reading and writing the whole activation, half of them converting bf16 to fp32 and back: on
+// the 0.5B shape they cost more of a bf16 training step than the attention kernel
+// (docs/performance.md). The arithmetic is the composite's in fp32 with the bf16 roundings at the
+// same places (lean_ops.h), so the results differ from autograd's only in the order of the sums
+// over a row or over the rows: within a bf16 rounding.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace cotrain {
+
+// Whether the kernels run here (this CPU has AVX-512 BF16) for these tensors (bf16, on the CPU).
+bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*> tensors);
+
+// weight * bf16(x32 * inv_rms) and inv_rms = rsqrt(mean(x32^2, -1) + eps) per row, fp32 [..., 1];
+// x [..., H], weight [H].
+std::pair<at::Tensor, at::Tensor> cpu_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// The gradients of cpu_rms_norm for x and weight (those NEEDED; the others undefined), from GRAD
+// of its output and the forward's inv_rms.
+std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
+                                                        const at::Tensor& inv_rms, bool need_x, bool need_weight);
+
+// bf16(bf16(silu(gate)) * up).
+at::Tensor cpu_swiglu(const at::Tensor& gate, const at::Tensor& up);
+
+// From GRAD of the SwiGLU product: the product itself (for a weight gradient downstream) and the
+// gradients of gate and up, each only where NEEDED.
+struct SwigluBackward {
+  at::Tensor product, grad_gate, grad_up;
+};
+SwigluBackward cpu_swiglu_backward(const at::Tensor& grad, const at::Tensor& gate, const at::Tensor& up, bool need_product, bool need_gate,
+                                   bool need_up);
+
+// The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
+// [n, w] in bf16 as the head's product rounds them:
+// folds each row's logits into its running maximum MAX and sum of exponentials SUM ([n] fp32), as
+// the online softmax does (log-sum-exp = max + log(sum) once every block is folded in),
+void cpu_fold_logsumexp(const at::Tensor& logits, const at::Tensor& max, const at::Tensor& sum);
+// and turns them in place into the gradient of the summed NLL: bf16(exp(logit - lse) - 1[column
+// == target]) with TARGET_COLUMNS [n] int64 the target's column in this block or -1, and rows
+// whose VALID [n] fp32 is 0 (no target) zeroed.
+void cpu_softmax_gradient_(const at::Tensor& logits, const at::Tensor& lse, const at::Tensor& target_columns, const at::Tensor& valid);
+
+}  // namespace cotrain

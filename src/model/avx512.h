@@ -1,0 +1,57 @@
+// Vector pieces shared by the CPU kernels that run on AVX-512 BF16 (cpu_attention.cpp,
+// cpu_elementwise.cpp). Only functions marked COTRAIN_AVX512_BF16 use the instructions, so the
+// build needs no machine flags and callers check the CPU first (__builtin_cpu_supports).
+#pragma once
+
+#if defined(__x86_64__)
+#include <c10/util/BFloat16.h>
+#include <immintrin.h>
+
+#include <cstdint>
+
+// GCC 12's AVX-512 headers build some intermediate vectors from _mm*_undefined_*() on purpose,
+// which -Wuninitialized reports where they are inlined (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define COTRAIN_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+
+namespace cotrain::avx512 {
+
+// e^x = 2^n e^r with n = round(x / ln 2) and r = x - n ln 2 in two steps (Cody and Waite), e^r by
+// its Taylor polynomial to degree 7 (|r| <= 0.35: relative error below 1e-8). Below -104 the
+// result is 0; NaN stays NaN (max/min return their second operand when either is NaN).
+COTRAIN_AVX512_BF16 inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.f), _mm512_max_ps(_mm512_set1_ps(-104.f), x));
+  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  auto p = _mm512_set1_ps(1.f / 5040);
+  for (float coefficient : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coefficient));
+  return _mm512_scalef_ps(p, n);
+}
+
+// The first `count` of 16 lanes (all for count >= 16, none for count <= 0).
+inline __mmask16 first_lanes(std::int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+}
+
+// 16 bf16 values (those of LANES; 0 elsewhere) widened to fp32, which is exact.
+COTRAIN_AVX512_BF16 inline __m512 load_bf16(const c10::BFloat16* p, __mmask16 lanes) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)), 16));
+}
+
+// fp32 rounded to the nearest bf16, ties to even, as c10::BFloat16 rounds (but for inputs below
+// 2^-126, which the instruction flushes to zero).
+COTRAIN_AVX512_BF16 inline __m256i to_bf16(__m512 x) { return (__m256i)_mm512_cvtneps_pbh(x); }
+
+COTRAIN_AVX512_BF16 inline void store_bf16(c10::BFloat16* p, __m512 x, __mmask16 lanes) { _mm256_mask_storeu_epi16(p, lanes, to_bf16(x)); }
+
+// x rounded to bf16 and widened back: where a composite of bf16 ops would round an intermediate.
+COTRAIN_AVX512_BF16 inline __m512 round_bf16(__m512 x) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(to_bf16(x)), 16));
+}
+
+}  // namespace cotrain::avx512
+
+#endif

@@ -1,0 +1,273 @@
+#include "cotrain/model/cpu_elementwise.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include "avx512.h"
+
+namespace cotrain {
+namespace {
+
+using at::BFloat16;
+using at::Tensor;
+using namespace avx512;
+
+constexpr std::int64_t kRowBlock = 64;         // rows per task, and per partial sum of a weight's gradient
+constexpr std::int64_t kElementBlock = 16384;  // elements per task of the SwiGLU passes
+
+COTRAIN_AVX512_BF16 void rms_norm_rows(const BFloat16* x, const BFloat16* weight, std::int64_t rows, std::int64_t h, float eps,
+                                       BFloat16* out, float* inv_rms) {
+  for (std::int64_t r = 0; r < rows; ++r, x += h, out += h) {
+    auto squares = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < h; j += 16) {
+      const auto v = load_bf16(x + j, first_lanes(h - j));
+      squares = _mm512_fmadd_ps(v, v, squares);
+    }
+    const float inv = 1.f / std::sqrt(_mm512_reduce_add_ps(squares) / static_cast<float>(h) + eps);
+    inv_rms[r] = inv;
+    const auto factor = _mm512_set1_ps(inv);
+    for (std::int64_t j = 0; j < h; j += 16) {
+      const auto lanes = first_lanes(h - j);
+      const auto normed = round_bf16(_mm512_mul_ps(load_bf16(x + j, lanes), factor));
+      store_bf16(out + j, _mm512_mul_ps(load_bf16(weight + j, lanes), normed), lanes);
+    }
+  }
+}
+
+// autograd's formulas for the composite (lean_ops.cpp) per row: grad_normed = bf16(grad * weight),
+// grad_mean = -0.5 * sum(grad_normed * x) * inv_rms^3, grad_x = grad_normed * inv_rms +
+// grad_mean / h * 2x; the weight's gradient sum(grad * bf16(x * inv_rms)) over the rows added
+// into WEIGHT_SUMS [h] fp32.
+COTRAIN_AVX512_BF16 void rms_norm_backward_rows(const BFloat16* grad, const BFloat16* x, const BFloat16* weight, const float* inv_rms,
+                                                std::int64_t rows, std::int64_t h, BFloat16* grad_x, float* weight_sums) {
+  for (std::int64_t r = 0; r < rows; ++r, grad += h, x += h) {
+    const auto factor = _mm512_set1_ps(inv_rms[r]);
+    if (weight_sums) {
+      for (std::int64_t j = 0; j < h; j += 16) {
+        const auto lanes = first_lanes(h - j);
+        const auto normed = round_bf16(_mm512_mul_ps(load_bf16(x + j, lanes), factor));
+        _mm512_mask_storeu_ps(weight_sums + j, lanes,
+                              _mm512_fmadd_ps(load_bf16(grad + j, lanes), normed, _mm512_maskz_loadu_ps(lanes, weight_sums + j)));
+      }
+    }
+    if (!grad_x) continue;
+    auto dot = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < h; j += 16) {
+      const auto lanes = first_lanes(h - j);
+      const auto grad_normed = round_bf16(_mm512_mul_ps(load_bf16(grad + j, lanes), load_bf16(weight + j, lanes)));
+      dot = _mm512_fmadd_ps(grad_normed, load_bf16(x + j, lanes), dot);
+    }
+    const float inv = inv_rms[r];
+    const float grad_mean = -0.5f * _mm512_reduce_add_ps(dot) * (inv * inv * inv);
+    const auto twice_grad_square = _mm512_set1_ps(2.f * (grad_mean / static_cast<float>(h)));
+    for (std::int64_t j = 0; j < h; j += 16) {
+      const auto lanes = first_lanes(h - j);
+      const auto grad_normed = round_bf16(_mm512_mul_ps(load_bf16(grad + j, lanes), load_bf16(weight + j, lanes)));
+      const auto value = _mm512_fmadd_ps(twice_grad_square, load_bf16(x + j, lanes), _mm512_mul_ps(grad_normed, factor));
+      store_bf16(grad_x + r * h + j, value, lanes);
+    }
+  }
+}
+
+// silu(g) = g / (1 + e^-g) and the sigmoid 1 / (1 + e^-g), as ATen computes them in fp32.
+struct Silu {
+  __m512 value, sigmoid;
+};
+COTRAIN_AVX512_BF16 inline Silu silu(__m512 g) {
+  const auto one = _mm512_set1_ps(1.f);
+  const auto denominator = _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)));
+  return {_mm512_div_ps(g, denominator), _mm512_div_ps(one, denominator)};
+}
+
+COTRAIN_AVX512_BF16 void swiglu_elements(const BFloat16* gate, const BFloat16* up, std::int64_t n, BFloat16* out) {
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const auto lanes = first_lanes(n - i);
+    const auto activated = round_bf16(silu(load_bf16(gate + i, lanes)).value);
+    store_bf16(out + i, _mm512_mul_ps(activated, load_bf16(up + i, lanes)), lanes);
+  }
+}
+
+// autograd's formulas: grad_up = grad * bf16(silu(g)), grad_gate = silu_backward(bf16(grad * up), g)
+// = bf16(grad * up) * sigmoid * (1 + g (1 - sigmoid)). Null outputs are not computed.
+COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BFloat16* gate, const BFloat16* up, std::int64_t n,
+                                                  BFloat16* product, BFloat16* grad_gate, BFloat16* grad_up) {
+  const auto one = _mm512_set1_ps(1.f);
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const auto lanes = first_lanes(n - i);
+    const auto g = load_bf16(gate + i, lanes), u = load_bf16(up + i, lanes), dy = load_bf16(grad + i, lanes);
+    const auto s = silu(g);
+    const auto activated = round_bf16(s.value);
+    if (product) store_bf16(product + i, _mm512_mul_ps(activated, u), lanes);
+    if (grad_up) store_bf16(grad_up + i, _mm512_mul_ps(dy, activated), lanes);
+    if (grad_gate) {
+      const auto grad_silu = round_bf16(_mm512_mul_ps(dy, u));
+      const auto slope = _mm512_fmadd_ps(g, _mm512_sub_ps(one, s.sigmoid), one);
+      store_bf16(grad_gate + i, _mm512_mul_ps(_mm512_mul_ps(grad_silu, s.sigmoid), slope), lanes);
+    }
+  }
+}
+
+COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_t n, std::int64_t w, float* max, float* sum) {
+  for (std::int64_t r = 0; r < n; ++r, logits += w) {
+    auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (std::int64_t j = 0; j < w; j += 16) {
+      const auto lanes = first_lanes(w - j);
+      row_max = _mm512_mask_max_ps(row_max, lanes, row_max, load_bf16(logits + j, lanes));
+    }
+    const float new_max = std::max(max[r], _mm512_reduce_max_ps(row_max));
+    const auto shift = _mm512_set1_ps(new_max);
+    auto exponentials = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < w; j += 16) {
+      const auto lanes = first_lanes(w - j);
+      exponentials = _mm512_add_ps(exponentials, _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(load_bf16(logits + j, lanes), shift))));
+    }
+    const float shrink = max[r] == -std::numeric_limits<float>::infinity() ? 0.f : std::exp(max[r] - new_max);
+    sum[r] = sum[r] * shrink + _mm512_reduce_add_ps(exponentials);
+    max[r] = new_max;
+  }
+}
+
+COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n, std::int64_t w, const float* lse,
+                                               const std::int64_t* target_columns, const float* valid) {
+  for (std::int64_t r = 0; r < n; ++r, logits += w) {
+    if (valid[r] == 0.f) {
+      std::fill(logits, logits + w, BFloat16(0.f));
+      continue;
+    }
+    const auto column = target_columns[r];
+    const float target = column >= 0 ? std::exp(static_cast<float>(logits[column]) - lse[r]) - 1.f : 0.f;
+    const auto shift = _mm512_set1_ps(lse[r]);
+    for (std::int64_t j = 0; j < w; j += 16) {
+      const auto lanes = first_lanes(w - j);
+      store_bf16(logits + j, exp16(_mm512_sub_ps(load_bf16(logits + j, lanes), shift)), lanes);
+    }
+    if (column >= 0) logits[column] = BFloat16(target);
+  }
+}
+
+BFloat16* data_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<BFloat16>() : nullptr; }
+
+}  // namespace
+
+bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*> tensors) {
+  static const bool runs = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl");
+  if (!runs) return false;
+  for (const auto* t : tensors) {
+    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kBFloat16) return false;
+  }
+  return true;
+}
+
+std::pair<Tensor, Tensor> cpu_rms_norm(const Tensor& x_in, const Tensor& weight_in, double eps) {
+  const auto x = x_in.contiguous(), weight = weight_in.contiguous();
+  const auto h = x.size(-1), rows = x.numel() / h;
+  auto out = at::empty(x.sizes(), x.options());
+  auto inv_sizes = x.sizes().vec();
+  inv_sizes.back() = 1;
+  auto inv_rms = at::empty(inv_sizes, x.options().dtype(at::kFloat));
+  const auto *x_data = x.data_ptr<BFloat16>(), *w_data = weight.data_ptr<BFloat16>();
+  auto* out_data = out.data_ptr<BFloat16>();
+  auto* inv_data = inv_rms.data_ptr<float>();
+  at::parallel_for(0, rows, kRowBlock, [&](std::int64_t begin, std::int64_t end) {
+    rms_norm_rows(x_data + begin * h, w_data, end - begin, h, static_cast<float>(eps), out_data + begin * h, inv_data + begin);
+  });
+  return {out, inv_rms};
+}
+
+std::pair<Tensor, Tensor> cpu_rms_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& weight_in, const Tensor& inv_in,
+                                                bool need_x, bool need_weight) {
+  const auto grad = grad_in.contiguous(), x = x_in.contiguous(), weight = weight_in.contiguous(), inv_rms = inv_in.contiguous();
+  const auto h = x.size(-1), rows = x.numel() / h, blocks = (rows + kRowBlock - 1) / kRowBlock;
+  Tensor grad_x = need_x ? at::empty(x.sizes(), x.options()) : Tensor();
+  // One partial sum per block of rows, added in order: the same bits on any number of threads.
+  std::vector<float> partial(need_weight ? blocks * h : 0, 0.f);
+  at::parallel_for(0, blocks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (auto b = begin; b < end; ++b) {
+      const auto first = b * kRowBlock, count = std::min(kRowBlock, rows - first);
+      rms_norm_backward_rows(grad.data_ptr<BFloat16>() + first * h, x.data_ptr<BFloat16>() + first * h, weight.data_ptr<BFloat16>(),
+                             inv_rms.data_ptr<float>() + first, count, h, need_x ? grad_x.data_ptr<BFloat16>() + first * h : nullptr,
+                             need_weight ? partial.data() + b * h : nullptr);
+    }
+  });
+  Tensor grad_weight;
+  if (need_weight) {
+    auto sums = at::zeros({h}, x.options().dtype(at::kFloat));
+    auto* total = sums.data_ptr<float>();
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      for (std::int64_t j = 0; j < h; ++j) total[j] += partial[b * h + j];
+    }
+    grad_weight = sums.to(weight.scalar_type()).view(weight_in.sizes());
+  }
+  return {grad_x, grad_weight};
+}
+
+Tensor cpu_swiglu(const Tensor& gate_in, const Tensor& up_in) {
+  const auto gate = gate_in.contiguous(), up = up_in.contiguous();
+  auto out = at::empty(gate.sizes(), gate.options());
+  at::parallel_for(0, gate.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
+    swiglu_elements(gate.data_ptr<BFloat16>() + begin, up.data_ptr<BFloat16>() + begin, end - begin, out.data_ptr<BFloat16>() + begin);
+  });
+  return out;
+}
+
+SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
+                                   bool need_up) {
+  const auto grad = grad_in.contiguous(), gate = gate_in.contiguous(), up = up_in.contiguous();
+  auto output = [&](bool needed) { return needed ? at::empty(gate.sizes(), gate.options()) : Tensor(); };
+  SwigluBackward out{output(need_product), output(need_gate), output(need_up)};
+  auto *product = data_or_null(out.product), *grad_gate = data_or_null(out.grad_gate), *grad_up = data_or_null(out.grad_up);
+  at::parallel_for(0, gate.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
+    swiglu_backward_elements(grad.data_ptr<BFloat16>() + begin, gate.data_ptr<BFloat16>() + begin, up.data_ptr<BFloat16>() + begin,
+                             end - begin, product ? product + begin : nullptr, grad_gate ? grad_gate + begin : nullptr,
+                             grad_up ? grad_up + begin : nullptr);
+  });
+  return out;
+}
+
+void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& sum) {
+  TORCH_CHECK(logits.is_contiguous() && max.is_contiguous() && sum.is_contiguous(), "cpu_fold_logsumexp: contiguous tensors");
+  const auto w = logits.size(1);
+  at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
+    fold_logsumexp_rows(logits.data_ptr<BFloat16>() + begin * w, end - begin, w, max.data_ptr<float>() + begin, sum.data_ptr<float>() + begin);
+  });
+}
+
+void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor& target_columns, const Tensor& valid) {
+  TORCH_CHECK(logits.is_contiguous() && lse.is_contiguous() && target_columns.is_contiguous() && valid.is_contiguous(),
+              "cpu_softmax_gradient_: contiguous tensors");
+  const auto w = logits.size(1);
+  at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
+    softmax_gradient_rows(logits.data_ptr<BFloat16>() + begin * w, end - begin, w, lse.data_ptr<float>() + begin,
+                          target_columns.data_ptr<std::int64_t>() + begin, valid.data_ptr<float>() + begin);
+  });
+}
+
+}  // namespace cotrain
+
+#else  // the instructions are x86's
+
+namespace cotrain {
+
+bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*>) { return false; }
+// Unreachable: callers check cpu_elementwise_applies first.
+std::pair<at::Tensor, at::Tensor> cpu_rms_norm(const at::Tensor&, const at::Tensor&, double) { TORCH_CHECK(false, "no AVX-512"); }
+std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, bool,
+                                                        bool) {
+  TORCH_CHECK(false, "no AVX-512");
+}
+at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
+  TORCH_CHECK(false, "no AVX-512");
+}
+void cpu_fold_logsumexp(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+void cpu_softmax_gradient_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+
+}  // namespace cotrain
+
+#endif
