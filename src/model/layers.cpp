@@ -86,7 +86,12 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     h = h * at::empty_like(h).bernoulli_(1 - lora_dropout, dropout_generator).div_(1 - lora_dropout);
   }
   h = h.to(compute);
-  auto delta = at::linear(at::linear(h, lora_A->weight.to(compute)), lora_B->weight.to(compute)) * lora_scaling;
+  const auto A = lora_A->weight.to(compute), B = lora_B->weight.to(compute);
+  // A power-of-two scaling commutes with every rounding, so on the rank-r product it gives peft's
+  // bits, values and gradients, without a pass over [tokens, out] each way (~6% of a LoRA step).
+  int exponent = 0;
+  const bool exact = std::frexp(lora_scaling, &exponent) == 0.5;
+  auto delta = exact ? at::linear(at::linear(h, A) * lora_scaling, B) : at::linear(at::linear(h, A), B) * lora_scaling;
   return (y + delta).to(y.scalar_type());
 }
 

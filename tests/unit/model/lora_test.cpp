@@ -110,17 +110,21 @@ TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
 // inference). Training mode: the products, the scaling and the sum in bf16 with A and B rounded to
 // bf16 (what autocast makes of the same code in the Trainer's bf16 steps), bit for bit.
 TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
+  // rank 3: scalings 8/3 and 8/sqrt(3); rank 4: 2 and 4, powers of two, which the layer applies to
+  // the rank-r product instead (the same bits, checked here with the gradients)
   for (auto base : {torch::kFloat32, torch::kBFloat16}) {
+   for (std::int64_t rank : {3, 4}) {
     for (bool rslora : {false, true}) {
+      SCOPED_TRACE("rank " + std::to_string(rank));
       torch::manual_seed(7);
       Linear linear(6, 5, /*bias=*/true, torch::TensorOptions().dtype(base));
       torch::NoGradGuard no_grad;
       linear->weight.copy_(torch::randn({5, 6}));
       linear->bias.copy_(torch::randn({5}));
       auto init = at::make_generator<at::CPUGeneratorImpl>(1);
-      const double s = lora_settings({"q_proj"}, 3, 8, rslora).scaling();
-      linear->add_lora(3, s, 0.0, init, at::Generator());
-      linear->lora_B->weight.copy_(torch::randn({5, 3}));
+      const double s = lora_settings({"q_proj"}, rank, 8, rslora).scaling();
+      linear->add_lora(rank, s, 0.0, init, at::Generator());
+      linear->lora_B->weight.copy_(torch::randn({5, rank}));
       const auto& A = linear->lora_A->weight;
       const auto& B = linear->lora_B->weight;
       EXPECT_EQ(A.scalar_type(), torch::kFloat32);
@@ -141,12 +145,25 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       }
 
       linear->train();
-      auto trained = linear(x);
+      auto x_grad = x.clone().requires_grad_(), x_peft = x.clone().requires_grad_();
+      auto A_peft = A.detach().clone().requires_grad_(), B_peft = B.detach().clone().requires_grad_();
+      torch::Tensor trained, autocast;
+      {
+        torch::AutoGradMode grad_mode(true);
+        trained = linear(x_grad);
+        autocast = at::linear(x_peft, linear->weight, linear->bias) + at::linear(at::linear(x_peft, A_peft.to(base)), B_peft.to(base)) * s;
+        auto upstream = torch::randn(trained.sizes()).to(base);
+        (trained * upstream).sum().backward();
+        (autocast * upstream).sum().backward();
+      }
       EXPECT_EQ(trained.scalar_type(), base);
-      auto autocast = base_out + at::linear(at::linear(x, A.to(base)), B.to(base)) * s;
       EXPECT_TRUE(trained.equal(autocast)) << "rslora " << rslora;
-      if (base == torch::kBFloat16) EXPECT_FALSE(trained.equal(got));  // the two paths round differently
+      EXPECT_TRUE(x_grad.grad().equal(x_peft.grad())) << "rslora " << rslora;
+      EXPECT_TRUE(A.grad().equal(A_peft.grad())) << "rslora " << rslora;
+      EXPECT_TRUE(B.grad().equal(B_peft.grad())) << "rslora " << rslora;
+      if (base == torch::kBFloat16) EXPECT_FALSE(trained.detach().equal(got));  // the two paths round differently
     }
+   }
   }
 }
 
