@@ -120,20 +120,29 @@ TEST(LeanOps, SwigluLinearEqualsAutogradThroughTheCompositeBitForBit) {
   }
 }
 
-// Only the inputs that need a gradient get one, and a frozen weight costs no weight gradient.
+// Only the inputs that need a gradient get one, and a frozen weight costs no weight gradient (in
+// bf16 through cpu_elementwise.h's kernels where this CPU has them).
 TEST(LeanOps, GradientsOnlyWhereNeeded) {
-  auto x = torch::randn({1, 5, 8}).requires_grad_(true);
-  auto weight = torch::ones({8});  // frozen, as under LoRA
-  rms_norm(x, weight, 1e-6).sum().backward();
-  EXPECT_TRUE(x.grad().defined());
-  EXPECT_FALSE(weight.grad().defined());
-  auto gate = torch::randn({1, 2, 6}).requires_grad_(true);
-  auto down = torch::randn({4, 6});  // frozen
-  swiglu_linear(gate, torch::randn({1, 2, 6}), down).sum().backward();
-  EXPECT_TRUE(gate.grad().defined());
-  EXPECT_FALSE(down.grad().defined());
-  torch::NoGradGuard no_grad;
-  EXPECT_FALSE(swiglu(torch::randn({3}), torch::randn({3})).requires_grad());
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    auto x = torch::randn({1, 5, 8}).to(dtype).requires_grad_(true);
+    auto weight = torch::ones({8}, dtype);  // frozen, as under LoRA
+    rms_norm(x, weight, 1e-6).sum().backward();
+    EXPECT_TRUE(x.grad().defined());
+    EXPECT_FALSE(weight.grad().defined());
+    auto gate = torch::randn({1, 2, 6}).to(dtype).requires_grad_(true);
+    auto up = torch::randn({1, 2, 6}).to(dtype);  // no gradient wanted
+    auto down = torch::randn({4, 6}).to(dtype);   // frozen
+    swiglu_linear(gate, up, down).sum().backward();
+    EXPECT_TRUE(gate.grad().defined());
+    EXPECT_FALSE(up.grad().defined());
+    EXPECT_FALSE(down.grad().defined());
+    auto up_only = torch::randn({1, 2, 6}).to(dtype).requires_grad_(true);
+    swiglu(torch::randn({1, 2, 6}).to(dtype), up_only).sum().backward();
+    EXPECT_TRUE(up_only.grad().defined());
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(swiglu(torch::randn({3}).to(dtype), torch::randn({3}).to(dtype)).requires_grad());
+  }
 }
 
 }  // namespace
