@@ -22,6 +22,7 @@ using at::BFloat16;
 using at::Tensor;
 using avx512::exp16;
 using avx512::first_lanes;
+using avx512::to_bf16;
 
 // Only these functions and avx512.h's use the instructions; other CPUs never run them
 // (cpu_flash_attention_runs_here).
@@ -209,7 +210,7 @@ COTRAIN_AVX512_BF16 float softmax_row(const float* s, float scale, std::int64_t 
   for (std::int64_t j = 0; j < w; j += 16) {
     const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s + j), factor), shift)));
     sum = _mm512_add_ps(sum, e);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), to_bf16(e));
   }
   const float shrink = m == kMinusInfinity ? 0.f : std::exp(m - new_max);
   l = l * shrink + _mm512_reduce_add_ps(sum);
@@ -238,8 +239,8 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
         const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
         const auto p = _mm512_maskz_mov_ps(visible, exp16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), factor, row_lse)));
         ds[half] = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta)), factor);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), (__m256i)_mm512_cvtneps_pbh(p));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), (__m256i)_mm512_cvtneps_pbh(ds[half]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), to_bf16(p));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), to_bf16(ds[half]));
       }
       const auto both = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);  // lanes 0-15 row j, 16-31 row j + 1
       _mm512_storeu_si512(ds_pairs + (j / 2) * kQueryBlock + c, _mm512_permutexvar_epi16(interleave, both));

@@ -30,7 +30,7 @@ torch::Tensor target_columns(const torch::Tensor& targets, std::int64_t first, s
 void fold_logsumexp(const torch::Tensor& logits, const torch::Tensor& max, const torch::Tensor& sum) {
   if (cpu_elementwise_applies({&logits})) return cpu_fold_logsumexp(logits, max, sum);
   const auto l = logits.to(torch::kFloat32);
-  const auto new_max = torch::maximum(max, std::get<0>(l.max(1)));
+  const auto new_max = torch::maximum(max, l.amax(1));
   sum.mul_((max - new_max).exp_()).add_((l - new_max.unsqueeze(1)).exp_().sum(1));
   max.copy_(new_max);
 }
@@ -83,7 +83,10 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
     // fp32 sums, each written by its first product; with no positions the head's gradient is zero.
     torch::Tensor d_hidden = grad_hidden ? torch::empty(hidden.sizes(), hidden.options().dtype(f32)) : torch::Tensor();
     torch::Tensor d_head;
-    if (grad_head) d_head = positions > 0 ? torch::empty(head.sizes(), head.options().dtype(f32)) : torch::zeros(head.sizes(), head.options().dtype(f32));
+    if (grad_head) {
+      const auto options = head.options().dtype(f32);
+      d_head = positions > 0 ? torch::empty(head.sizes(), options) : torch::zeros(head.sizes(), options);
+    }
     for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
       const auto block = head.narrow(0, first, rows);
       for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {

@@ -3,9 +3,9 @@
 // AMX tile unit where the CPU has one. Without AMX, torch's CPU flash kernel converts its blocks to
 // fp32 and multiplies them with sgemm, whose peak there is about a third of bf16's; with AMX its
 // backward runs at ~250 GFLOP/s on 2 cores. This kernel is 2x faster on the first kind of CPU and
-// 2.5x faster in the backward on the second (docs/performance.md). The numerics are those of torch's kernel: scores, softmax statistics and
-// accumulators in fp32, probabilities rounded to bf16 before they multiply V, gradients of the
-// scores rounded to bf16 before their products.
+// 2.5x faster in the backward on the second (docs/performance.md). The numerics are those of
+// torch's kernel: scores, softmax statistics and accumulators in fp32, probabilities rounded to
+// bf16 before they multiply V, gradients of the scores rounded to bf16 before their products.
 #pragma once
 #include <ATen/core/Tensor.h>
 

@@ -18,13 +18,13 @@ enum class LossGradients {
   build,  // also the gradients of hidden and head, for those of them that require grad
 };
 
-// sum over t with targets[t] >= 0 of -log softmax(hidden[t] head^T)[targets[t]], in fp32.
-// hidden [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
+// sum over t with targets[t] >= 0 of -log softmax(hidden[t] head^T)[targets[t]], in fp32. hidden
+// [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
 // LossGradients::build under NoGradGuard is a RuntimeFailure (nothing could use the gradients).
-// CHUNK positions at a time: their [chunk, kLossVocabBlock] logits of one vocabulary block (16 MiB in bf16 at
-// 2,048) are what the loss adds to a step's peak memory besides the fp32 [vocab, hidden] head
-// gradient and the fp32 [T, hidden] one of the hidden states. Longer chunks make longer products;
-// the head's gradient is read and added once per chunk.
+// CHUNK positions at a time: their [chunk, kLossVocabBlock] logits of one vocabulary block (16 MiB
+// in bf16 at 2,048) are what the loss adds to a step's peak memory besides the fp32 [vocab, hidden]
+// head gradient and the fp32 [T, hidden] one of the hidden states. Longer chunks make longer
+// products; the head's gradient is read and added once per chunk.
 constexpr std::int64_t kLossChunk = 2048, kLossVocabBlock = 4096;
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
                          LossGradients gradients, std::int64_t chunk = kLossChunk);

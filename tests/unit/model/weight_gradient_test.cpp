@@ -13,24 +13,32 @@ std::string path() { return mkl_bf16_products_here() ? "MKL bf16 GEMM" : "torch 
 
 double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
 
+// PRODUCT(out, accumulate) makes EXACT (fp64) into rows 20-83 of a [100, 48] fp32 matrix of 7s:
+// written, then added to, at the inputs' precision (fp32 accumulation on MKL's path; torch's
+// rounds the product to bf16, 8 bits, before converting), and no other row touched. SCALE: the
+// largest sum of absolute products.
+template <typename Product>
+void expect_written_then_added(Product product, const torch::Tensor& exact, double scale) {
+  auto out_full = torch::full({100, 48}, 7.0);
+  auto out = out_full.narrow(0, 20, 64);
+  const double tolerance = mkl_bf16_products_here() ? 1e-6 * scale : std::ldexp(1.0, -8) * scale;
+  product(out, /*accumulate=*/false);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - exact), tolerance);
+  product(out, /*accumulate=*/true);
+  EXPECT_LT(max_abs(out.to(torch::kFloat64) - 2 * exact), 2 * tolerance);
+  EXPECT_TRUE(out_full.narrow(0, 0, 20).eq(7.0).all().item<bool>()) << "rows before the block were written";
+  EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
+}
+
 // The loss's use: A a block of columns of a wider matrix, OUT a block of rows, written then added to.
 TEST(WeightGradient, TransposedProductIntoWritesThenAddsAtTheInputsPrecision) {
   SCOPED_TRACE(path());
   torch::manual_seed(11);
   const auto a_wide = torch::randn({300, 200}).to(torch::kBFloat16), b = torch::randn({300, 48}).to(torch::kBFloat16);
   const auto a = a_wide.narrow(1, 70, 64);  // [300, 64] with rows 200 apart
-  auto out_full = torch::full({100, 48}, 7.0);
-  auto out = out_full.narrow(0, 20, 64);
-  const auto exact = torch::mm(a.to(torch::kFloat64).t(), b.to(torch::kFloat64));
-  const double scale = max_abs(torch::mm(a.to(torch::kFloat64).abs().t(), b.to(torch::kFloat64).abs()));
-  // fp32 accumulation on MKL's path; torch's rounds the product to bf16 (8 bits) before converting.
-  const double tolerance = mkl_bf16_products_here() ? 1e-6 * scale : std::ldexp(1.0, -8) * scale;
-  transposed_product_into(out, a, b, /*accumulate=*/false);
-  EXPECT_LT(max_abs(out.to(torch::kFloat64) - exact), tolerance);
-  transposed_product_into(out, a, b, /*accumulate=*/true);
-  EXPECT_LT(max_abs(out.to(torch::kFloat64) - 2 * exact), 2 * tolerance);
-  EXPECT_TRUE(out_full.narrow(0, 0, 20).eq(7.0).all().item<bool>()) << "rows before the block were written";
-  EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
+  const auto a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
+  expect_written_then_added([&](const torch::Tensor& out, bool accumulate) { transposed_product_into(out, a, b, accumulate); },
+                            torch::mm(a64.t(), b64), max_abs(torch::mm(a64.abs().t(), b64.abs())));
 }
 
 // The loss's other use: A a chunk of a block's softmax gradients [positions, vocabulary rows], B the
@@ -41,17 +49,9 @@ TEST(WeightGradient, ProductIntoWritesThenAddsAtTheInputsPrecision) {
   torch::manual_seed(13);
   const auto a_wide = torch::randn({64, 500}).to(torch::kBFloat16), b = torch::randn({300, 48}).to(torch::kBFloat16);
   const auto a = a_wide.narrow(1, 100, 300);  // [64, 300] with rows 500 apart
-  auto out_full = torch::full({100, 48}, 7.0);
-  auto out = out_full.narrow(0, 20, 64);
-  const auto exact = torch::mm(a.to(torch::kFloat64), b.to(torch::kFloat64));
-  const double scale = max_abs(torch::mm(a.to(torch::kFloat64).abs(), b.to(torch::kFloat64).abs()));
-  const double tolerance = mkl_bf16_products_here() ? 1e-6 * scale : std::ldexp(1.0, -8) * scale;
-  product_into(out, a, b, /*accumulate=*/false);
-  EXPECT_LT(max_abs(out.to(torch::kFloat64) - exact), tolerance);
-  product_into(out, a, b, /*accumulate=*/true);
-  EXPECT_LT(max_abs(out.to(torch::kFloat64) - 2 * exact), 2 * tolerance);
-  EXPECT_TRUE(out_full.narrow(0, 0, 20).eq(7.0).all().item<bool>()) << "rows before the block were written";
-  EXPECT_TRUE(out_full.narrow(0, 84, 16).eq(7.0).all().item<bool>()) << "rows after the block were written";
+  const auto a64 = a.to(torch::kFloat64), b64 = b.to(torch::kFloat64);
+  expect_written_then_added([&](const torch::Tensor& out, bool accumulate) { product_into(out, a, b, accumulate); }, torch::mm(a64, b64),
+                            max_abs(torch::mm(a64.abs(), b64.abs())));
 }
 
 // Over 2,048 tokens, as a training step's: the bf16 weight gradient is the exact product rounded
