@@ -258,6 +258,7 @@ struct Shape {
 };
 
 Tensor padded(const Tensor& x, const Shape& shape) {  // [B, n, T, d] -> [B * n, padded, d]
+  if (shape.padded == shape.length) return x.contiguous().view({-1, shape.padded, shape.dim});
   auto y = at::zeros({x.size(0), x.size(1), shape.padded, shape.dim}, x.options());
   y.narrow(2, 0, shape.length).copy_(x);
   return y.view({-1, shape.padded, shape.dim});

@@ -113,6 +113,25 @@ COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BF
   }
 }
 
+// One head's rotary embedding, the composite's roundings (lean_ops.h): with x = (x1, x2) its halves,
+// out = (bf16(bf16(x1 cos1) - bf16(x2 sin1)), bf16(bf16(x2 cos2) + bf16(x1 sin2))); the backward
+// (TRANSPOSED) rotates the other way: (bf16(bf16(g1 cos1) + bf16(g2 sin2)), bf16(bf16(g2 cos2) -
+// bf16(g1 sin1))).
+COTRAIN_AVX512_BF16 void rotary_head(const BFloat16* x, const BFloat16* cos, const BFloat16* sin, std::int64_t half, bool transposed,
+                                     BFloat16* out) {
+  for (std::int64_t i = 0; i < half; i += 16) {
+    const auto lanes = first_lanes(half - i);
+    const auto x1 = load_bf16(x + i, lanes), x2 = load_bf16(x + half + i, lanes);
+    const auto cos1 = load_bf16(cos + i, lanes), cos2 = load_bf16(cos + half + i, lanes);
+    const auto sin1 = load_bf16(sin + i, lanes), sin2 = load_bf16(sin + half + i, lanes);
+    const auto first = round_bf16(_mm512_mul_ps(x1, cos1)), second = round_bf16(_mm512_mul_ps(x2, cos2));
+    const auto from_x1 = round_bf16(_mm512_mul_ps(x1, transposed ? sin1 : sin2));
+    const auto from_x2 = round_bf16(_mm512_mul_ps(x2, transposed ? sin2 : sin1));
+    store_bf16(out + i, transposed ? _mm512_add_ps(first, from_x2) : _mm512_sub_ps(first, from_x2), lanes);
+    store_bf16(out + half + i, transposed ? _mm512_sub_ps(second, from_x1) : _mm512_add_ps(second, from_x1), lanes);
+  }
+}
+
 COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_t n, std::int64_t w, float* max, float* sum) {
   for (std::int64_t r = 0; r < n; ++r, logits += w) {
     auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
@@ -230,6 +249,25 @@ SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in,
   return out;
 }
 
+Tensor cpu_rotary(const Tensor& x, const Tensor& cos_in, const Tensor& sin_in, bool transposed, bool head_major) {
+  TORCH_CHECK(x.dim() == 4 && x.stride(3) == 1 && x.size(3) % 2 == 0, "cpu_rotary: x [B, H, T, D] with rows of D contiguous");
+  const auto batch = x.size(0), heads = x.size(1), length = x.size(2), d = x.size(3);
+  const auto cos = cos_in.reshape({length, d}).contiguous(), sin = sin_in.reshape({length, d}).contiguous();
+  auto out = head_major ? at::empty(x.sizes(), x.options()) : at::empty({batch, length, heads, d}, x.options()).transpose(1, 2);
+  const auto *x_data = x.data_ptr<BFloat16>(), *cos_data = cos.data_ptr<BFloat16>(), *sin_data = sin.data_ptr<BFloat16>();
+  auto* out_data = out.data_ptr<BFloat16>();
+  at::parallel_for(0, batch * length, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (auto row = begin; row < end; ++row) {
+      const auto b = row / length, t = row % length;
+      for (std::int64_t h = 0; h < heads; ++h) {
+        rotary_head(x_data + b * x.stride(0) + h * x.stride(1) + t * x.stride(2), cos_data + t * d, sin_data + t * d, d / 2, transposed,
+                    out_data + b * out.stride(0) + h * out.stride(1) + t * out.stride(2));
+      }
+    }
+  });
+  return out;
+}
+
 void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& sum) {
   TORCH_CHECK(logits.is_contiguous() && max.is_contiguous() && sum.is_contiguous(), "cpu_fold_logsumexp: contiguous tensors");
   const auto w = logits.size(1);
@@ -265,6 +303,7 @@ at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false,
 SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
   TORCH_CHECK(false, "no AVX-512");
 }
+at::Tensor cpu_rotary(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_fold_logsumexp(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_softmax_gradient_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 

@@ -171,11 +171,7 @@ RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& posit
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope) {
-  auto halves = x.chunk(2, -1);
-  auto rotated = torch::cat({-halves[1], halves[0]}, -1);
-  return x * rope.cos + rotated * rope.sin;
-}
+torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope) { return rotary(x, rope.cos, rope.sin); }
 
 AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& options)
     : num_heads(c.num_heads), num_kv_heads(c.num_kv_heads), head_dim(c.head_dim) {

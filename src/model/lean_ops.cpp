@@ -107,6 +107,20 @@ struct SwiGLULinearFunction : torch::autograd::Function<SwiGLULinearFunction> {
   }
 };
 
+// The rotary embedding in one pass each way (cpu_elementwise.h); the tables need no gradient.
+struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return cpu_rotary(x, cos, sin, /*transposed=*/false, /*head_major=*/true);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    // Token-major: the layout of the projection's output the gradient flows back into.
+    return {cpu_rotary(grad_out[0], saved[0], saved[1], /*transposed=*/true, /*head_major=*/false), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // at::linear, with the weight's gradient from weight_gradient(): autograd's otherwise.
 struct LinearFunction : torch::autograd::Function<LinearFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
@@ -139,6 +153,17 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }
+
+torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const auto table = x.dim() == 4 ? x.size(2) * x.size(3) : -1;
+  if (cpu_elementwise_applies({&x, &cos, &sin}) && x.stride(3) == 1 && cos.numel() == table && sin.numel() == table && !cos.requires_grad() &&
+      !sin.requires_grad()) {
+    return RotaryFunction::apply(x, cos, sin);
+  }
+  auto halves = x.chunk(2, -1);
+  auto rotated = torch::cat({-halves[1], halves[0]}, -1);
+  return x * cos + rotated * sin;
+}
 
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) { return SwiGLUFunction::apply(gate, up); }
 

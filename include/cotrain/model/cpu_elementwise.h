@@ -1,10 +1,10 @@
-// The decoder's element-wise pieces (RMSNorm, the SwiGLU product) as one pass each over bf16 rows
-// on CPUs with AVX-512 BF16, forward and backward. ATen's composites make 8-10 passes, each
-// reading and writing the whole activation, half of them converting bf16 to fp32 and back: on
-// the 0.5B shape they cost more of a bf16 training step than the attention kernel
-// (docs/performance.md). The arithmetic is the composite's in fp32 with the bf16 roundings at the
-// same places (lean_ops.h), so the results differ from autograd's only in the order of the sums
-// over a row or over the rows: within a bf16 rounding.
+// The decoder's element-wise pieces (RMSNorm, the SwiGLU product, the rotary embedding) as one
+// pass each over bf16 rows on CPUs with AVX-512 BF16, forward and backward. ATen's composites
+// make 5-10 passes, each reading and writing the whole activation, half of them converting bf16 to
+// fp32 and back: on the 0.5B shape they cost more of a bf16 training step than the attention
+// kernel (docs/performance.md). The arithmetic is the composite's in fp32 with the bf16 roundings
+// at the same places (lean_ops.h), so the results differ from autograd's only in the order of the
+// sums over a row or over the rows: within a bf16 rounding.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -32,6 +32,13 @@ struct SwigluBackward {
 };
 SwigluBackward cpu_swiglu_backward(const at::Tensor& grad, const at::Tensor& gate, const at::Tensor& up, bool need_product, bool need_gate,
                                    bool need_up);
+
+// The rotary embedding x * cos + rotate_half(x) * sin of x [B, H, T, D] (any strides, rows of D
+// contiguous) with tables cos, sin [T, D] (any shape of T * D values), or with TRANSPOSED the
+// gradient of x from the output's gradient x: rotate_half's transpose in place of rotate_half.
+// The result [B, H, T, D] lies head-major (contiguous) when HEAD_MAJOR, token-major otherwise (a
+// transposed view of [B, T, H, D], the layout of the projection a query or key comes from).
+at::Tensor cpu_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool transposed, bool head_major);
 
 // The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
 // [n, w] in bf16 as the head's product rounds them:

@@ -86,7 +86,7 @@ void set_up_cpu_vector_math();
 // inv_freq for the config's rope settings (default, linear, llama3), fp32, [head_dim / 2].
 torch::Tensor rope_inv_freq(const ModelConfig& config, const torch::Device& device);
 RopeTables rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& position_ids, torch::ScalarType dtype);
-// x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x2, x1) (half split, not interleaved).
+// The rotary embedding of x [B, H, T, D] (lean_ops.h's rotary).
 torch::Tensor apply_rope(const torch::Tensor& x, const RopeTables& rope);
 
 // Grouped-query attention over one packed row: tokens attend causally within their own

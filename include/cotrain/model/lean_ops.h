@@ -24,6 +24,12 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 // to the exact product; elsewhere at::linear itself.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
+// x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1) (half split, not interleaved):
+// the rotary embedding of x [B, H, T, D], the tables broadcast over B and H. Where
+// cpu_elementwise.h's kernels run (bf16, tables of T x D values) it keeps only the tables and
+// returns a head-major tensor, the attention kernel's layout; the composite elsewhere.
+torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
 // silu(gate) * up. Keeps gate and up, not silu(gate).
 torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 

@@ -161,7 +161,9 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       EXPECT_TRUE(x_grad.grad().equal(x_peft.grad())) << "rslora " << rslora;
       EXPECT_TRUE(A.grad().equal(A_peft.grad())) << "rslora " << rslora;
       EXPECT_TRUE(B.grad().equal(B_peft.grad())) << "rslora " << rslora;
-      if (base == torch::kBFloat16) EXPECT_FALSE(trained.detach().equal(got));  // the two paths round differently
+      if (base == torch::kBFloat16) {
+        EXPECT_FALSE(trained.detach().equal(got));  // the two paths round differently
+      }
     }
    }
   }
