@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -170,6 +171,29 @@ COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n,
   }
 }
 
+// Squares summed in fp32 per lane over runs of 256 values, the runs' sums in fp64 per lane.
+template <typename T>
+COTRAIN_AVX512_BF16 double sum_of_squares(const T* x, std::int64_t n) {
+  constexpr std::int64_t kRun = 256;
+  auto total_low = _mm512_setzero_pd(), total_high = _mm512_setzero_pd();
+  for (std::int64_t i = 0; i < n; i += kRun) {
+    auto run = _mm512_setzero_ps();
+    for (std::int64_t j = i; j < std::min(n, i + kRun); j += 16) {
+      const auto lanes = first_lanes(n - j);
+      __m512 v;
+      if constexpr (std::is_same_v<T, float>) {
+        v = _mm512_maskz_loadu_ps(lanes, x + j);
+      } else {
+        v = load_bf16(x + j, lanes);
+      }
+      run = _mm512_fmadd_ps(v, v, run);
+    }
+    total_low = _mm512_add_pd(total_low, _mm512_cvtps_pd(_mm512_castps512_ps256(run)));
+    total_high = _mm512_add_pd(total_high, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(run), 1))));
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(total_low, total_high));
+}
+
 BFloat16* data_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<BFloat16>() : nullptr; }
 
 }  // namespace
@@ -286,6 +310,12 @@ void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor
   });
 }
 
+double cpu_sum_of_squares(const Tensor& flat, std::int64_t begin, std::int64_t count) {
+  TORCH_CHECK(flat.is_contiguous() && begin >= 0 && begin + count <= flat.numel(), "cpu_sum_of_squares: a contiguous range");
+  if (flat.scalar_type() == at::kFloat) return sum_of_squares(flat.data_ptr<float>() + begin, count);
+  return sum_of_squares(flat.data_ptr<BFloat16>() + begin, count);
+}
+
 }  // namespace cotrain
 
 #else  // the instructions are x86's
@@ -304,6 +334,7 @@ SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const a
   TORCH_CHECK(false, "no AVX-512");
 }
 at::Tensor cpu_rotary(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { TORCH_CHECK(false, "no AVX-512"); }
+double cpu_sum_of_squares(const at::Tensor&, std::int64_t, std::int64_t) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_fold_logsumexp(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_softmax_gradient_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cotrain/core/error.h"
+#include "cotrain/model/cpu_elementwise.h"
 
 namespace cotrain {
 
@@ -53,7 +54,8 @@ bool contiguous_on_cpu(std::initializer_list<const torch::Tensor*> tensors) {
   return true;
 }
 
-// Squares summed in fp32 over 16 values per lane (vectorised), those sums in fp64.
+// Squares summed in fp32 over 16 values per lane, those sums in fp64: where cpu_sum_of_squares
+// (AVX-512) does not run.
 template <typename T>
 double sum_of_squares(const T* x, std::int64_t n) {
   constexpr std::int64_t kLanes = 16, kRun = 16 * kLanes;
@@ -83,11 +85,13 @@ torch::Tensor squared_norm(const torch::Tensor& flat) {
   if (contiguous_on_cpu({&flat}) && (type == torch::kFloat32 || type == torch::kBFloat16)) {
     // One pass in parallel; the blocks' sums are added in order, so no thread count changes a bit.
     std::vector<double> sums(static_cast<std::size_t>(blocks));
+    const bool vector_kernels = cpu_elementwise_applies({});  // this CPU has AVX-512 (cpu_elementwise.h)
     at::parallel_for(0, blocks, 1, [&](std::int64_t first, std::int64_t last) {
       for (std::int64_t b = first; b < last; ++b) {
         const std::int64_t begin = b * kBlock, count = std::min(kBlock, n - begin);
-        sums[static_cast<std::size_t>(b)] = type == torch::kFloat32 ? sum_of_squares(flat.data_ptr<float>() + begin, count)
-                                                                    : sum_of_squares(flat.data_ptr<c10::BFloat16>() + begin, count);
+        sums[static_cast<std::size_t>(b)] = vector_kernels           ? cpu_sum_of_squares(flat, begin, count)
+                                            : type == torch::kFloat32 ? sum_of_squares(flat.data_ptr<float>() + begin, count)
+                                                                      : sum_of_squares(flat.data_ptr<c10::BFloat16>() + begin, count);
       }
     });
     double total = 0;

@@ -50,4 +50,9 @@ void cpu_fold_logsumexp(const at::Tensor& logits, const at::Tensor& max, const a
 // whose VALID [n] fp32 is 0 (no target) zeroed.
 void cpu_softmax_gradient_(const at::Tensor& logits, const at::Tensor& lse, const at::Tensor& target_columns, const at::Tensor& valid);
 
+// The sum of the squares of COUNT values of FLAT (fp32 or bf16, contiguous) from BEGIN: the
+// gradient norm's (train/optimizer.h squared_norm), one pass at memory speed; fp32 sums per lane
+// over runs of 256 values, added in fp64.
+double cpu_sum_of_squares(const at::Tensor& flat, std::int64_t begin, std::int64_t count);
+
 }  // namespace cotrain
