@@ -20,7 +20,7 @@ namespace {
 
 using at::BFloat16;
 using at::Tensor;
-using avx512::exp16;
+using avx512::exp2_16;
 using avx512::first_lanes;
 using avx512::to_bf16;
 
@@ -32,6 +32,7 @@ constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
 constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (128 KB of fp32) stay in L2
 constexpr std::int64_t kTileRows = 4, kTileColumns = 64;
 constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
+constexpr float kLog2e = 1.44269504088896341f;
 
 // C[4 x 64] (+)= A B: A is 4 bf16 rows (lda elements apart) of 2 * k2 values; B is k2 x 64
 // int32 whose element (p, j) holds the bf16 pair (B'[2p][j], B'[2p+1][j]), the operand layout of
@@ -197,18 +198,15 @@ Operand row_major(const std::int32_t* data, std::int64_t ldb) { return {data, ld
 // One query's scores scale * s[0, w) of a key block, the first `valid` of them unmasked: folds them
 // into the running maximum m and sum l of exponentials, writes p = exp(scale * s - m) in bf16 (0
 // where masked), and returns the factor by which the sums so far shrink (the online softmax of
-// flash attention).
+// flash attention). The exponentials are exp2_16's of log2(e) (scale * s - m).
 COTRAIN_AVX512_BF16 float softmax_row(const float* s, float scale, std::int64_t w, std::int64_t valid, float& m, float& l, BFloat16* p) {
-  const auto factor = _mm512_set1_ps(scale);
   auto row_max = _mm512_set1_ps(kMinusInfinity);
-  for (std::int64_t j = 0; j < w; j += 16) {
-    row_max = _mm512_mask_max_ps(row_max, first_lanes(valid - j), row_max, _mm512_mul_ps(_mm512_loadu_ps(s + j), factor));
-  }
-  const float new_max = std::max(m, _mm512_reduce_max_ps(row_max));
-  const auto shift = _mm512_set1_ps(new_max);
+  for (std::int64_t j = 0; j < w; j += 16) row_max = _mm512_mask_max_ps(row_max, first_lanes(valid - j), row_max, _mm512_loadu_ps(s + j));
+  const float new_max = std::max(m, _mm512_reduce_max_ps(row_max) * scale);  // scale > 0: the largest score scales to the largest
+  const auto factor = _mm512_set1_ps(scale * kLog2e), shift = _mm512_set1_ps(new_max * kLog2e);
   auto sum = _mm512_setzero_ps();
   for (std::int64_t j = 0; j < w; j += 16) {
-    const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s + j), factor), shift)));
+    const auto e = _mm512_maskz_mov_ps(first_lanes(valid - j), exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(s + j), factor, shift)));
     sum = _mm512_add_ps(sum, e);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + j), to_bf16(e));
   }
@@ -229,15 +227,15 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
   static_assert(kQueryBlock == 64);
   const auto interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
                                            18, 2, 17, 1, 16, 0);
-  const auto factor = _mm512_set1_ps(scale);
+  const auto factor = _mm512_set1_ps(scale), log2_factor = _mm512_set1_ps(scale * kLog2e), log2e = _mm512_set1_ps(kLog2e);
   for (std::int64_t j = 0; j < w; j += 2) {
     for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
-      const auto row_lse = _mm512_loadu_ps(lse + c), row_delta = _mm512_loadu_ps(delta + c);
+      const auto row_lse = _mm512_mul_ps(_mm512_loadu_ps(lse + c), log2e), row_delta = _mm512_loadu_ps(delta + c);
       __m512 ds[2];
       for (int half = 0; half < 2; ++half) {
         const auto at = (j + half) * kQueryBlock + c;
         const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
-        const auto p = _mm512_maskz_mov_ps(visible, exp16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), factor, row_lse)));
+        const auto p = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse)));
         ds[half] = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta)), factor);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), to_bf16(p));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), to_bf16(ds[half]));
