@@ -11,6 +11,13 @@
 #include <regex>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized where inlined (GCC bug 105593, as avx512.h).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include "cotrain/core/error.h"
 #include "cotrain/model/cpu_elementwise.h"
 
@@ -27,8 +34,8 @@ bool decays(const std::string& parameter_name) {
 namespace {
 
 // The bit arithmetic of split_master and join_master, one pass over contiguous CPU memory.
-void split_bits(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
+void split_bits_portable(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low, std::int64_t n, std::int64_t i = 0) {
+  for (; i < n; ++i) {
     // Adding half of the dropped part's range carries into the upper half exactly when the dropped
     // bits are >= 0x8000; on sign-magnitude bits that rounds the magnitude up.
     high[i] = static_cast<std::uint16_t>((master[i] + 0x8000u) >> 16);
@@ -38,9 +45,50 @@ void split_bits(const std::uint32_t* master, std::uint16_t* high, std::int16_t* 
   }
 }
 
-void join_bits(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) master[i] = (static_cast<std::uint32_t>(high[i]) << 16) + static_cast<std::uint32_t>(low[i]);
+void join_bits_portable(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master, std::int64_t n, std::int64_t i = 0) {
+  for (; i < n; ++i) master[i] = (static_cast<std::uint32_t>(high[i]) << 16) + static_cast<std::uint32_t>(low[i]);
 }
+
+// The same 16 values at a time. The optimizer runs these on blocks in cache, where the compiler's
+// SSE loops above were compute-bound (0.22 s of a 494 M-parameter step, docs/performance.md).
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) void split_bits_avx512(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low,
+                                                          std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const auto bits = _mm512_loadu_si512(master + i);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(high + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x8000)), 16)));
+    if (low) _mm256_storeu_si256(reinterpret_cast<__m256i*>(low + i), _mm512_cvtepi32_epi16(bits));
+  }
+  split_bits_portable(master, high, low, n, i);
+}
+
+__attribute__((target("avx512f"))) void join_bits_avx512(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master,
+                                                         std::int64_t n) {
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const auto upper = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(high + i))), 16);
+    const auto lower = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(low + i)));
+    _mm512_storeu_si512(master + i, _mm512_add_epi32(upper, lower));
+  }
+  join_bits_portable(high, low, master, n, i);
+}
+
+bool avx512_here() {
+  static const bool here = __builtin_cpu_supports("avx512f");
+  return here;
+}
+
+void split_bits(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low, std::int64_t n) {
+  avx512_here() ? split_bits_avx512(master, high, low, n) : split_bits_portable(master, high, low, n);
+}
+void join_bits(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master, std::int64_t n) {
+  avx512_here() ? join_bits_avx512(high, low, master, n) : join_bits_portable(high, low, master, n);
+}
+#else
+void split_bits(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low, std::int64_t n) { split_bits_portable(master, high, low, n); }
+void join_bits(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master, std::int64_t n) { join_bits_portable(high, low, master, n); }
+#endif
 
 template <typename T>
 T* bits_of(const torch::Tensor& t) {
@@ -110,8 +158,7 @@ torch::Tensor squared_norm(const torch::Tensor& flat) {
 void split_master(const torch::Tensor& master, const torch::Tensor& high, const torch::Tensor& low) {
   torch::NoGradGuard no_grad;
   if (contiguous_on_cpu({&master, &high, &low})) {
-    split_bits(bits_of<std::uint32_t>(master), bits_of<std::uint16_t>(high), low.defined() ? bits_of<std::int16_t>(low) : nullptr,
-               master.numel());
+    split_bits(bits_of<std::uint32_t>(master), bits_of<std::uint16_t>(high), low.defined() ? bits_of<std::int16_t>(low) : nullptr, master.numel());
     return;
   }
   const torch::Tensor bits = master.view(torch::kInt32);  // as split_bits, in int32 ops that wrap
