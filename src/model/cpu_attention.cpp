@@ -320,8 +320,10 @@ std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const T
 }
 
 // dQ [rows, padded, d] bf16 and dK, dV per query head [rows, padded, d] fp32. Each head is one
-// thread's work: its query blocks in order, each against the key blocks it sees, with dK and dV
-// accumulated in fp32 and dQ^T of the query block in cache.
+// thread's work: its key blocks in order, each against the query blocks that see it, with dK and dV
+// of the key block in cache (256 KB: with the query blocks outside, all of a head's, 4 MB at 8,192
+// tokens, went through memory for every query block) and dQ^T accumulated in fp32 per query block
+// (16 KB a pair). Either loop order adds each sum's parts in the same order, so the same bits.
 std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& grad, const Tensor& lse,
                                                  const Tensor& delta, const Shape& shape) {
   const auto d = shape.dim, padded_length = shape.padded;
@@ -343,16 +345,17 @@ std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& 
   auto* dk_data = dk.data_ptr<float>();
   auto* dv_data = dv.data_ptr<float>();
   at::parallel_for(0, shape.rows(), 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> st(kKeyBlock * kQueryBlock), dpt(kKeyBlock * kQueryBlock), dqt(d * kQueryBlock);
+    std::vector<float> st(kKeyBlock * kQueryBlock), dpt(kKeyBlock * kQueryBlock), dqt(d * padded_length);
     std::vector<BFloat16> pt(kKeyBlock * kQueryBlock), dst(kKeyBlock * kQueryBlock);
     std::vector<std::int32_t> ds_pairs(kKeyBlock / 2 * kQueryBlock);
     for (auto head = begin; head < end; ++head) {
       const auto kv = shape.kv_of(head);
       const auto row0 = head * padded_length, kv_row0 = kv * padded_length;
-      for (std::int64_t start = 0; start < padded_length; start += kQueryBlock) {
-        std::fill(dqt.begin(), dqt.end(), 0.f);
-        for (std::int64_t key0 = 0; key0 < start + kQueryBlock; key0 += kKeyBlock) {
+      std::fill(dqt.begin(), dqt.end(), 0.f);  // dQ^T of each query block, [d x 64] after one another
+      for (std::int64_t key0 = 0; key0 < padded_length; key0 += kKeyBlock) {
+        for (std::int64_t start = key0; start < padded_length; start += kQueryBlock) {  // the query blocks that see key0
           const auto w = std::min(kKeyBlock, start + kQueryBlock - key0);
+          float* block_dqt = dqt.data() + start * d;
           matmul(w, kQueryBlock, d / 2, k_data + (kv_row0 + key0) * d, d, feature_panels(qf + head * (d / 2) * padded_length, d, start),
                  st.data(), kQueryBlock, false);
           matmul(w, kQueryBlock, d / 2, v_data + (kv_row0 + key0) * d, d, feature_panels(gf + head * (d / 2) * padded_length, d, start),
@@ -362,11 +365,14 @@ std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& 
           const auto token_offset = (row0 + start) / 2 * d;
           matmul(w, d, kQueryBlock / 2, pt.data(), kQueryBlock, row_major(gt + token_offset, d), dv_data + (row0 + key0) * d, d, true);
           matmul(w, d, kQueryBlock / 2, dst.data(), kQueryBlock, row_major(qt + token_offset, d), dk_data + (row0 + key0) * d, d, true);
-          matmul(d, kQueryBlock, w / 2, kt + kv * d * padded_length + key0, padded_length, row_major(ds_pairs.data(), kQueryBlock), dqt.data(),
+          matmul(d, kQueryBlock, w / 2, kt + kv * d * padded_length + key0, padded_length, row_major(ds_pairs.data(), kQueryBlock), block_dqt,
                  kQueryBlock, true);
         }
+      }
+      for (std::int64_t start = 0; start < padded_length; start += kQueryBlock) {
+        const float* block_dqt = dqt.data() + start * d;
         for (std::int64_t c = 0; c < kQueryBlock; ++c)
-          for (std::int64_t i = 0; i < d; ++i) dq_data[(row0 + start + c) * d + i] = BFloat16(dqt[i * kQueryBlock + c]);
+          for (std::int64_t i = 0; i < d; ++i) dq_data[(row0 + start + c) * d + i] = BFloat16(block_dqt[i * kQueryBlock + c]);
       }
     }
   });
