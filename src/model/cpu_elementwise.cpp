@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -171,29 +170,6 @@ COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n,
   }
 }
 
-// Squares summed in fp32 per lane over runs of 256 values, the runs' sums in fp64 per lane.
-template <typename T>
-COTRAIN_AVX512_BF16 double sum_of_squares(const T* x, std::int64_t n) {
-  constexpr std::int64_t kRun = 256;
-  auto total_low = _mm512_setzero_pd(), total_high = _mm512_setzero_pd();
-  for (std::int64_t i = 0; i < n; i += kRun) {
-    auto run = _mm512_setzero_ps();
-    for (std::int64_t j = i; j < std::min(n, i + kRun); j += 16) {
-      const auto lanes = first_lanes(n - j);
-      __m512 v;
-      if constexpr (std::is_same_v<T, float>) {
-        v = _mm512_maskz_loadu_ps(lanes, x + j);
-      } else {
-        v = load_bf16(x + j, lanes);
-      }
-      run = _mm512_fmadd_ps(v, v, run);
-    }
-    total_low = _mm512_add_pd(total_low, _mm512_cvtps_pd(_mm512_castps512_ps256(run)));
-    total_high = _mm512_add_pd(total_high, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(run), 1))));
-  }
-  return _mm512_reduce_add_pd(_mm512_add_pd(total_low, total_high));
-}
-
 BFloat16* data_or_null(const Tensor& t) { return t.defined() ? t.data_ptr<BFloat16>() : nullptr; }
 
 }  // namespace
@@ -273,8 +249,9 @@ SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in,
   return out;
 }
 
-Tensor cpu_rotary(const Tensor& x, const Tensor& cos_in, const Tensor& sin_in, bool transposed, bool head_major) {
-  TORCH_CHECK(x.dim() == 4 && x.stride(3) == 1 && x.size(3) % 2 == 0, "cpu_rotary: x [B, H, T, D] with rows of D contiguous");
+Tensor cpu_rotary(const Tensor& x_in, const Tensor& cos_in, const Tensor& sin_in, bool transposed, bool head_major) {
+  TORCH_CHECK(x_in.dim() == 4 && x_in.size(3) % 2 == 0, "cpu_rotary: x [B, H, T, D] with D even");
+  const auto x = x_in.stride(3) == 1 ? x_in : x_in.contiguous();
   const auto batch = x.size(0), heads = x.size(1), length = x.size(2), d = x.size(3);
   const auto cos = cos_in.reshape({length, d}).contiguous(), sin = sin_in.reshape({length, d}).contiguous();
   auto out = head_major ? at::empty(x.sizes(), x.options()) : at::empty({batch, length, heads, d}, x.options()).transpose(1, 2);
@@ -310,12 +287,6 @@ void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor
   });
 }
 
-double cpu_sum_of_squares(const Tensor& flat, std::int64_t begin, std::int64_t count) {
-  TORCH_CHECK(flat.is_contiguous() && begin >= 0 && begin + count <= flat.numel(), "cpu_sum_of_squares: a contiguous range");
-  if (flat.scalar_type() == at::kFloat) return sum_of_squares(flat.data_ptr<float>() + begin, count);
-  return sum_of_squares(flat.data_ptr<BFloat16>() + begin, count);
-}
-
 }  // namespace cotrain
 
 #else  // the instructions are x86's
@@ -334,7 +305,6 @@ SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const a
   TORCH_CHECK(false, "no AVX-512");
 }
 at::Tensor cpu_rotary(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { TORCH_CHECK(false, "no AVX-512"); }
-double cpu_sum_of_squares(const at::Tensor&, std::int64_t, std::int64_t) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_fold_logsumexp(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_softmax_gradient_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 

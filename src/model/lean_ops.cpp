@@ -156,7 +156,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 
 torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto table = x.dim() == 4 ? x.size(2) * x.size(3) : -1;
-  if (cpu_elementwise_applies({&x, &cos, &sin}) && x.stride(3) == 1 && cos.numel() == table && sin.numel() == table && !cos.requires_grad() &&
+  if (cpu_elementwise_applies({&x, &cos, &sin}) && cos.numel() == table && sin.numel() == table && !cos.requires_grad() &&
       !sin.requires_grad()) {
     return RotaryFunction::apply(x, cos, sin);
   }

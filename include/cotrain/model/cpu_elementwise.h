@@ -33,8 +33,7 @@ struct SwigluBackward {
 SwigluBackward cpu_swiglu_backward(const at::Tensor& grad, const at::Tensor& gate, const at::Tensor& up, bool need_product, bool need_gate,
                                    bool need_up);
 
-// The rotary embedding x * cos + rotate_half(x) * sin of x [B, H, T, D] (any strides, rows of D
-// contiguous) with tables cos, sin [T, D] (any shape of T * D values), or with TRANSPOSED the
+// The rotary embedding x * cos + rotate_half(x) * sin of x [B, H, T, D] (any strides) with tables cos, sin [T, D] (any shape of T * D values), or with TRANSPOSED the
 // gradient of x from the output's gradient x: rotate_half's transpose in place of rotate_half.
 // The result [B, H, T, D] lies head-major (contiguous) when HEAD_MAJOR, token-major otherwise (a
 // transposed view of [B, T, H, D], the layout of the projection a query or key comes from).
@@ -49,10 +48,5 @@ void cpu_fold_logsumexp(const at::Tensor& logits, const at::Tensor& max, const a
 // == target]) with TARGET_COLUMNS [n] int64 the target's column in this block or -1, and rows
 // whose VALID [n] fp32 is 0 (no target) zeroed.
 void cpu_softmax_gradient_(const at::Tensor& logits, const at::Tensor& lse, const at::Tensor& target_columns, const at::Tensor& valid);
-
-// The sum of the squares of COUNT values of FLAT (fp32 or bf16, contiguous) from BEGIN: the
-// gradient norm's (train/optimizer.h squared_norm), one pass at memory speed; fp32 sums per lane
-// over runs of 256 values, added in fp64.
-double cpu_sum_of_squares(const at::Tensor& flat, std::int64_t begin, std::int64_t count);
 
 }  // namespace cotrain
