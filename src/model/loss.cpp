@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/cpu_elementwise.h"
@@ -47,39 +49,28 @@ torch::Tensor softmax_gradient(const torch::Tensor& logits, const torch::Tensor&
   return g.mul_(valid.unsqueeze(1)).to(logits.scalar_type());
 }
 
-// Two passes over the head per chunk of positions (the cut cross-entropy of Wijmans et al.): the
-// first folds the logits of each vocabulary block into every position's log-sum-exp, the second
-// makes them again and turns them into their gradient, which goes at once into the products for
-// the hidden states' and the head's gradients (fp32 sums, model/weight_gradient.h). One more
-// product of the head than autograd's three buys that no [positions, vocab] tensor exists and that
-// the head's gradient is written once per chunk of 2,048 positions, with the positions as a long
-// contraction, instead of read and added for every 256 (docs/performance.md).
+// Per chunk of positions, two passes over the vocabulary's blocks (the cut cross-entropy of Wijmans
+// et al.): the first makes each block's logits and folds them into every position's log-sum-exp,
+// the second turns them into their gradient, which goes at once into the products for the hidden
+// states' and the head's gradients (fp32 sums, model/weight_gradient.h). Where gradients are
+// built the first pass keeps the chunk's logits ([chunk, vocab] in the head's dtype, 594 MiB at
+// 2,048 positions of Qwen's vocabulary), each block released once the second has used it: making
+// them again was a fourth product of the head, ~4% of a 2,048-token step. Without gradients one
+// block at a time is kept. No [positions, vocab] tensor of a whole row exists, and the head's
+// gradient is written once per chunk, with the positions as a long contraction, instead of read
+// and added for every 256 (docs/performance.md). The sums add their parts in the same order as
+// with the blocks outside, so the loop order changes no bit.
 struct FusedNll : torch::autograd::Function<FusedNll> {
   // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
                                const torch::Tensor& targets, std::int64_t chunk) {
     const bool grad_hidden = ctx && hidden.requires_grad(), grad_head = ctx && head.requires_grad();
+    const bool gradients = grad_hidden || grad_head;
     const auto f32 = torch::kFloat32;
     const auto positions = hidden.size(0), vocab = head.size(0);
     const auto valid = targets.ge(0).to(f32);
     auto lse = torch::empty({positions}, hidden.options().dtype(f32));
     auto target_logit = torch::zeros({positions}, hidden.options().dtype(f32));
-    for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {
-      auto h = hidden.narrow(0, start, n);
-      auto t = targets.narrow(0, start, n);
-      auto max = torch::full({n}, -std::numeric_limits<float>::infinity(), lse.options()), sum = torch::zeros({n}, lse.options());
-      auto picked = target_logit.narrow(0, start, n);
-      for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
-        auto logits = at::linear(h, head.narrow(0, first, rows));
-        fold_logsumexp(logits, max, sum);
-        auto columns = target_columns(t, first, rows);
-        picked.copy_(torch::where(columns.ge(0), logits.gather(1, columns.clamp_min(0).unsqueeze(1)).squeeze(1).to(f32), picked));
-      });
-      lse.narrow(0, start, n).copy_(max + sum.log());
-    });
-    auto total = ((lse - target_logit) * valid).sum();
-    if (!grad_hidden && !grad_head) return total;
-
     // fp32 sums, each written by its first product; with no positions the head's gradient is zero.
     torch::Tensor d_hidden = grad_hidden ? torch::empty(hidden.sizes(), hidden.options().dtype(f32)) : torch::Tensor();
     torch::Tensor d_head;
@@ -87,16 +78,33 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       const auto options = head.options().dtype(f32);
       d_head = positions > 0 ? torch::empty(head.sizes(), options) : torch::zeros(head.sizes(), options);
     }
-    for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
-      const auto block = head.narrow(0, first, rows);
-      for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {
-        const auto h = hidden.narrow(0, start, n);
-        const auto g = softmax_gradient(at::linear(h, block), lse.narrow(0, start, n),
-                                        target_columns(targets.narrow(0, start, n), first, rows), valid.narrow(0, start, n));
+    std::vector<torch::Tensor> logits_of_block;
+    for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {
+      const auto h = hidden.narrow(0, start, n);
+      const auto t = targets.narrow(0, start, n);
+      auto max = torch::full({n}, -std::numeric_limits<float>::infinity(), lse.options()), sum = torch::zeros({n}, lse.options());
+      auto picked = target_logit.narrow(0, start, n);
+      for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
+        auto logits = at::linear(h, head.narrow(0, first, rows));
+        fold_logsumexp(logits, max, sum);
+        auto columns = target_columns(t, first, rows);
+        picked.copy_(torch::where(columns.ge(0), logits.gather(1, columns.clamp_min(0).unsqueeze(1)).squeeze(1).to(f32), picked));
+        if (gradients) logits_of_block.push_back(std::move(logits));
+      });
+      const auto chunk_lse = lse.narrow(0, start, n);
+      chunk_lse.copy_(max + sum.log());
+      if (!gradients) return;
+      const auto chunk_valid = valid.narrow(0, start, n);
+      std::size_t b = 0;
+      for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
+        const auto block = head.narrow(0, first, rows);
+        const auto g = softmax_gradient(std::exchange(logits_of_block[b++], torch::Tensor()), chunk_lse, target_columns(t, first, rows), chunk_valid);
         if (grad_hidden) product_into(d_hidden.narrow(0, start, n), g, block, /*accumulate=*/first > 0);
         if (grad_head) transposed_product_into(d_head.narrow(0, first, rows), g, h, /*accumulate=*/start > 0);
       });
+      logits_of_block.clear();
     });
+    auto total = ((lse - target_logit) * valid).sum();
     if (!ctx) return total;
     ctx->saved_data["d_hidden"] = grad_hidden ? d_hidden.to(hidden.scalar_type()) : torch::Tensor();
     ctx->saved_data["d_head"] = d_head;
