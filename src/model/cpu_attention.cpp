@@ -261,6 +261,12 @@ Tensor padded(const Tensor& x, const Shape& shape) {  // [B, n, T, d] -> [B * n,
   y.narrow(2, 0, shape.length).copy_(x);
   return y.view({-1, shape.padded, shape.dim});
 }
+// As padded, but of any strides where no padding is needed and the batch is one row (the output's
+// gradient arrives token-major): feature_pairs and token_pairs lay it out anew anyway.
+Tensor padded_any_strides(const Tensor& x, const Shape& shape) {
+  if (shape.padded == shape.length && x.size(0) == 1 && x.stride(3) == 1) return x.squeeze(0);
+  return padded(x, shape);
+}
 // [n, T, d] bf16 -> [n, T / 64, d / 2, 64] int32: pairs of features, each token a column, in panels
 // of 64 tokens (a panel's rows 256 bytes apart: rows of all T tokens would be T * 4 bytes apart and
 // fall into the same few L1 sets).
@@ -276,12 +282,14 @@ Tensor token_pairs(const Tensor& x) {
   return x.view({x.size(0), x.size(1) / 2, 2, x.size(2)}).transpose(2, 3).contiguous().view(at::kInt).view({x.size(0), x.size(1) / 2, x.size(2)});
 }
 
-// out [rows, padded, d] bf16 and the log-sum-exp of each query's scores [rows, padded] fp32.
+// out [batch, padded, heads, d] bf16, token-major (the output projection's layout, so it needs no
+// copy, and neither does the gradient coming back from it), and the log-sum-exp of each query's
+// scores [rows, padded] fp32.
 std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Shape& shape) {
   const auto d = shape.dim, padded_length = shape.padded, blocks = padded_length / kQueryBlock;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   auto k_pairs = feature_pairs(k), v_pairs = token_pairs(v);
-  auto out = at::empty({shape.rows(), padded_length, d}, q.options());
+  auto out = at::empty({shape.batch, padded_length, shape.heads, d}, q.options());
   auto lse = at::empty({shape.rows(), padded_length}, q.options().dtype(at::kFloat));
   const auto* q_data = q.data_ptr<BFloat16>();
   const auto* k_data = k_pairs.data_ptr<std::int32_t>();
@@ -310,13 +318,44 @@ std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const T
       }
       for (std::int64_t r = 0; r < kQueryBlock; ++r) {
         const float inverse = 1.f / l[r];
-        auto* out_row = out_data + (head * padded_length + start + r) * d;
+        const auto batch = head / shape.heads, token = start + r;
+        auto* out_row = out_data + ((batch * padded_length + token) * shape.heads + head % shape.heads) * d;
         for (std::int64_t i = 0; i < d; ++i) out_row[i] = BFloat16(o[r * d + i] * inverse);
         lse_data[head * padded_length + start + r] = m[r] + std::log(l[r]);
       }
     }
   });
   return {out, lse};
+}
+
+// delta = rowsum(dO * O) of one head's queries in fp32 (torch's kernel computes it so): the softmax
+// backward's subtrahend. Rows of d contiguous values, `stride` apart.
+COTRAIN_AVX512_BF16 void query_dots(const BFloat16* grad, std::int64_t grad_stride, const BFloat16* out, std::int64_t out_stride,
+                                    std::int64_t length, std::int64_t d, float* delta) {
+  for (std::int64_t t = 0; t < length; ++t) {
+    auto sum = _mm512_setzero_ps();
+    for (std::int64_t i = 0; i < d; i += 16) {
+      sum = _mm512_fmadd_ps(avx512::load_bf16(grad + t * grad_stride + i, 0xFFFF), avx512::load_bf16(out + t * out_stride + i, 0xFFFF), sum);
+    }
+    delta[t] = _mm512_reduce_add_ps(sum);
+  }
+}
+
+// delta of every query [rows, padded], 0 for padded ones; GRAD and OUT [B, n, T, d] of any strides
+// with d contiguous.
+Tensor query_dots(const Tensor& grad, const Tensor& out, const Shape& shape) {
+  auto delta = at::zeros({shape.rows(), shape.padded}, grad.options().dtype(at::kFloat));
+  const auto* g = grad.data_ptr<BFloat16>();
+  const auto* o = out.data_ptr<BFloat16>();
+  auto* dots = delta.data_ptr<float>();
+  at::parallel_for(0, shape.rows(), 1, [&](std::int64_t begin, std::int64_t end) {
+    for (auto row = begin; row < end; ++row) {
+      const auto b = row / shape.heads, h = row % shape.heads;
+      query_dots(g + b * grad.stride(0) + h * grad.stride(1), grad.stride(2), o + b * out.stride(0) + h * out.stride(1), out.stride(2),
+                 shape.length, shape.dim, dots + row * shape.padded);
+    }
+  });
+  return delta;
 }
 
 // dQ [rows, padded, d] bf16 and dK, dV per query head [rows, padded, d] fp32. Each head is one
@@ -391,7 +430,7 @@ struct CpuFlashAttentionFunction : torch::autograd::Function<CpuFlashAttentionFu
   static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v) {
     const auto shape = shape_of(q, k);
     auto [out, lse] = forward_pass(padded(q, shape), padded(k, shape), padded(v, shape), shape);
-    auto result = out.view({shape.batch, shape.heads, shape.padded, shape.dim}).narrow(2, 0, shape.length);
+    auto result = out.narrow(1, 0, shape.length).transpose(1, 2);
     ctx->save_for_backward({q, k, v, result, lse});
     return result;
   }
@@ -399,13 +438,10 @@ struct CpuFlashAttentionFunction : torch::autograd::Function<CpuFlashAttentionFu
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
     const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
-    const auto& grad = grad_out[0];
+    const auto grad = grad_out[0].stride(3) == 1 ? grad_out[0] : grad_out[0].contiguous();
     const auto shape = shape_of(q, k);
-    // delta = rowsum(dO * O): the softmax backward's subtrahend, as torch's kernel computes it.
-    auto delta = at::zeros({shape.batch, shape.heads, shape.padded}, lse.options());
-    delta.narrow(2, 0, shape.length).copy_((grad.to(at::kFloat) * out.to(at::kFloat)).sum(-1));
-    auto [dq, dk_heads, dv_heads] =
-        backward_pass(padded(q, shape), padded(k, shape), padded(v, shape), padded(grad, shape), lse, delta.view({-1, shape.padded}), shape);
+    auto [dq, dk_heads, dv_heads] = backward_pass(padded(q, shape), padded(k, shape), padded(v, shape), padded_any_strides(grad, shape), lse,
+                                                  query_dots(grad, out, shape), shape);
     // Grouped-query heads: a K/V head's gradient is the sum over the query heads that share it.
     auto per_kv_head = [&](const Tensor& g) {
       return g.view({shape.batch, shape.kv_heads, shape.heads / shape.kv_heads, shape.padded, shape.dim})
