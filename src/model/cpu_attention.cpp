@@ -227,16 +227,22 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
   static_assert(kQueryBlock == 64);
   const auto interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
                                            18, 2, 17, 1, 16, 0);
-  const auto factor = _mm512_set1_ps(scale), log2_factor = _mm512_set1_ps(scale * kLog2e), log2e = _mm512_set1_ps(kLog2e);
+  const auto factor = _mm512_set1_ps(scale), log2_factor = _mm512_set1_ps(scale * kLog2e);
+  // Per query: log2(e) lse and scale * delta, so that scale * (dP - delta) is one fused operation
+  // (the same value where the scale is a power of two, as for head dims 64 and 256).
+  __m512 row_lse[kQueryBlock / 16], row_delta[kQueryBlock / 16];
+  for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
+    row_lse[c / 16] = _mm512_mul_ps(_mm512_loadu_ps(lse + c), _mm512_set1_ps(kLog2e));
+    row_delta[c / 16] = _mm512_mul_ps(_mm512_loadu_ps(delta + c), factor);
+  }
   for (std::int64_t j = 0; j < w; j += 2) {
     for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
-      const auto row_lse = _mm512_mul_ps(_mm512_loadu_ps(lse + c), log2e), row_delta = _mm512_loadu_ps(delta + c);
       __m512 ds[2];
       for (int half = 0; half < 2; ++half) {
         const auto at = (j + half) * kQueryBlock + c;
         const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
-        const auto p = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse)));
-        ds[half] = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(dpt + at), row_delta)), factor);
+        const auto p = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse[c / 16])));
+        ds[half] = _mm512_mul_ps(p, _mm512_fmsub_ps(_mm512_loadu_ps(dpt + at), factor, row_delta[c / 16]));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), to_bf16(p));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), to_bf16(ds[half]));
       }
@@ -358,6 +364,18 @@ Tensor query_dots(const Tensor& grad, const Tensor& out, const Shape& shape) {
   return delta;
 }
 
+// A query block's dQ^T [d x 64] fp32 as its 64 rows of d in bf16.
+COTRAIN_AVX512_BF16 void dq_rows(const float* dqt, std::int64_t d, BFloat16* dq) {
+  static_assert(kQueryBlock == 64);
+  const auto features = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(kQueryBlock));
+  for (std::int64_t c = 0; c < kQueryBlock; ++c) {
+    for (std::int64_t i = 0; i < d; i += 16) {
+      const auto column = _mm512_i32gather_ps(features, dqt + i * kQueryBlock + c, 4);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dq + c * d + i), to_bf16(column));
+    }
+  }
+}
+
 // dQ [rows, padded, d] bf16 and dK, dV per query head [rows, padded, d] fp32. Each head is one
 // thread's work: its key blocks in order, each against the query blocks that see it, with dK and dV
 // of the key block in cache (256 KB: with the query blocks outside, all of a head's, 4 MB at 8,192
@@ -409,9 +427,7 @@ std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& 
         }
       }
       for (std::int64_t start = 0; start < padded_length; start += kQueryBlock) {
-        const float* block_dqt = dqt.data() + start * d;
-        for (std::int64_t c = 0; c < kQueryBlock; ++c)
-          for (std::int64_t i = 0; i < d; ++i) dq_data[(row0 + start + c) * d + i] = BFloat16(block_dqt[i * kQueryBlock + c]);
+        dq_rows(dqt.data() + start * d, d, dq_data + (row0 + start) * d);
       }
     }
   });
