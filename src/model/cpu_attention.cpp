@@ -5,6 +5,7 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -273,19 +274,75 @@ Tensor padded_any_strides(const Tensor& x, const Shape& shape) {
   if (shape.padded == shape.length && x.size(0) == 1 && x.stride(3) == 1) return x.squeeze(0);
   return padded(x, shape);
 }
-// [n, T, d] bf16 -> [n, T / 64, d / 2, 64] int32: pairs of features, each token a column, in panels
-// of 64 tokens (a panel's rows 256 bytes apart: rows of all T tokens would be T * 4 bytes apart and
-// fall into the same few L1 sets).
+// One panel of feature_pairs: 64 tokens' rows (`stride` int32 pairs apart) as PAIRS rows of 64.
+COTRAIN_AVX512_BF16 void feature_pairs_of_panel(const std::int32_t* x, std::int64_t stride, std::int64_t pairs, std::int32_t* out) {
+  static_assert(kTileColumns == 64);
+  const auto rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                       _mm512_set1_epi32(static_cast<int>(stride)));
+  for (std::int64_t f = 0; f < pairs; ++f) {
+    for (std::int64_t t = 0; t < kTileColumns; t += 16) {
+      _mm512_storeu_si512(out + f * kTileColumns + t, _mm512_i32gather_epi32(rows, x + t * stride + f, 4));
+    }
+  }
+}
+
+// _mm512_permutex2var_epi16's indexes that pair element FIRST + k of its first operand with the
+// same element of its second, for k = 0..15.
+constexpr std::array<std::int16_t, 32> pair_index(int first) {
+  std::array<std::int16_t, 32> index{};
+  for (int k = 0; k < 32; ++k) index[k] = static_cast<std::int16_t>(first + k / 2 + (k % 2) * 32);
+  return index;
+}
+constexpr auto kLowPairs = pair_index(0), kHighPairs = pair_index(16);
+
+// Two tokens' rows of d bf16 as d int32 pairs (a[i], b[i]).
+COTRAIN_AVX512_BF16 void token_pairs_of_rows(const BFloat16* a, const BFloat16* b, std::int64_t d, std::int32_t* out) {
+  const auto low_index = _mm512_loadu_si512(kLowPairs.data()), high_index = _mm512_loadu_si512(kHighPairs.data());
+  for (std::int64_t i = 0; i < d; i += 32) {
+    const auto av = _mm512_loadu_si512(a + i), bv = _mm512_loadu_si512(b + i);
+    _mm512_storeu_si512(out + i, _mm512_permutex2var_epi16(av, low_index, bv));
+    _mm512_storeu_si512(out + i + 16, _mm512_permutex2var_epi16(av, high_index, bv));
+  }
+}
+
+// [n, T, d] bf16 (rows of d contiguous, any strides; T a multiple of 64, d of 32) -> [n, T / 64,
+// d / 2, 64] int32: pairs of features, each token a column, in panels of 64 tokens (a panel's rows
+// 256 bytes apart: rows of all T tokens would be T * 4 bytes apart and fall into the same few L1
+// sets).
 Tensor feature_pairs(const Tensor& x) {
-  return x.view(at::kInt).view({x.size(0), x.size(1) / kTileColumns, kTileColumns, x.size(2) / 2}).transpose(2, 3).contiguous();
+  TORCH_CHECK(x.stride(2) == 1 && x.stride(1) % 2 == 0, "feature_pairs: rows of d contiguous bf16 pairs");
+  const auto n = x.size(0), panels = x.size(1) / kTileColumns, pairs = x.size(2) / 2;
+  auto out = at::empty({n, panels, pairs, kTileColumns}, x.options().dtype(at::kInt));
+  const auto* data = x.data_ptr<BFloat16>();
+  auto* pairs_data = out.data_ptr<std::int32_t>();
+  at::parallel_for(0, n * panels, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (auto item = begin; item < end; ++item) {
+      const auto head = item / panels, panel = item % panels;
+      const auto* rows = data + head * x.stride(0) + panel * kTileColumns * x.stride(1);
+      feature_pairs_of_panel(reinterpret_cast<const std::int32_t*>(rows), x.stride(1) / 2, pairs, pairs_data + item * pairs * kTileColumns);
+    }
+  });
+  return out;
 }
 // The panels of tokens first..first + 63, ... of feature_pairs for one head.
 Operand feature_panels(const std::int32_t* head, std::int64_t d, std::int64_t first) {
   return {head + first / kTileColumns * (d / 2) * kTileColumns, kTileColumns, d / 2 * kTileColumns};
 }
-// [n, T, d] bf16 -> [n, T / 2, d] int32: pairs of tokens, each feature a column.
+// [n, T, d] bf16 (rows of d contiguous, any strides) -> [n, T / 2, d] int32: pairs of tokens, each
+// feature a column.
 Tensor token_pairs(const Tensor& x) {
-  return x.view({x.size(0), x.size(1) / 2, 2, x.size(2)}).transpose(2, 3).contiguous().view(at::kInt).view({x.size(0), x.size(1) / 2, x.size(2)});
+  TORCH_CHECK(x.stride(2) == 1, "token_pairs: rows of d contiguous values");
+  const auto n = x.size(0), half = x.size(1) / 2, d = x.size(2);
+  auto out = at::empty({n, half, d}, x.options().dtype(at::kInt));
+  const auto* data = x.data_ptr<BFloat16>();
+  auto* pairs_data = out.data_ptr<std::int32_t>();
+  at::parallel_for(0, n * half, 256, [&](std::int64_t begin, std::int64_t end) {
+    for (auto item = begin; item < end; ++item) {
+      const auto* a = data + (item / half) * x.stride(0) + (item % half) * 2 * x.stride(1);
+      token_pairs_of_rows(a, a + x.stride(1), d, pairs_data + item * d);
+    }
+  });
+  return out;
 }
 
 // out [batch, padded, heads, d] bf16, token-major (the output projection's layout, so it needs no
