@@ -93,6 +93,13 @@ COTRAIN_AVX512_BF16 void swiglu_elements(const BFloat16* gate, const BFloat16* u
   }
 }
 
+COTRAIN_AVX512_BF16 void add_elements(const BFloat16* a, const BFloat16* b, std::int64_t n, BFloat16* out) {
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const auto lanes = first_lanes(n - i);
+    store_bf16(out + i, _mm512_add_ps(load_bf16(a + i, lanes), load_bf16(b + i, lanes)), lanes);
+  }
+}
+
 // autograd's formulas: grad_up = grad * bf16(silu(g)), grad_gate = silu_backward(bf16(grad * up), g)
 // = bf16(grad * up) * sigmoid * (1 + g (1 - sigmoid)). Null outputs are not computed.
 COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BFloat16* gate, const BFloat16* up, std::int64_t n,
@@ -235,6 +242,16 @@ Tensor cpu_swiglu(const Tensor& gate_in, const Tensor& up_in) {
   return out;
 }
 
+Tensor cpu_add(const Tensor& a_in, const Tensor& b_in) {
+  TORCH_CHECK(a_in.sizes() == b_in.sizes(), "cpu_add: shapes ", a_in.sizes(), " and ", b_in.sizes());
+  const auto a = a_in.contiguous(), b = b_in.contiguous();
+  auto out = at::empty(a.sizes(), a.options());
+  at::parallel_for(0, a.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
+    add_elements(a.data_ptr<BFloat16>() + begin, b.data_ptr<BFloat16>() + begin, end - begin, out.data_ptr<BFloat16>() + begin);
+  });
+  return out;
+}
+
 SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
                                    bool need_up) {
   const auto grad = grad_in.contiguous(), gate = gate_in.contiguous(), up = up_in.contiguous();
@@ -301,6 +318,7 @@ std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor&, const
   TORCH_CHECK(false, "no AVX-512");
 }
 at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+at::Tensor cpu_add(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
   TORCH_CHECK(false, "no AVX-512");
 }

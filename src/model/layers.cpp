@@ -76,8 +76,11 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
     TORCH_CHECK(!torch::GradMode::is_enabled() || !x.requires_grad(), "a packed Linear serves inference only");
     return packed_linear(x, packed, bias);
   }
+  if (!lora_A) return cotrain::linear(x, weight, bias);
+  if (is_training() && lora_dropout == 0) {  // the training step's layer in one autograd function where it can
+    if (auto out = lora_linear(x, weight, bias, lora_A->weight, lora_B->weight, lora_scaling)) return *out;
+  }
   auto y = cotrain::linear(x, weight, bias);
-  if (!lora_A) return y;
   const auto adapter = lora_A->weight.scalar_type();
   const auto compute = is_training() ? y.scalar_type() : adapter;  // see the header: the peers' two paths
   auto h = x;

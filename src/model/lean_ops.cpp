@@ -1,5 +1,7 @@
 #include "cotrain/model/lean_ops.h"
 
+#include <cmath>
+
 #include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/weight_gradient.h"
 
@@ -143,6 +145,38 @@ struct LinearFunction : torch::autograd::Function<LinearFunction> {
   }
 };
 
+// The composite's ops in its order; its backward is autograd's for them (MmBackward's products,
+// MulBackward's scaling, the casts' exact widening), its two sums cpu_add's.
+struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
+                               const torch::Tensor& weight, const std::optional<torch::Tensor>& bias, double scaling) {
+    const auto A16 = A.to(weight.scalar_type()), B16 = B.to(weight.scalar_type());
+    auto rank_product = at::linear(x, A16) * scaling;
+    auto out = cpu_add(at::linear(x, weight, bias), at::linear(rank_product, B16));
+    ctx->save_for_backward({x, A16, B16, weight, rank_product});
+    ctx->saved_data["scaling"] = scaling;
+    ctx->saved_data["adapter_dtype"] = static_cast<std::int64_t>(A.scalar_type());
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &A16 = saved[1], &B16 = saved[2], &weight = saved[3], &rank_product = saved[4];
+    const double scaling = ctx->saved_data["scaling"].toDouble();
+    const auto adapter = static_cast<torch::ScalarType>(ctx->saved_data["adapter_dtype"].toInt());
+    const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
+    const auto rows = x.reshape({-1, x.size(-1)});
+    torch::Tensor grad_x, grad_A, grad_B;
+    if (ctx->needs_input_grad(2)) grad_B = grad.t().mm(rank_product.reshape({-1, rank_product.size(-1)})).to(adapter);
+    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
+      const auto grad_rank = grad.mm(B16) * scaling;
+      if (ctx->needs_input_grad(1)) grad_A = grad_rank.t().mm(rows).to(adapter);
+      if (ctx->needs_input_grad(0)) grad_x = cpu_add(grad.mm(weight), grad_rank.mm(A16)).view(x.sizes());
+    }
+    return {grad_x, grad_A, grad_B, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -169,6 +203,15 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) { retur
 
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight, const torch::Tensor& bias) {
   return SwiGLULinearFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
+
+std::optional<torch::Tensor> lora_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                         const torch::Tensor& A, const torch::Tensor& B, double scaling) {
+  int exponent = 0;
+  const bool power_of_two = std::frexp(scaling, &exponent) == 0.5;
+  const bool frozen = !weight.requires_grad() && (!bias.defined() || !bias.requires_grad());
+  if (!power_of_two || !frozen || x.dim() < 2 || !cpu_elementwise_applies({&x, &weight})) return std::nullopt;
+  return LoraLinearFunction::apply(x, A, B, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, scaling);
 }
 
 }  // namespace cotrain

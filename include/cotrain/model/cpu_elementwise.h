@@ -39,6 +39,10 @@ SwigluBackward cpu_swiglu_backward(const at::Tensor& grad, const at::Tensor& gat
 // transposed view of [B, T, H, D], the layout of the projection a query or key comes from).
 at::Tensor cpu_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool transposed, bool head_major);
 
+// bf16(a + b) of two bf16 tensors of one shape: ATen's bits (but for sums below 2^-126, which
+// round to zero), in one pass at memory speed where ATen's bf16 add computes at ~12 GB/s.
+at::Tensor cpu_add(const at::Tensor& a, const at::Tensor& b);
+
 // The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
 // [n, w] in bf16 as the head's product rounds them:
 // folds each row's logits into its running maximum MAX and sum of exponentials SUM ([n] fp32), as

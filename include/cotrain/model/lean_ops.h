@@ -38,4 +38,15 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
                             const torch::Tensor& bias = {});
 
+// peft's LoRA layer in a bf16 training step (the Trainer's autocast, no dropout):
+// linear(x, weight, bias) + linear(linear(x, A16) * scaling, B16), A16 and B16 the fp32 adapters
+// rounded to the base's bf16, SCALING a power of two (applied to the rank-r product, which gives
+// the same bits as scaling the update). Values and gradients are autograd's bits of that composite
+// (tests/unit/model/lora_test.cpp), with its two sums ([tokens, out] forward, [tokens, in] for x's
+// gradient) one pass each (cpu_add) and the pieces' autograd nodes and casts not kept. nullopt
+// where it does not apply (cpu_elementwise.h's kernels do not run here, a trainable base, a
+// scaling that is no power of two): the caller runs the composite.
+std::optional<torch::Tensor> lora_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                         const torch::Tensor& A, const torch::Tensor& B, double scaling);
+
 }  // namespace cotrain
