@@ -23,6 +23,7 @@ using at::BFloat16;
 using at::Tensor;
 using avx512::exp2_16;
 using avx512::first_lanes;
+using avx512::load_bf16;
 using avx512::to_bf16;
 
 // Only these functions and avx512.h's use the instructions; other CPUs never run them
@@ -274,11 +275,15 @@ Tensor padded_any_strides(const Tensor& x, const Shape& shape) {
   if (shape.padded == shape.length && x.size(0) == 1 && x.stride(3) == 1) return x.squeeze(0);
   return padded(x, shape);
 }
+// 0, STRIDE, ..., 15 STRIDE: the elements' offsets of a 16-lane gather down a column.
+COTRAIN_AVX512_BF16 __m512i lane_offsets(std::int64_t stride) {
+  return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(static_cast<int>(stride)));
+}
+
 // One panel of feature_pairs: 64 tokens' rows (`stride` int32 pairs apart) as PAIRS rows of 64.
 COTRAIN_AVX512_BF16 void feature_pairs_of_panel(const std::int32_t* x, std::int64_t stride, std::int64_t pairs, std::int32_t* out) {
   static_assert(kTileColumns == 64);
-  const auto rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                       _mm512_set1_epi32(static_cast<int>(stride)));
+  const auto rows = lane_offsets(stride);
   for (std::int64_t f = 0; f < pairs; ++f) {
     for (std::int64_t t = 0; t < kTileColumns; t += 16) {
       _mm512_storeu_si512(out + f * kTileColumns + t, _mm512_i32gather_epi32(rows, x + t * stride + f, 4));
@@ -398,7 +403,7 @@ COTRAIN_AVX512_BF16 void query_dots(const BFloat16* grad, std::int64_t grad_stri
   for (std::int64_t t = 0; t < length; ++t) {
     auto sum = _mm512_setzero_ps();
     for (std::int64_t i = 0; i < d; i += 16) {
-      sum = _mm512_fmadd_ps(avx512::load_bf16(grad + t * grad_stride + i, 0xFFFF), avx512::load_bf16(out + t * out_stride + i, 0xFFFF), sum);
+      sum = _mm512_fmadd_ps(load_bf16(grad + t * grad_stride + i, 0xFFFF), load_bf16(out + t * out_stride + i, 0xFFFF), sum);
     }
     delta[t] = _mm512_reduce_add_ps(sum);
   }
@@ -424,7 +429,7 @@ Tensor query_dots(const Tensor& grad, const Tensor& out, const Shape& shape) {
 // A query block's dQ^T [d x 64] fp32 as its 64 rows of d in bf16.
 COTRAIN_AVX512_BF16 void dq_rows(const float* dqt, std::int64_t d, BFloat16* dq) {
   static_assert(kQueryBlock == 64);
-  const auto features = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(kQueryBlock));
+  const auto features = lane_offsets(kQueryBlock);
   for (std::int64_t c = 0; c < kQueryBlock; ++c) {
     for (std::int64_t i = 0; i < d; i += 16) {
       const auto column = _mm512_i32gather_ps(features, dqt + i * kQueryBlock + c, 4);

@@ -205,12 +205,15 @@ torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, 
   return SwiGLULinearFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
 }
 
+bool scales_exactly(double scaling) {
+  int exponent = 0;
+  return std::frexp(scaling, &exponent) == 0.5;
+}
+
 std::optional<torch::Tensor> lora_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                          const torch::Tensor& A, const torch::Tensor& B, double scaling) {
-  int exponent = 0;
-  const bool power_of_two = std::frexp(scaling, &exponent) == 0.5;
   const bool frozen = !weight.requires_grad() && (!bias.defined() || !bias.requires_grad());
-  if (!power_of_two || !frozen || x.dim() < 2 || !cpu_elementwise_applies({&x, &weight})) return std::nullopt;
+  if (!scales_exactly(scaling) || !frozen || x.dim() < 2 || !cpu_elementwise_applies({&x, &weight})) return std::nullopt;
   return LoraLinearFunction::apply(x, A, B, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, scaling);
 }
 

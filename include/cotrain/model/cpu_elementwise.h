@@ -1,5 +1,5 @@
-// The decoder's element-wise pieces (RMSNorm, the SwiGLU product, the rotary embedding) as one
-// pass each over bf16 rows on CPUs with AVX-512 BF16, forward and backward. ATen's composites
+// The decoder's element-wise pieces (RMSNorm, the SwiGLU product, the rotary embedding, a sum) as
+// one pass each over bf16 rows on CPUs with AVX-512 BF16, forward and backward. ATen's composites
 // make 5-10 passes, each reading and writing the whole activation, half of them converting bf16 to
 // fp32 and back: on the 0.5B shape they cost more of a bf16 training step than the attention
 // kernel (docs/performance.md). The arithmetic is the composite's in fp32 with the bf16 roundings

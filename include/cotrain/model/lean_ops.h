@@ -38,6 +38,11 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
                             const torch::Tensor& bias = {});
 
+// Whether SCALING is a power of two: multiplying by it commutes with every rounding (barring
+// overflow and underflow), so it may move from LoRA's [tokens, out] update to its rank-r product
+// and leave peft's bits as they are.
+bool scales_exactly(double scaling);
+
 // peft's LoRA layer in a bf16 training step (the Trainer's autocast, no dropout):
 // linear(x, weight, bias) + linear(linear(x, A16) * scaling, B16), A16 and B16 the fp32 adapters
 // rounded to the base's bf16, SCALING a power of two (applied to the rank-r product, which gives
