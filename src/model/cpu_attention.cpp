@@ -235,6 +235,14 @@ COTRAIN_AVX512_BF16 float softmax_row(const float* s, float scale, std::int64_t 
   return shrink;
 }
 
+// A query's output row: its sums SUM[0, d) times FACTOR, rounded to bf16.
+COTRAIN_AVX512_BF16 void scaled_to_bf16(const float* sum, float factor, std::int64_t d, BFloat16* out) {
+  const auto f = _mm512_set1_ps(factor);
+  for (std::int64_t i = 0; i < d; i += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), to_bf16(_mm512_mul_ps(_mm512_loadu_ps(sum + i), f)));
+  }
+}
+
 // The backward's scores of a key block transposed: st/dpt [w x 64] hold K Q^T and dO V^T for keys
 // key0 + j and the block's queries; query c sees key j when c >= j + key_offset (key_offset = first
 // key - first query). Writes P^T = exp(scale * st - lse) and scale * dS^T = scale * P^T (dP^T -
@@ -256,17 +264,21 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
   }
   for (std::int64_t j = 0; j < w; j += 2) {
     for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
-      __m512 ds[2];
+      __m512 p[2], ds[2];
       for (int half = 0; half < 2; ++half) {
         const auto at = (j + half) * kQueryBlock + c;
         const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
-        const auto p = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse[c / 16])));
-        ds[half] = _mm512_mul_ps(p, _mm512_fmsub_ps(_mm512_loadu_ps(dpt + at), factor, row_delta[c / 16]));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + at), to_bf16(p));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + at), to_bf16(ds[half]));
+        p[half] = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse[c / 16])));
+        ds[half] = _mm512_mul_ps(p[half], _mm512_fmsub_ps(_mm512_loadu_ps(dpt + at), factor, row_delta[c / 16]));
       }
-      const auto both = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);  // lanes 0-15 row j, 16-31 row j + 1
-      _mm512_storeu_si512(ds_pairs + (j / 2) * kQueryBlock + c, _mm512_permutexvar_epi16(interleave, both));
+      // Rows j and j + 1 rounded by one instruction each (lanes 0-15 row j, 16-31 row j + 1).
+      const auto p_rows = (__m512i)_mm512_cvtne2ps_pbh(p[1], p[0]), ds_rows = (__m512i)_mm512_cvtne2ps_pbh(ds[1], ds[0]);
+      const auto row = j * kQueryBlock + c;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + row), _mm512_castsi512_si256(p_rows));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pt + row + kQueryBlock), _mm512_extracti64x4_epi64(p_rows, 1));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + row), _mm512_castsi512_si256(ds_rows));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + row + kQueryBlock), _mm512_extracti64x4_epi64(ds_rows, 1));
+      _mm512_storeu_si512(ds_pairs + (j / 2) * kQueryBlock + c, _mm512_permutexvar_epi16(interleave, ds_rows));
     }
   }
 }
@@ -416,7 +428,7 @@ std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const T
         const float inverse = 1.f / l[r];
         const auto batch = head / shape.heads, token = start + r;
         auto* out_row = out_data + ((batch * padded_length + token) * shape.heads + head % shape.heads) * d;
-        for (std::int64_t i = 0; i < d; ++i) out_row[i] = BFloat16(o[r * d + i] * inverse);
+        scaled_to_bf16(o + r * d, inverse, d, out_row);
         lse_data[head * padded_length + start + r] = m[r] + std::log(l[r]);
       }
     }
