@@ -289,7 +289,8 @@ template <typename T>
 struct Scratch {
   Tensor holder;
   T* data;
-  explicit Scratch(std::int64_t n) : holder(at::empty({n}, at::CPU(c10::CppTypeToScalarType<T>::value))), data(holder.data_ptr<T>()) {}
+  explicit Scratch(std::int64_t n)
+      : holder(at::empty({n}, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value))), data(holder.data_ptr<T>()) {}
 };
 
 // Q, K, V of one call with their heads flattened: [batch * heads, padded, d], length padded to a
