@@ -11,9 +11,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include "amx.h"
 #include "avx512.h"
 
 namespace cotrain {
@@ -25,10 +23,10 @@ using avx512::exp2_16;
 using avx512::first_lanes;
 using avx512::load_bf16;
 using avx512::to_bf16;
-
-// Only these functions and avx512.h's use the instructions; other CPUs never run them
-// (cpu_flash_attention_runs_here).
-#define COTRAIN_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512bf16")))
+using amx::amx_load_config;
+using amx::amx_usable;
+using amx::kAmxPairs;
+using amx::kAmxRows;
 
 constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
 constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (128 KB of fp32) stay in L2
@@ -77,23 +75,6 @@ struct Operand {
   const std::int32_t* data;
   std::int64_t ldb, panel;
 };
-
-// AMX: `tile`'s product for 16 rows of A, on the matrix unit. Its operands are already in the
-// unit's layouts: A rows of bf16 pairs, B rows of int32 pairs (16 of them per 64-byte tile row).
-// Every tile is 16 rows of 64 bytes: a 16 x 16 fp32 block of C, a 16 x 32 bf16 block of A, or a
-// 32 x 16 block of B (16 rows of pairs).
-constexpr std::int64_t kAmxRows = 16, kAmxPairs = 16;
-
-struct alignas(64) AmxConfig {
-  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  std::uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
-  std::uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
-};
-
-COTRAIN_AMX void amx_load_config() {
-  static const AmxConfig config;
-  _tile_loadconfig(&config);
-}
 
 // C[m x 32] (+)= A B for a contraction of at most two steps of 16 pairs (head dim 64): B's tiles
 // for the 32 columns stay in tiles 4-7 while A's 16-row strips stream through tiles 2-3 and C's
@@ -164,13 +145,6 @@ COTRAIN_AMX void amx_tile(const BFloat16* a, std::int64_t lda, const std::int32_
   _tile_stored(1, c + 16, c_stride);
   _tile_stored(2, c + 32, c_stride);
   _tile_stored(3, c + 48, c_stride);
-}
-
-// Linux hands a process the AMX tile registers only on request (arch_prctl ARCH_REQ_XCOMP_PERM).
-bool amx_usable() {
-  static const bool usable = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("amx-tile") &&
-                             syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
-  return usable;
 }
 
 // C[m x n] (+)= A B tile by tile, in the layouts of `tile`; m a multiple of 4 (of 16 on

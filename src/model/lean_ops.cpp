@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cotrain/model/cpu_elementwise.h"
+#include "cotrain/model/cpu_low_rank.h"
 #include "cotrain/model/weight_gradient.h"
 
 namespace cotrain {
@@ -145,14 +146,25 @@ struct LinearFunction : torch::autograd::Function<LinearFunction> {
   }
 };
 
+// bf16(SUM + bf16(R B)) of bf16 rows, as the composite rounds: in place in one pass where
+// cpu_low_rank.h's kernel runs, else the product and then cpu_add's sum.
+torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, const torch::Tensor& b) {
+  if (cpu_low_rank_sum_applies(sum, r, b)) {
+    cpu_add_low_rank_product_(sum, r, b);
+    return sum;
+  }
+  return cpu_add(sum, r.mm(b));
+}
+
 // The composite's ops in its order; its backward is autograd's for them (MmBackward's products,
-// MulBackward's scaling, the casts' exact widening), its two sums cpu_add's.
+// MulBackward's scaling, the casts' exact widening), its two sums plus_low_rank's.
 struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
                                const torch::Tensor& weight, const std::optional<torch::Tensor>& bias, double scaling) {
     const auto A16 = A.to(weight.scalar_type()), B16 = B.to(weight.scalar_type());
     auto rank_product = at::linear(x, A16) * scaling;
-    auto out = cpu_add(at::linear(x, weight, bias), at::linear(rank_product, B16));
+    auto out = at::linear(x, weight, bias);
+    out = plus_low_rank(out.view({-1, out.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(out.sizes());
     ctx->save_for_backward({x, A16, B16, weight, rank_product});
     ctx->saved_data["scaling"] = scaling;
     ctx->saved_data["adapter_dtype"] = static_cast<std::int64_t>(A.scalar_type());
@@ -171,7 +183,7 @@ struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
       const auto grad_rank = grad.mm(B16) * scaling;
       if (ctx->needs_input_grad(1)) grad_A = grad_rank.t().mm(rows).to(adapter);
-      if (ctx->needs_input_grad(0)) grad_x = cpu_add(grad.mm(weight), grad_rank.mm(A16)).view(x.sizes());
+      if (ctx->needs_input_grad(0)) grad_x = plus_low_rank(grad.mm(weight), grad_rank, A16).view(x.sizes());
     }
     return {grad_x, grad_A, grad_B, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

@@ -111,26 +111,31 @@ TEST(Lora, TargetsMatchLikePeftAndBadOnesAreNamed) {
 // inference). Training mode: the products, the scaling and the sum in bf16 with A and B rounded to
 // bf16 (what autocast makes of the same code in the Trainer's bf16 steps), bit for bit.
 TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
-  // rank 3: scalings 8/3 and 8/sqrt(3); rank 4: 2 and 4, powers of two, which the layer applies to
-  // the rank-r product instead (the same bits, checked here with the gradients)
+  // rank 3: scalings 8/3 and 8/sqrt(3); ranks 4 and 64: 2 and 4, 1/8 and 1, powers of two, which the
+  // layer applies to the rank-r product instead (the same bits, checked here with the gradients);
+  // rank 64 into 64 outputs also sums its product in one pass where the CPU has AMX
+  // (cpu_low_rank.h), forward and backward (96 inputs).
+  struct Case {
+    std::int64_t in, out, rank, rows;
+  };
   for (auto base : {torch::kFloat32, torch::kBFloat16}) {
-   for (std::int64_t rank : {3, 4}) {
+   for (const auto& [in, out, rank, rows] : {Case{6, 5, 3, 4}, Case{6, 5, 4, 4}, Case{96, 64, 64, 37}}) {
     for (bool rslora : {false, true}) {
       SCOPED_TRACE("rank " + std::to_string(rank));
       torch::manual_seed(7);
-      Linear linear(6, 5, /*bias=*/true, torch::TensorOptions().dtype(base));
+      Linear linear(in, out, /*bias=*/true, torch::TensorOptions().dtype(base));
       torch::NoGradGuard no_grad;
-      linear->weight.copy_(torch::randn({5, 6}));
-      linear->bias.copy_(torch::randn({5}));
+      linear->weight.copy_(torch::randn({out, in}));
+      linear->bias.copy_(torch::randn({out}));
       auto init = at::make_generator<at::CPUGeneratorImpl>(1);
       const double s = lora_settings({"q_proj"}, rank, 8, rslora).scaling();
       linear->add_lora(rank, s, 0.0, init, at::Generator());
-      linear->lora_B->weight.copy_(torch::randn({5, rank}));
+      linear->lora_B->weight.copy_(torch::randn({out, rank}));
       const auto& A = linear->lora_A->weight;
       const auto& B = linear->lora_B->weight;
       EXPECT_EQ(A.scalar_type(), torch::kFloat32);
       EXPECT_EQ(B.scalar_type(), torch::kFloat32);
-      auto x = torch::randn({2, 4, 6}).to(base);
+      auto x = torch::randn({2, rows, in}).to(base);
       auto base_out = at::linear(x, linear->weight, linear->bias);
       auto update = x.to(torch::kFloat32).matmul(A.t()).matmul(B.t()) * s;
       auto expected = (base_out.to(torch::kFloat32) + update).to(base);
@@ -162,7 +167,7 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       EXPECT_EQ(trained.scalar_type(), base);
       // bf16 with a power-of-two scaling (rank 4) runs as one autograd function (lean_ops.h's
       // lora_linear) where the element-wise kernels run; the composite otherwise.
-      const bool fused = base == torch::kBFloat16 && rank == 4 && cpu_elementwise_applies({&x});
+      const bool fused = base == torch::kBFloat16 && rank != 3 && cpu_elementwise_applies({&x});
       EXPECT_EQ(trained.grad_fn()->name().find("LoraLinearFunction") != std::string::npos, fused) << trained.grad_fn()->name();
       EXPECT_TRUE(trained.equal(autocast)) << "rslora " << rslora;
       EXPECT_TRUE(x_grad.grad().equal(x_peft.grad())) << "rslora " << rslora;

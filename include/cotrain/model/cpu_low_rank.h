@@ -1,0 +1,20 @@
+// A LoRA layer's sum of its base output and its rank-r product, in one pass on CPUs with AMX:
+// sum = bf16(sum + bf16(r b)) in place. Made apart, the product [tokens, out] is written to memory
+// and read back by the sum, and its rank-r contraction leaves the tile unit waiting on those
+// writes (~500 GFLOP/s at rank 64); here each 16 x 32 block of the product goes from the tiles into
+// the sum while it is in L1 (docs/performance.md). The roundings are the composite's (the product
+// rounded to bf16, then the sum), and the product's fp32 sums are the tile unit's, as in oneDNN's
+// bf16 matmul of the same operands.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace cotrain {
+
+// Whether cpu_add_low_rank_product_ runs here for these tensors: an AMX CPU; SUM [n, out], R [n,
+// rank] and B [rank, out] (any strides) bf16 on the CPU; rank 32 or 64; out a multiple of 32.
+bool cpu_low_rank_sum_applies(const at::Tensor& sum, const at::Tensor& r, const at::Tensor& b);
+
+// SUM = bf16(SUM + bf16(R B)) in place; SUM contiguous.
+void cpu_add_low_rank_product_(const at::Tensor& sum, const at::Tensor& r, const at::Tensor& b);
+
+}  // namespace cotrain

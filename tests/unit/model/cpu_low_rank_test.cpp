@@ -1,0 +1,51 @@
+// The one-pass LoRA sum against its composite: the product rounded to bf16, then cpu_add's sum.
+#include "cotrain/model/cpu_low_rank.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "cotrain/model/cpu_elementwise.h"
+
+namespace cotrain {
+namespace {
+
+TEST(CpuLowRank, SumEqualsTheCompositeBitForBit) {
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  if (!cpu_low_rank_sum_applies(torch::zeros({16, 32}, bf16), torch::zeros({16, 32}, bf16), torch::zeros({32, 32}, bf16))) {
+    GTEST_SKIP() << "this CPU has no AMX tile unit";
+  }
+  // Ranks 32 and 64 (one and two contraction steps); rows below, at and past a 16-row strip with a
+  // ragged end; B as a LoRA layer passes it (B^T, a transposed view) and contiguous.
+  for (std::int64_t rank : {32, 64}) {
+    for (std::int64_t rows : {1, 16, 37, 300}) {
+      for (std::int64_t out : {32, 160}) {
+        for (bool transposed : {true, false}) {
+          SCOPED_TRACE("rank " + std::to_string(rank) + " rows " + std::to_string(rows) + " out " + std::to_string(out) +
+                       (transposed ? " B^T" : " B"));
+          torch::manual_seed(rows + out);
+          const auto r = torch::randn({rows, rank}, bf16);
+          const auto b = transposed ? torch::randn({out, rank}, bf16).t() : torch::randn({rank, out}, bf16);
+          const auto sum = (torch::randn({rows, out}) * 4).to(torch::kBFloat16);
+          ASSERT_TRUE(cpu_low_rank_sum_applies(sum, r, b));
+          const auto expected = cpu_add(sum, r.mm(b));
+          auto got = sum.clone();
+          cpu_add_low_rank_product_(got, r, b);
+          EXPECT_TRUE(got.equal(expected)) << (got.to(torch::kFloat32) - expected.to(torch::kFloat32)).abs().max().item<double>();
+          EXPECT_FALSE(got.equal(sum));
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuLowRank, DeclinesWhatItDoesNotCompute) {
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  const auto sum = torch::zeros({8, 64}, bf16), r = torch::zeros({8, 64}, bf16), b = torch::zeros({64, 64}, bf16);
+  EXPECT_FALSE(cpu_low_rank_sum_applies(sum, torch::zeros({8, 16}, bf16), torch::zeros({16, 64}, bf16)));  // rank 16
+  EXPECT_FALSE(cpu_low_rank_sum_applies(torch::zeros({8, 48}, bf16), r, torch::zeros({64, 48}, bf16)));    // out not a multiple of 32
+  EXPECT_FALSE(cpu_low_rank_sum_applies(sum.to(torch::kFloat32), r, b));                                   // fp32
+  EXPECT_FALSE(cpu_low_rank_sum_applies(torch::zeros({64, 8}, bf16).t(), r, b));                           // a sum not contiguous
+}
+
+}  // namespace
+}  // namespace cotrain
