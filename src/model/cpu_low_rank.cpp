@@ -24,16 +24,16 @@ Tensor pairs_of_rows(const Tensor& b) {
   return b.reshape({rank / 2, 2, out}).transpose(1, 2).contiguous().view(at::kInt).view({rank / 2, out});
 }
 
-// One block's sums: rows of SUM (ld apart) at column 0..31 += bf16(C), C [16 x 32] fp32.
+// One block's sums: rows of SUM (ld apart) at columns 0..31 = bf16(SUM + bf16(C)), C [16 x 32] fp32.
 COTRAIN_AVX512_BF16 void add_block(const float* c, BFloat16* sum, std::int64_t ld, std::int64_t rows) {
+  using avx512::load_bf16;
+  using avx512::round_bf16;
   for (std::int64_t i = 0; i < rows; ++i) {
     auto* row = sum + i * ld;
-    const auto product = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(c + i * kColumns + 16), _mm512_loadu_ps(c + i * kColumns));
-    const auto low = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(product)), 16));
-    const auto high = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(product, 1)), 16));
-    const auto sums = _mm512_cvtne2ps_pbh(_mm512_add_ps(avx512::load_bf16(row + 16, 0xFFFF), high),
-                                          _mm512_add_ps(avx512::load_bf16(row, 0xFFFF), low));
-    _mm512_storeu_si512(row, (__m512i)sums);
+    const auto* block = c + i * kColumns;
+    const auto low = _mm512_add_ps(load_bf16(row, 0xFFFF), round_bf16(_mm512_loadu_ps(block)));
+    const auto high = _mm512_add_ps(load_bf16(row + 16, 0xFFFF), round_bf16(_mm512_loadu_ps(block + 16)));
+    _mm512_storeu_si512(row, (__m512i)_mm512_cvtne2ps_pbh(high, low));
   }
 }
 
