@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 
 #define COTRAIN_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
@@ -38,6 +40,11 @@ inline bool amx_usable() {
                              syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
   return usable;
 }
+
+// [n, T, d] bf16 (rows of d contiguous, any strides; T even, d a multiple of 32) -> [n, T / 2, d]
+// int32: pairs of rows, each column's pair one element, B's layout for a contraction over T (in
+// one AVX-512 pass; cpu_attention.cpp).
+at::Tensor token_pairs(const at::Tensor& x);
 
 }  // namespace cotrain::amx
 

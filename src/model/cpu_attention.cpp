@@ -27,6 +27,7 @@ using amx::amx_load_config;
 using amx::amx_usable;
 using amx::kAmxPairs;
 using amx::kAmxRows;
+using amx::token_pairs;
 
 constexpr std::int64_t kQueryBlock = 64;  // queries per block: one tile's width
 constexpr std::int64_t kKeyBlock = 512;   // keys per block: a block's scores (128 KB of fp32) stay in L2
@@ -346,9 +347,9 @@ Tensor feature_pairs(const Tensor& x) {
 Operand feature_panels(const std::int32_t* head, std::int64_t d, std::int64_t first) {
   return {head + first / kTileColumns * (d / 2) * kTileColumns, kTileColumns, d / 2 * kTileColumns};
 }
-// [n, T, d] bf16 (rows of d contiguous, any strides) -> [n, T / 2, d] int32: pairs of tokens, each
-// feature a column.
-Tensor token_pairs(const Tensor& x) {
+}  // namespace
+
+Tensor amx::token_pairs(const Tensor& x) {
   TORCH_CHECK(x.stride(2) == 1, "token_pairs: rows of d contiguous values");
   const auto n = x.size(0), half = x.size(1) / 2, d = x.size(2);
   auto out = at::empty({n, half, d}, x.options().dtype(at::kInt));
@@ -362,6 +363,8 @@ Tensor token_pairs(const Tensor& x) {
   });
   return out;
 }
+
+namespace {
 
 // out [batch, padded, heads, d] bf16, token-major (the output projection's layout, so it needs no
 // copy, and neither does the gradient coming back from it), and the log-sum-exp of each query's

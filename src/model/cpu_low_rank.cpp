@@ -17,13 +17,6 @@ using at::Tensor;
 
 constexpr std::int64_t kRows = amx::kAmxRows, kColumns = 32;  // one block of the product: two tiles of C
 
-// B [rank, out] as the tile unit's B operand: [rank / 2, out] int32, element (p, j) the bf16 pair
-// (B[2p][j], B[2p + 1][j]).
-Tensor pairs_of_rows(const Tensor& b) {
-  const auto rank = b.size(0), out = b.size(1);
-  return b.reshape({rank / 2, 2, out}).transpose(1, 2).contiguous().view(at::kInt).view({rank / 2, out});
-}
-
 // One block's sums: rows of SUM (ld apart) at columns 0..31 = bf16(SUM + bf16(C)), C [16 x 32] fp32.
 COTRAIN_AVX512_BF16 void add_block(const float* c, BFloat16* sum, std::int64_t ld, std::int64_t rows) {
   using avx512::load_bf16;
@@ -83,7 +76,7 @@ bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& 
 
 void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tensor& b) {
   TORCH_CHECK(cpu_low_rank_sum_applies(sum, r_in, b), "cpu_add_low_rank_product_: operands it does not take");
-  const auto r = r_in.contiguous(), b_pairs = pairs_of_rows(b);
+  const auto r = r_in.contiguous(), b_pairs = amx::token_pairs(b.contiguous().unsqueeze(0)).squeeze(0);  // [rank / 2, out]
   const auto n = sum.size(0), rank = r.size(1), out = sum.size(1);
   const auto* r_data = r.data_ptr<BFloat16>();
   const auto* b_data = b_pairs.data_ptr<std::int32_t>();
