@@ -41,37 +41,45 @@ TEST(Optimizer, SplitMasterRoundsTiesAwayFromZero) {
   EXPECT_EQ(ties.to(torch::kBFloat16).view(torch::kInt16)[0].item<int>(), 0x3f80);
 }
 
-// Three steps (one with a clipping coefficient) of a tensor that spans several of the step's blocks:
-// the split master equals the fp32 master bit for bit, and that one equals one fused call over the
-// whole tensor.
+// Three steps (one with a clipping coefficient) of a tensor that spans several of the step's blocks
+// and ends in a part block: the split master equals the fp32 master bit for bit, and that one equals
+// one fused call over the whole tensor; with weight decay and torch's default betas, and without
+// decay and with a beta1 for which the fused kernel computes exp_avg's lerp from the gradient.
 TEST(Optimizer, SplitMasterStepsAsTheFp32MasterAndBlocksAsOneCall) {
   torch::manual_seed(1);
   const std::int64_t n = 3 * (1 << 20) + 5;
-  const torch::Tensor initial = (torch::randn({n}) * 0.02).to(torch::kBFloat16);
-  torch::Tensor params = initial.clone();
-  AdamWState split(params, /*decay=*/true, torch::kCPU, /*split=*/true), whole(initial, true, torch::kCPU, false);
-  EXPECT_EQ(split.bytes(), 10 * n);
-  EXPECT_EQ(whole.bytes(), 12 * n);
-  torch::Tensor master = initial.to(torch::kFloat32), avg = torch::zeros({n}), avg_sq = torch::zeros({n}), steps = torch::zeros({});
-  AdamWSettings settings;
-  settings.weight_decay = 0.1;
-  for (double scale : {1.0, 0.25, 1.0}) {
-    const torch::Tensor grad = torch::randn({n});
-    auto slice = [&](std::int64_t begin, std::int64_t count) { return grad.narrow(0, begin, count).clone(); };
-    adamw_step(split, slice, 1e-3, settings, scale);
-    adamw_step(whole, slice, 1e-3, settings, scale);
-    steps.add_(1);
-    std::optional<torch::Tensor> inverse;
-    if (scale != 1.0) inverse = torch::full({}, 1.0 / scale);
-    at::_fused_adamw_({master}, {grad.clone()}, {avg}, {avg_sq}, {}, {steps}, 1e-3, 0.9, 0.999, 0.1, 1e-8, false, false, inverse);
-    EXPECT_TRUE(torch::equal(whole.master, master));
-    EXPECT_TRUE(torch::equal(whole.exp_avg_sq, avg_sq));
-    EXPECT_TRUE(torch::equal(split.master_fp32(), master));
-    EXPECT_TRUE(torch::equal(split.exp_avg, avg));
+  AdamWSettings decayed, other;
+  decayed.weight_decay = 0.1;
+  other.beta1 = 0.3;
+  other.beta2 = 0.95;
+  for (const AdamWSettings& settings : {decayed, other}) {
+    const bool decay = settings.weight_decay != 0;
+    const torch::Tensor initial = (torch::randn({n}) * 0.02).to(torch::kBFloat16);
+    torch::Tensor params = initial.clone();
+    AdamWState split(params, decay, torch::kCPU, /*split=*/true), whole(initial, decay, torch::kCPU, false);
+    EXPECT_EQ(split.bytes(), 10 * n);
+    EXPECT_EQ(whole.bytes(), 12 * n);
+    torch::Tensor master = initial.to(torch::kFloat32), avg = torch::zeros({n}), avg_sq = torch::zeros({n}), steps = torch::zeros({});
+    for (double scale : {1.0, 0.25, 1.0}) {
+      const torch::Tensor grad = torch::randn({n});
+      auto slice = [&](std::int64_t begin, std::int64_t count) { return grad.narrow(0, begin, count).clone(); };
+      adamw_step(split, slice, 1e-3, settings, scale);
+      adamw_step(whole, slice, 1e-3, settings, scale);
+      steps.add_(1);
+      std::optional<torch::Tensor> inverse;
+      if (scale != 1.0) inverse = torch::full({}, 1.0 / scale);
+      at::_fused_adamw_({master}, {grad.clone()}, {avg}, {avg_sq}, {}, {steps}, 1e-3, settings.beta1, settings.beta2, settings.weight_decay,
+                        settings.eps, false, false, inverse);
+      EXPECT_TRUE(torch::equal(whole.master, master));
+      EXPECT_TRUE(torch::equal(whole.exp_avg_sq, avg_sq));
+      EXPECT_TRUE(torch::equal(split.master_fp32(), master));
+      EXPECT_TRUE(torch::equal(split.exp_avg, avg));
+      EXPECT_TRUE(torch::equal(split.exp_avg_sq, avg_sq));
+    }
+    EXPECT_EQ(params.data_ptr(), split.high.data_ptr());  // the step wrote the parameters themselves
+    EXPECT_TRUE(torch::equal(params.view(torch::kInt16), bf16_of_master(master).view(torch::kInt16)));
+    EXPECT_FALSE(torch::equal(params, initial));
   }
-  EXPECT_EQ(params.data_ptr(), split.high.data_ptr());  // the step wrote the parameters themselves
-  EXPECT_TRUE(torch::equal(params.view(torch::kInt16), bf16_of_master(master).view(torch::kInt16)));
-  EXPECT_FALSE(torch::equal(params, initial));
 }
 
 TEST(Optimizer, SplitMasterLoadsAnFp32Master) {
