@@ -55,25 +55,28 @@ void join_bits_portable(const std::uint16_t* high, const std::int16_t* low, std:
 // SSE loops above were compute-bound (0.22 s of a 494 M-parameter step, docs/performance.md).
 // Only functions marked with the target use the instructions; avx512_here() picks them.
 #if defined(__x86_64__)
+// 16 masters' bits from their HIGH and LOW halves, and back.
+__attribute__((target("avx512f"))) inline __m512i join16(const std::uint16_t* high, const std::int16_t* low) {
+  const auto upper = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(high))), 16);
+  return _mm512_add_epi32(upper, _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(low))));
+}
+
+__attribute__((target("avx512f"))) inline void split16(__m512i bits, std::uint16_t* high, std::int16_t* low) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(high), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x8000)), 16)));
+  if (low) _mm256_storeu_si256(reinterpret_cast<__m256i*>(low), _mm512_cvtepi32_epi16(bits));
+}
+
 __attribute__((target("avx512f"))) void split_bits_avx512(const std::uint32_t* master, std::uint16_t* high, std::int16_t* low,
                                                           std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const auto bits = _mm512_loadu_si512(master + i);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(high + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x8000)), 16)));
-    if (low) _mm256_storeu_si256(reinterpret_cast<__m256i*>(low + i), _mm512_cvtepi32_epi16(bits));
-  }
+  for (; i + 16 <= n; i += 16) split16(_mm512_loadu_si512(master + i), high + i, low ? low + i : nullptr);
   split_bits_portable(master, high, low, n, i);
 }
 
 __attribute__((target("avx512f"))) void join_bits_avx512(const std::uint16_t* high, const std::int16_t* low, std::uint32_t* master,
                                                          std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const auto upper = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(high + i))), 16);
-    const auto lower = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(low + i)));
-    _mm512_storeu_si512(master + i, _mm512_add_epi32(upper, lower));
-  }
+  for (; i + 16 <= n; i += 16) _mm512_storeu_si512(master + i, join16(high + i, low + i));
   join_bits_portable(high, low, master, n, i);
 }
 
@@ -137,8 +140,7 @@ __attribute__((target("avx512f"))) void adamw_split_avx512(std::uint16_t* high, 
              eps = _mm512_set1_ps(c.eps), minus_step_size = _mm512_set1_ps(-c.step_size), inverse_scale = _mm512_set1_ps(c.inverse_scale);
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    const auto upper = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(high + i))), 16);
-    auto param = _mm512_castsi512_ps(_mm512_add_epi32(upper, _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(low + i)))));
+    auto param = _mm512_castsi512_ps(join16(high + i, low + i));
     auto g = _mm512_loadu_ps(grad + i);
     if (c.scaled) g = _mm512_div_ps(g, inverse_scale);
     if (c.decay) param = _mm512_mul_ps(param, decay_factor);
@@ -149,12 +151,11 @@ __attribute__((target("avx512f"))) void adamw_split_avx512(std::uint16_t* high, 
     _mm512_storeu_ps(exp_avg_sq + i, avg_sq);
     const auto denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(avg_sq), bias_correction2_sqrt), eps);
     param = _mm512_add_ps(param, _mm512_div_ps(_mm512_mul_ps(minus_step_size, avg), denom));
-    const auto bits = _mm512_castps_si512(param);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(high + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x8000)), 16)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(low + i), _mm512_cvtepi32_epi16(bits));
+    split16(_mm512_castps_si512(param), high + i, low + i);
   }
   for (; i < n; ++i) {
-    std::uint32_t bits = (static_cast<std::uint32_t>(high[i]) << 16) + static_cast<std::uint32_t>(low[i]);
+    std::uint32_t bits;
+    join_bits_portable(high + i, low + i, &bits, 1);
     float param;
     std::memcpy(&param, &bits, 4);
     float g = grad[i];
