@@ -70,6 +70,7 @@ DecoderModelImpl::DecoderModelImpl(const ModelConfig& c, const torch::TensorOpti
 CausalLMImpl::CausalLMImpl(const ModelConfig& c, const torch::TensorOptions& options) : config(c) {
   model = register_module("model", DecoderModel(c, options));
   if (!c.tie_word_embeddings) lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, options));
+  model->embed_tokens->rows_gradient = c.tie_word_embeddings;  // the head's dense gradient comes first
   inv_freq = register_buffer("inv_freq", rope_inv_freq(c, options.device()));
 }
 

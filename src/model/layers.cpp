@@ -134,7 +134,7 @@ EmbeddingImpl::EmbeddingImpl(std::int64_t vocab, std::int64_t dim, const torch::
   weight = register_parameter("weight", torch::empty({vocab, dim}, options));
 }
 
-torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return at::embedding(weight, ids); }
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return rows_gradient ? embedding_rows(weight, ids) : at::embedding(weight, ids); }
 
 RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps_, const torch::TensorOptions& options) : eps(eps_) {
   weight = register_parameter("weight", torch::empty({dim}, options));

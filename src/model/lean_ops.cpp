@@ -51,6 +51,28 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   }
 };
 
+struct EmbeddingRowsFunction : torch::autograd::Function<EmbeddingRowsFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& weight, const torch::Tensor& ids) {
+    ctx->save_for_backward({ids});
+    ctx->saved_data["vocab"] = weight.size(0);
+    ctx->saved_data["dtype"] = static_cast<std::int64_t>(weight.scalar_type());
+    return at::embedding(weight, ids);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto ids = ctx->get_saved_variables()[0].reshape(-1);
+    const auto vocab = ctx->saved_data["vocab"].toInt();
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
+    const auto grad = grad_out[0].reshape({ids.size(0), -1});
+    const auto [rows, of_token] = at::_unique(ids, /*sorted=*/true, /*return_inverse=*/true);
+    auto sums = torch::zeros({rows.size(0), grad.size(1)}, grad.options().dtype(torch::kFloat32));
+    sums.index_add_(0, of_token, grad.to(torch::kFloat32));
+    // Sorted and unique: coalesced, so adding it to the dense gradient is one pass over its rows.
+    auto sparse = at::_sparse_coo_tensor_unsafe(rows.unsqueeze(0), sums.to(dtype), {vocab, grad.size(1)});
+    return {sparse._coalesced_(true), torch::Tensor()};
+  }
+};
+
 torch::Tensor swiglu_product(const torch::Tensor& gate, const torch::Tensor& up) {
   return cpu_elementwise_applies({&gate, &up}) ? cpu_swiglu(gate, up) : torch::silu(gate) * up;
 }
@@ -215,6 +237,11 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up) { retur
 
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight, const torch::Tensor& bias) {
   return SwiGLULinearFunction::apply(gate, up, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
+
+torch::Tensor embedding_rows(const torch::Tensor& weight, const torch::Tensor& ids) {
+  if (!weight.requires_grad() || !torch::GradMode::is_enabled()) return at::embedding(weight, ids);
+  return EmbeddingRowsFunction::apply(weight, ids);
 }
 
 bool scales_exactly(double scaling) {

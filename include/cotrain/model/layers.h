@@ -61,6 +61,9 @@ struct EmbeddingImpl : torch::nn::Module {
   EmbeddingImpl(std::int64_t vocab, std::int64_t dim, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& ids);
   torch::Tensor weight;
+  // The weight's gradient as the rows the ids touched (lean_ops.h's embedding_rows): for a weight
+  // that is also the output head, whose dense gradient those rows are added to.
+  bool rows_gradient = false;
 };
 TORCH_MODULE(Embedding);
 

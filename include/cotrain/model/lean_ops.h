@@ -38,6 +38,13 @@ torch::Tensor swiglu(const torch::Tensor& gate, const torch::Tensor& up);
 torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& weight,
                             const torch::Tensor& bias = {});
 
+// at::embedding(weight, ids) whose weight gradient is sparse: only the rows IDS name, each the sum
+// of its tokens' gradients taken in fp32 and rounded once (autograd's dense gradient is a
+// [vocab, hidden] matrix of zeros with those rows added in the weight's dtype, one token at a time).
+// For a weight that also gets a dense gradient, as tied input and output embeddings do: that one
+// arrives first and autograd adds these rows into it, so the parameter's gradient stays dense.
+torch::Tensor embedding_rows(const torch::Tensor& weight, const torch::Tensor& ids);
+
 // Whether SCALING is a power of two: multiplying by it commutes with every rounding (barring
 // overflow and underflow), so it may move from LoRA's [tokens, out] update to its rank-r product
 // and leave peft's bits as they are.

@@ -178,5 +178,37 @@ TEST(LeanOps, GradientsOnlyWhereNeeded) {
   }
 }
 
+// Tied embeddings: the head's dense gradient plus the looked-up rows' sparse one is a dense
+// gradient equal to the head's off those rows and, on them, the head's plus each row's exact sum
+// rounded once; a token repeated 400 times sums in fp32, where autograd's dense [vocab, hidden]
+// gradient adds its 400 rows one bf16 rounding at a time.
+TEST(LeanOps, EmbeddingRowsAddToTheDenseGradientSummedInFp32) {
+  torch::manual_seed(3);
+  const std::int64_t vocab = 40, dim = 16;
+  auto weight = torch::randn({vocab, dim}).to(torch::kBFloat16).requires_grad_(true);
+  auto ids = torch::cat({torch::full({400}, 7, torch::kLong), torch::tensor({3, 11, 3, 29}, torch::kLong)}).reshape({2, -1});
+  auto upstream = torch::randn({2, ids.size(1), dim}).to(torch::kBFloat16);
+  auto head_grad = torch::randn({vocab, dim}).to(torch::kBFloat16);
+  auto tied = [&](auto lookup) {
+    weight.mutable_grad().reset();
+    ((lookup(weight, ids) * upstream).sum() + (weight * head_grad).sum()).backward();
+    return weight.grad();
+  };
+  const auto rows = tied([](const torch::Tensor& w, const torch::Tensor& i) { return embedding_rows(w, i); });
+  const auto dense = tied([](const torch::Tensor& w, const torch::Tensor& i) { return at::embedding(w, i); });
+  ASSERT_EQ(rows.layout(), torch::kStrided);
+  ASSERT_EQ(rows.scalar_type(), torch::kBFloat16);
+  auto exact = head_grad.to(torch::kFloat64).index_add(0, ids.reshape(-1), upstream.reshape({-1, dim}).to(torch::kFloat64));
+  auto rounded_sums = torch::zeros({vocab, dim}, torch::kFloat32).index_add(0, ids.reshape(-1), upstream.reshape({-1, dim}).to(torch::kFloat32));
+  auto expected = (head_grad.to(torch::kFloat32) + rounded_sums.to(torch::kBFloat16).to(torch::kFloat32)).to(torch::kBFloat16);
+  EXPECT_TRUE(rows.equal(expected));
+  for (std::int64_t untouched : {0, 5, 39}) EXPECT_TRUE(rows[untouched].equal(head_grad[untouched])) << untouched;
+  const auto error = [&](const torch::Tensor& g) { return (g[7].to(torch::kFloat64) - exact[7]).abs().max().item<double>(); };
+  EXPECT_LT(error(rows), error(dense) / 4) << "the repeated token's row";
+  // Frozen or without gradients: the plain lookup.
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(embedding_rows(weight, ids).equal(at::embedding(weight, ids)));
+}
+
 }  // namespace
 }  // namespace cotrain
