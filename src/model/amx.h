@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 
 #define COTRAIN_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
@@ -39,6 +40,23 @@ inline bool amx_usable() {
   static const bool usable = __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("amx-tile") &&
                              syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
   return usable;
+}
+
+// _mm512_permutex2var_epi16's indexes that pair element FIRST + k of its first operand with the
+// same element of its second, for k = 0..15.
+constexpr std::array<std::int16_t, 32> pair_index(int first) {
+  std::array<std::int16_t, 32> index{};
+  for (int k = 0; k < 32; ++k) index[k] = static_cast<std::int16_t>(first + k / 2 + (k % 2) * 32);
+  return index;
+}
+inline constexpr auto kLowPairs = pair_index(0), kHighPairs = pair_index(16);
+
+// Two rows' 32 bf16 values a[0..31] and b[0..31] as 32 int32 pairs (a[i], b[i]), i = 0..15 in LOW
+// and 16..31 in HIGH: B's layout for a contraction over the two rows. AVX-512 BW only, so kernels
+// of either kind inline it.
+__attribute__((target("avx512f,avx512bw"))) inline void pair_rows(__m512i a, __m512i b, __m512i& low, __m512i& high) {
+  low = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(kLowPairs.data()), b);
+  high = _mm512_permutex2var_epi16(a, _mm512_loadu_si512(kHighPairs.data()), b);
 }
 
 // [n, T, d] bf16 (rows of d contiguous, any strides; T even, d a multiple of 32) -> [n, T / 2, d]

@@ -68,6 +68,38 @@ COTRAIN_AVX512_BF16 inline __m512 round_bf16(__m512 x) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(to_bf16(x)), 16));
 }
 
+// The 64-bit halves of each 128-bit lane's pairs: the low ones of A and B, the high ones.
+COTRAIN_AVX512_BF16 inline __m512 pairs_low(__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); }
+COTRAIN_AVX512_BF16 inline __m512 pairs_high(__m512 a, __m512 b) { return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b))); }
+
+// Sixteen rows of 16 values become their 16 columns: unpacks pair the rows' elements within each
+// 128-bit lane, then two rounds of 128-bit lane shuffles gather each column's four lanes.
+COTRAIN_AVX512_BF16 inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {  // lane L of u[4k + m]: rows 4k..4k+3 of column 4L + m
+    u[4 * k] = pairs_low(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 1] = pairs_high(t[4 * k], t[4 * k + 2]);
+    u[4 * k + 2] = pairs_low(t[4 * k + 1], t[4 * k + 3]);
+    u[4 * k + 3] = pairs_high(t[4 * k + 1], t[4 * k + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    t[m] = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+    t[4 + m] = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
+    t[8 + m] = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    t[12 + m] = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
+  }
+  for (int m = 0; m < 4; ++m) {
+    r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd);
+    r[4 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0x88);
+    r[12 + m] = _mm512_shuffle_f32x4(t[4 + m], t[12 + m], 0xdd);
+  }
+}
+
 }  // namespace cotrain::avx512
 
 #endif

@@ -5,7 +5,6 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -305,22 +304,13 @@ COTRAIN_AVX512_BF16 void feature_pairs_of_panel(const std::int32_t* x, std::int6
   }
 }
 
-// _mm512_permutex2var_epi16's indexes that pair element FIRST + k of its first operand with the
-// same element of its second, for k = 0..15.
-constexpr std::array<std::int16_t, 32> pair_index(int first) {
-  std::array<std::int16_t, 32> index{};
-  for (int k = 0; k < 32; ++k) index[k] = static_cast<std::int16_t>(first + k / 2 + (k % 2) * 32);
-  return index;
-}
-constexpr auto kLowPairs = pair_index(0), kHighPairs = pair_index(16);
-
 // Two tokens' rows of d bf16 as d int32 pairs (a[i], b[i]).
 COTRAIN_AVX512_BF16 void token_pairs_of_rows(const BFloat16* a, const BFloat16* b, std::int64_t d, std::int32_t* out) {
-  const auto low_index = _mm512_loadu_si512(kLowPairs.data()), high_index = _mm512_loadu_si512(kHighPairs.data());
   for (std::int64_t i = 0; i < d; i += 32) {
-    const auto av = _mm512_loadu_si512(a + i), bv = _mm512_loadu_si512(b + i);
-    _mm512_storeu_si512(out + i, _mm512_permutex2var_epi16(av, low_index, bv));
-    _mm512_storeu_si512(out + i + 16, _mm512_permutex2var_epi16(av, high_index, bv));
+    __m512i low, high;
+    amx::pair_rows(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i), low, high);
+    _mm512_storeu_si512(out + i, low);
+    _mm512_storeu_si512(out + i + 16, high);
   }
 }
 

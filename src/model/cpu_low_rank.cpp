@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 
@@ -63,6 +64,81 @@ COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t*
   }
 }
 
+constexpr std::int64_t kStep = 2 * amx::kAmxPairs;  // tokens per tile step
+
+// P^T [r, T] as the tiles' A operand: tile (f, s) = rows 16f..16f+15, tokens 32s..32s+31, at
+// OUT + (f * steps + s) * 512, zero past T. 16 x 16 blocks, transposed in fp32 (exactly).
+COTRAIN_AVX512_BF16 void pack_transposed(const BFloat16* p, std::int64_t ldp, std::int64_t tokens, std::int64_t rank, std::int64_t steps,
+                                         BFloat16* out) {
+  using avx512::load_bf16;
+  using avx512::to_bf16;
+  for (std::int64_t t = 0; t < steps * kStep; t += 16) {
+    for (std::int64_t f = 0; f < rank; f += 16) {
+      __m512 block[16];
+      for (std::int64_t k = 0; k < 16; ++k) block[k] = t + k < tokens ? load_bf16(p + (t + k) * ldp + f, 0xFFFF) : _mm512_setzero_ps();
+      avx512::transpose16(block);
+      auto* tile = out + ((f / 16) * steps + t / kStep) * kRows * kStep + t % kStep;
+      for (std::int64_t j = 0; j < 16; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(tile + j * kStep), to_bf16(block[j]));
+    }
+  }
+}
+
+constexpr std::int64_t kChunkSteps = 4;  // tile steps (128 tokens) of Q packed at a time
+
+// Tokens [first, first + 32 * chunk_steps) of Q's columns [0, 32 * blocks) (rows ldq apart) as
+// the tiles' B operand: tile (block, s, half) = token pairs 16s..16s+15 of the chunk for the
+// block's columns 16 half..16 half + 15, at OUT + ((block * chunk_steps + s) * 2 + half) * 256;
+// zero past T. Each row is read in order across the blocks, which the prefetcher follows (a block
+// at a time would read one 64-byte piece of every row).
+COTRAIN_AVX512_BF16 void pack_pairs(const BFloat16* q, std::int64_t ldq, std::int64_t tokens, std::int64_t first, std::int64_t chunk_steps,
+                                    std::int64_t blocks, std::int32_t* out) {
+  for (std::int64_t t = 0; t < chunk_steps * kStep; t += 2) {
+    const auto* a = q + (first + t) * ldq;
+    const bool has_a = first + t < tokens, has_b = first + t + 1 < tokens;
+    auto* tiles = out + (t / kStep) * 2 * kRows * kRows + (t % kStep) / 2 * kRows;
+    for (std::int64_t block = 0; block < blocks; ++block, tiles += chunk_steps * 2 * kRows * kRows) {
+      const auto av = has_a ? _mm512_loadu_si512(a + 32 * block) : _mm512_setzero_si512();
+      const auto bv = has_b ? _mm512_loadu_si512(a + ldq + 32 * block) : _mm512_setzero_si512();
+      __m512i low, high;
+      amx::pair_rows(av, bv, low, high);
+      _mm512_storeu_si512(tiles, low);
+      _mm512_storeu_si512(tiles + kRows * kRows, high);
+    }
+  }
+}
+
+// C[32 x 32] (ldc apart) (+)= the packed A's rows of tiles F, F + 1 over its steps [first_step,
+// first_step + chunk_steps) times one block of the packed B.
+COTRAIN_AMX void gradient_block(const BFloat16* a, std::int64_t f, std::int64_t steps, std::int64_t first_step, std::int64_t chunk_steps,
+                                const std::int32_t* b, float* c, std::int64_t ldc, bool accumulate) {
+  if (accumulate) {
+    _tile_loadd(0, c, ldc * 4);
+    _tile_loadd(1, c + 16, ldc * 4);
+    _tile_loadd(2, c + 16 * ldc, ldc * 4);
+    _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const auto tile = kRows * kStep;
+  for (std::int64_t s = 0; s < chunk_steps; ++s) {
+    _tile_loadd(4, a + (f * steps + first_step + s) * tile, kStep * 2);
+    _tile_loadd(6, b + 2 * s * kRows * kRows, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_loadd(7, b + (2 * s + 1) * kRows * kRows, 64);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_loadd(5, a + ((f + 1) * steps + first_step + s) * tile, kStep * 2);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, c, ldc * 4);
+  _tile_stored(1, c + 16, ldc * 4);
+  _tile_stored(2, c + 16 * ldc, ldc * 4);
+  _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+}
+
 }  // namespace
 
 bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& b) {
@@ -90,6 +166,45 @@ void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tens
   });
 }
 
+bool cpu_low_rank_gradient_applies(const Tensor& p, const Tensor& q) {
+  for (const auto* t : {&p, &q}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 2 || t->stride(1) != 1) return false;
+  }
+  const auto rank = p.size(1);
+  return amx::amx_usable() && (rank == 32 || rank == 64) && p.size(0) == q.size(0) && q.size(1) % 32 == 0;
+}
+
+Tensor cpu_low_rank_gradient(const Tensor& p, const Tensor& q) {
+  TORCH_CHECK(cpu_low_rank_gradient_applies(p, q), "cpu_low_rank_gradient: operands it does not take");
+  RECORD_FUNCTION("cotrain::cpu_low_rank_gradient", std::vector<c10::IValue>{p, q});  // named in --profile traces
+  const auto tokens = p.size(0), rank = p.size(1), n = q.size(1), steps = (tokens + kStep - 1) / kStep;
+  auto out = at::empty({rank, n}, p.options().dtype(at::kFloat));
+  if (steps == 0) return out.zero_();
+  auto a = at::empty({rank * steps * kStep}, p.options());
+  pack_transposed(p.data_ptr<BFloat16>(), p.stride(0), tokens, rank, steps, a.data_ptr<BFloat16>());
+  const auto* a_data = a.data_ptr<BFloat16>();
+  const auto* q_data = q.data_ptr<BFloat16>();
+  auto* out_data = out.data_ptr<float>();
+  // Each thread its columns, token chunk by chunk: the chunk's pairs of its columns (~300 KB at
+  // n = 4,864) and its [r, columns] sums stay in L2.
+  at::parallel_for(0, n / 32, 1, [&](std::int64_t begin, std::int64_t end) {
+    amx::amx_load_config();
+    auto b = at::empty({(end - begin) * kChunkSteps * 2 * kRows * kRows}, q.options().dtype(at::kInt));
+    auto* b_data = b.data_ptr<std::int32_t>();
+    for (std::int64_t first_step = 0; first_step < steps; first_step += kChunkSteps) {
+      const auto chunk_steps = std::min(kChunkSteps, steps - first_step);
+      pack_pairs(q_data + 32 * begin, q.stride(0), tokens, first_step * kStep, chunk_steps, end - begin, b_data);
+      for (auto block = begin; block < end; ++block) {
+        for (std::int64_t f = 0; f < rank / kRows; f += 2) {
+          gradient_block(a_data, f, steps, first_step, chunk_steps, b_data + (block - begin) * chunk_steps * 2 * kRows * kRows,
+                         out_data + f * kRows * n + 32 * block, n, /*accumulate=*/first_step > 0);
+        }
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace cotrain
 
 #else  // the instructions are x86's
@@ -98,6 +213,8 @@ namespace cotrain {
 
 bool cpu_low_rank_sum_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 void cpu_add_low_rank_product_(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
+bool cpu_low_rank_gradient_applies(const at::Tensor&, const at::Tensor&) { return false; }
+at::Tensor cpu_low_rank_gradient(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
 
 }  // namespace cotrain
 

@@ -1,6 +1,7 @@
 #include "cotrain/model/weight_gradient.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,6 +56,8 @@ void product(const torch::Tensor& out, const torch::Tensor& a, bool transpose_a,
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && b.size(0) == k && out.sizes() == torch::IntArrayRef({m, b.size(1)}), "matrix product: shapes ",
               a.sizes(), transpose_a ? "^T" : "", " x ", b.sizes(), " into ", out.sizes());
   if (on_mkl(a, b) && out.device().is_cpu() && out.scalar_type() == torch::kFloat32 && mkl_matrix(out)) {
+    // Named in --profile traces (benchmarks/train_step.cpp), which see only ATen's operators otherwise.
+    RECORD_FUNCTION(transpose_a ? "mkl::gemm_bf16bf16f32 A^T" : "mkl::gemm_bf16bf16f32", std::vector<c10::IValue>{a, b});
     cblas_gemm_bf16bf16f32(kRowMajor, transpose_a ? kTrans : kNoTrans, kNoTrans, static_cast<int>(m), static_cast<int>(b.size(1)),
                            static_cast<int>(k), 1.0f, reinterpret_cast<const std::uint16_t*>(a.data_ptr()), static_cast<int>(a.stride(0)),
                            reinterpret_cast<const std::uint16_t*>(b.data_ptr()), static_cast<int>(b.stride(0)), accumulate ? 1.0f : 0.0f,

@@ -17,4 +17,18 @@ bool cpu_low_rank_sum_applies(const at::Tensor& sum, const at::Tensor& r, const 
 // SUM = bf16(SUM + bf16(R B)) in place; SUM contiguous.
 void cpu_add_low_rank_product_(const at::Tensor& sum, const at::Tensor& r, const at::Tensor& b);
 
+// A LoRA layer's adapter gradients are products summed over the tokens with a rank-r side:
+// grad_A = (grad B)^T x and grad_B^T = (x A^T)^T grad, each P^T Q with P [tokens, r]. oneDNN's bf16
+// matmul takes the transposed operand at ~550 GFLOP/s there (a tenth of a LoRA step at 2,048
+// tokens); here P^T is packed once into the tile unit's A operand, and Q's rows are paired into its
+// B operand 32 columns at a time, in L1, on the way (docs/performance.md). The sums are fp32, in
+// the tile unit's order: within fp32 rounding of oneDNN's, which the composite then rounds to bf16.
+//
+// Whether cpu_low_rank_gradient runs here: an AMX CPU; P [T, r] and Q [T, n] bf16 on the CPU with
+// contiguous columns (rows any stride), r 32 or 64, n a multiple of 32.
+bool cpu_low_rank_gradient_applies(const at::Tensor& p, const at::Tensor& q);
+
+// P^T Q, [r, n] fp32.
+at::Tensor cpu_low_rank_gradient(const at::Tensor& p, const at::Tensor& q);
+
 }  // namespace cotrain

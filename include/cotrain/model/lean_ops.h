@@ -41,8 +41,8 @@ torch::Tensor swiglu_linear(const torch::Tensor& gate, const torch::Tensor& up, 
 // at::embedding(weight, ids) whose weight gradient is sparse: only the rows IDS name, each the sum
 // of its tokens' gradients taken in fp32 and rounded once (autograd's dense gradient is a
 // [vocab, hidden] matrix of zeros with those rows added in the weight's dtype, one token at a time).
-// For a weight that also gets a dense gradient, as tied input and output embeddings do: that one
-// arrives first and autograd adds these rows into it, so the parameter's gradient stays dense.
+// For a weight that also gets a dense gradient, as tied input and output embeddings do: autograd
+// sums the two gradients of the one parameter before it stores one, and the sum is dense.
 torch::Tensor embedding_rows(const torch::Tensor& weight, const torch::Tensor& ids);
 
 // Whether SCALING is a power of two: multiplying by it commutes with every rounding (barring
@@ -53,9 +53,11 @@ bool scales_exactly(double scaling);
 // peft's LoRA layer in a bf16 training step (the Trainer's autocast, no dropout):
 // linear(x, weight, bias) + linear(linear(x, A16) * scaling, B16), A16 and B16 the fp32 adapters
 // rounded to the base's bf16, SCALING a power of two (applied to the rank-r product, which gives
-// the same bits as scaling the update). Values and gradients are autograd's bits of that composite
-// (tests/unit/model/lora_test.cpp), with its two sums ([tokens, out] forward, [tokens, in] for x's
-// gradient) one pass each (cpu_add) and the pieces' autograd nodes and casts not kept. nullopt
+// the same bits as scaling the update). Values and x's gradient are autograd's bits of that
+// composite (tests/unit/model/lora_test.cpp), with its two sums ([tokens, out] forward, [tokens,
+// in] for x's gradient) one pass each (cpu_add) and the pieces' autograd nodes and casts not kept;
+// the adapters' gradients too, but where cpu_low_rank.h's product makes them (AMX, rank 32 or 64):
+// its fp32 sums rounded to bf16 once, as oneDNN's are, within one bf16 rounding of autograd's. nullopt
 // where it does not apply (cpu_elementwise.h's kernels do not run here, a trainable base, a
 // scaling that is no power of two): the caller runs the composite.
 std::optional<torch::Tensor> lora_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,

@@ -1,4 +1,5 @@
-// The one-pass LoRA sum against its composite: the product rounded to bf16, then cpu_add's sum.
+// The one-pass LoRA sum against its composite (the product rounded to bf16, then cpu_add's sum),
+// and the adapters' gradient products against exact sums and oneDNN's.
 #include "cotrain/model/cpu_low_rank.h"
 
 #include <gtest/gtest.h>
@@ -45,6 +46,37 @@ TEST(CpuLowRank, DeclinesWhatItDoesNotCompute) {
   EXPECT_FALSE(cpu_low_rank_sum_applies(torch::zeros({8, 48}, bf16), r, torch::zeros({64, 48}, bf16)));    // out not a multiple of 32
   EXPECT_FALSE(cpu_low_rank_sum_applies(sum.to(torch::kFloat32), r, b));                                   // fp32
   EXPECT_FALSE(cpu_low_rank_sum_applies(torch::zeros({64, 8}, bf16).t(), r, b));                           // a sum not contiguous
+}
+
+// P^T Q in fp32 over 1, 37 (a ragged last step) and 2,048 tokens, Q a view of rows further apart:
+// the exact sums within fp32 rounding, and rounded to bf16 oneDNN's bf16 product but for a few
+// sums near a midpoint, by one unit in the last place.
+TEST(CpuLowRank, GradientIsTheExactProductInFp32) {
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  if (!cpu_low_rank_gradient_applies(torch::zeros({4, 32}, bf16), torch::zeros({4, 32}, bf16))) GTEST_SKIP() << "this CPU has no AMX tile unit";
+  for (std::int64_t rank : {32, 64}) {
+    for (std::int64_t tokens : {1, 37, 2048}) {
+      for (std::int64_t n : {32, 160}) {
+        SCOPED_TRACE("rank " + std::to_string(rank) + " tokens " + std::to_string(tokens) + " n " + std::to_string(n));
+        torch::manual_seed(tokens + n);
+        const auto p = torch::randn({tokens, rank}, bf16), q = torch::randn({tokens, n + 64}, bf16).narrow(1, 32, n);
+        ASSERT_TRUE(cpu_low_rank_gradient_applies(p, q));
+        const auto got = cpu_low_rank_gradient(p, q);
+        ASSERT_EQ(got.sizes(), torch::IntArrayRef({rank, n}));
+        ASSERT_EQ(got.scalar_type(), torch::kFloat32);
+        const auto p64 = p.to(torch::kFloat64), q64 = q.to(torch::kFloat64);
+        const auto bound = torch::mm(p64.abs().t(), q64.abs()) * 1e-6;
+        EXPECT_TRUE((got.to(torch::kFloat64) - torch::mm(p64.t(), q64)).abs().le(bound).all().item<bool>());
+        const auto onednn = p.t().mm(q), ours = got.to(torch::kBFloat16);
+        const auto ulp = onednn.to(torch::kFloat64).abs() * std::ldexp(1.0, -7);
+        EXPECT_TRUE((ours.to(torch::kFloat64) - onednn.to(torch::kFloat64)).abs().le(ulp).all().item<bool>());
+        EXPECT_GT(ours.eq(onednn).to(torch::kFloat64).mean().item<double>(), 0.99);
+      }
+    }
+  }
+  EXPECT_FALSE(cpu_low_rank_gradient_applies(torch::zeros({4, 16}, bf16), torch::zeros({4, 32}, bf16)));  // rank 16
+  EXPECT_FALSE(cpu_low_rank_gradient_applies(torch::zeros({4, 32}, bf16), torch::zeros({4, 48}, bf16)));  // n not a multiple of 32
+  EXPECT_FALSE(cpu_low_rank_gradient_applies(torch::zeros({4, 32}), torch::zeros({4, 32})));              // fp32
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/model/cpu_elementwise.h"
+#include "cotrain/model/cpu_low_rank.h"
 #include "cotrain/model/logprobs.h"
 #include "unit/model/tiny_models.h"
 
@@ -171,8 +172,17 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       EXPECT_EQ(trained.grad_fn()->name().find("LoraLinearFunction") != std::string::npos, fused) << trained.grad_fn()->name();
       EXPECT_TRUE(trained.equal(autocast)) << "rslora " << rslora;
       EXPECT_TRUE(x_grad.grad().equal(x_peft.grad())) << "rslora " << rslora;
-      EXPECT_TRUE(A.grad().equal(A_peft.grad())) << "rslora " << rslora;
-      EXPECT_TRUE(B.grad().equal(B_peft.grad())) << "rslora " << rslora;
+      // The adapters' gradients from cpu_low_rank.h's product where it runs: oneDNN's sums in another
+      // order, rounded to bf16 once as its are, so equal but for a sum near a midpoint.
+      const bool tile_product = fused && cpu_low_rank_gradient_applies(x.reshape({-1, in}), torch::empty({rows, rank}, x.options()));
+      for (const auto& [ours, peft] : {std::pair{A.grad(), A_peft.grad()}, std::pair{B.grad(), B_peft.grad()}}) {
+        if (!tile_product) {
+          EXPECT_TRUE(ours.equal(peft)) << "rslora " << rslora;
+          continue;
+        }
+        EXPECT_TRUE((ours - peft).abs().le(peft.abs() * std::ldexp(1.0, -7)).all().item<bool>()) << "rslora " << rslora;
+        EXPECT_GT(ours.eq(peft).to(torch::kFloat64).mean().item<double>(), 0.99) << "rslora " << rslora;
+      }
       if (base == torch::kBFloat16) {
         EXPECT_FALSE(trained.detach().equal(got));  // the two paths round differently
       }
