@@ -36,14 +36,20 @@ torch::Tensor flatten_padded(const FlatLayout& layout, const std::vector<torch::
 torch::Tensor flatten_range(const FlatLayout& layout, const std::vector<torch::Tensor>& tensors, std::int64_t begin,
                             std::int64_t n, const torch::TensorOptions& options) {
   torch::NoGradGuard no_grad;
-  auto flat = torch::zeros({n}, options);
+  // Zeros only where no tensor lies (padding, undefined tensors): the offsets ascend, so a cursor
+  // finds the gaps. The optimizer reads its gradients 64 K elements at a time through this.
+  auto flat = torch::empty({n}, options);
+  std::int64_t filled = begin;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     if (!tensors[i].defined()) continue;
     const std::int64_t first = std::max(begin, layout.offsets[i]);
     const std::int64_t last = std::min(begin + n, layout.offsets[i] + tensors[i].numel());
     if (first >= last) continue;
+    if (first > filled) flat.narrow(0, filled - begin, first - filled).zero_();
     flat.narrow(0, first - begin, last - first).copy_(tensors[i].reshape(-1).narrow(0, first - layout.offsets[i], last - first));
+    filled = last;
   }
+  if (begin + n > filled) flat.narrow(0, filled - begin, begin + n - filled).zero_();
   return flat;
 }
 
