@@ -7,8 +7,11 @@
 // fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
 //                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
-//                    [--device cpu|cuda] [--spec-tflops X]
-// --profile writes the last step's operator trace (chrome://tracing JSON) to FILE. On a GPU the
+//                    [--profile-table N] [--device cpu|cuda] [--spec-tflops X]
+// --profile writes the last step's operator trace (chrome://tracing JSON) to FILE; --profile-table
+// prints the last step's N largest operators by self time (their time less that of the operators
+// they called), grouped by name and input shapes, on stderr (our kernels and MKL's products are
+// named in it with RECORD_FUNCTION). On a GPU the
 // line has the peak tensor memory, and with --spec-tflops (the datasheet's dense peak of the
 // dtype, e.g. 989 for an H100/H200 SXM in bf16) the MFU: achieved FLOP/s over that peak.
 // FLOPs counted are the useful ones (recomputation under activation checkpointing is not work
@@ -24,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,12 +70,48 @@ double matmul_peak(torch::ScalarType dtype, const torch::Device& device) {
   return best;
 }
 
+// The operators of LISTS by self time, grouped by name and input shapes: the ROWS largest, one
+// line each.
+void print_self_times(const torch::autograd::profiler::thread_event_lists& lists, std::size_t rows) {
+  using torch::autograd::profiler::EventKind;
+  using torch::autograd::profiler::LegacyEvent;
+  std::map<std::string, std::pair<double, int>> self_ms;  // key -> (ms, calls)
+  double total_ms = 0;
+  for (const auto& events : lists) {
+    std::vector<std::pair<const LegacyEvent*, double>> open;  // a push and its children's microseconds
+    for (const auto& e : events) {
+      if (e.kind() == EventKind::PushRange) open.emplace_back(&e, 0.0);
+      if (e.kind() != EventKind::PopRange || open.empty()) continue;
+      const auto [push, children_us] = open.back();
+      open.pop_back();
+      const double us = push->cpuElapsedUs(e);
+      std::string key = push->name();
+      for (const auto& shape : push->shapes()) {
+        std::string dims;
+        for (const auto d : shape) dims += fmt::format("{}{}", dims.empty() ? "" : ",", d);
+        key += fmt::format(" [{}]", dims);
+      }
+      auto& [ms, calls] = self_ms[key];
+      ms += (us - children_us) / 1e3;
+      ++calls;
+      if (open.empty()) total_ms += us / 1e3;
+      else open.back().second += us;
+    }
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> sorted(self_ms.begin(), self_ms.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::fprintf(stderr, "self ms  calls  operator [input shapes]   (all operators: %.1f ms)\n", total_ms);
+  for (std::size_t i = 0; i < std::min(rows, sorted.size()); ++i) {
+    std::fprintf(stderr, "%8.1f %6d  %s\n", sorted[i].second.first, sorted[i].second.second, sorted[i].first.c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace cotrain;
   std::string mode = "sft", dtype_name = "bf16", profile, device_name = "cpu";
-  std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64;
+  std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64, profile_rows = 0;
   double spec_tflops = 0;
   bool checkpointing = false;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -86,6 +126,7 @@ int main(int argc, char** argv) {
     else if (flag == "--checkpointing") checkpointing = value == "1";
     else if (flag == "--rank") rank = std::stoll(value);
     else if (flag == "--profile") profile = value;
+    else if (flag == "--profile-table") profile_rows = std::stoll(value);
     else if (flag == "--device") device_name = value;
     else if (flag == "--spec-tflops") spec_tflops = std::stod(value);
     else {
@@ -146,6 +187,11 @@ int main(int argc, char** argv) {
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
     std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
     if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+    const bool table = profile_rows > 0 && step == steps;
+    if (table) {
+      torch::autograd::profiler::enableProfilerLegacy(
+          torch::autograd::profiler::ProfilerConfig(torch::autograd::profiler::ProfilerState::CPU, /*report_input_shapes=*/true));
+    }
     wait_for(device);
     const auto t = Clock::now();
     torch::Tensor nll = unit_summed_nll(model, sharded, units, row, LossGradients::build);
@@ -161,6 +207,7 @@ int main(int argc, char** argv) {
     sharded.zero_grad();
     wait_for(device);
     const double total = seconds_since(t);
+    if (table) print_self_times(torch::autograd::profiler::disableProfilerLegacy(), static_cast<std::size_t>(profile_rows));
     if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
   }
   const double achieved = step_flops / best;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
@@ -360,6 +361,7 @@ namespace {
 // copy, and neither does the gradient coming back from it), and the log-sum-exp of each query's
 // scores [rows, padded] fp32.
 std::pair<Tensor, Tensor> forward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Shape& shape) {
+  RECORD_FUNCTION("cotrain::cpu_flash_attention", std::vector<c10::IValue>{q});
   const auto d = shape.dim, padded_length = shape.padded, blocks = padded_length / kQueryBlock;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   auto k_pairs = feature_pairs(k), v_pairs = token_pairs(v);
@@ -453,6 +455,7 @@ COTRAIN_AVX512_BF16 void dq_rows(const float* dqt, std::int64_t d, BFloat16* dq)
 // (16 KB a pair). Either loop order adds each sum's parts in the same order, so the same bits.
 std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& grad, const Tensor& lse,
                                                  const Tensor& delta, const Shape& shape) {
+  RECORD_FUNCTION("cotrain::cpu_flash_attention_backward", std::vector<c10::IValue>{q});
   const auto d = shape.dim, padded_length = shape.padded;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
   auto q_features = feature_pairs(q), grad_features = feature_pairs(grad), q_tokens = token_pairs(q), grad_tokens = token_pairs(grad);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -191,6 +192,7 @@ bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*> tensors) {
 }
 
 std::pair<Tensor, Tensor> cpu_rms_norm(const Tensor& x_in, const Tensor& weight_in, double eps) {
+  RECORD_FUNCTION("cotrain::cpu_rms_norm", std::vector<c10::IValue>{x_in});
   const auto x = x_in.contiguous(), weight = weight_in.contiguous();
   const auto h = x.size(-1), rows = x.numel() / h;
   auto out = at::empty(x.sizes(), x.options());
@@ -208,6 +210,7 @@ std::pair<Tensor, Tensor> cpu_rms_norm(const Tensor& x_in, const Tensor& weight_
 
 std::pair<Tensor, Tensor> cpu_rms_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& weight_in, const Tensor& inv_in,
                                                 bool need_x, bool need_weight) {
+  RECORD_FUNCTION("cotrain::cpu_rms_norm_backward", std::vector<c10::IValue>{grad_in});
   const auto grad = grad_in.contiguous(), x = x_in.contiguous(), weight = weight_in.contiguous(), inv_rms = inv_in.contiguous();
   const auto h = x.size(-1), rows = x.numel() / h, blocks = (rows + kRowBlock - 1) / kRowBlock;
   Tensor grad_x = need_x ? at::empty(x.sizes(), x.options()) : Tensor();
@@ -234,6 +237,7 @@ std::pair<Tensor, Tensor> cpu_rms_norm_backward(const Tensor& grad_in, const Ten
 }
 
 Tensor cpu_swiglu(const Tensor& gate_in, const Tensor& up_in) {
+  RECORD_FUNCTION("cotrain::cpu_swiglu", std::vector<c10::IValue>{gate_in});
   const auto gate = gate_in.contiguous(), up = up_in.contiguous();
   auto out = at::empty(gate.sizes(), gate.options());
   at::parallel_for(0, gate.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
@@ -243,6 +247,7 @@ Tensor cpu_swiglu(const Tensor& gate_in, const Tensor& up_in) {
 }
 
 Tensor cpu_add(const Tensor& a_in, const Tensor& b_in) {
+  RECORD_FUNCTION("cotrain::cpu_add", std::vector<c10::IValue>{a_in});
   TORCH_CHECK(a_in.sizes() == b_in.sizes(), "cpu_add: shapes ", a_in.sizes(), " and ", b_in.sizes());
   const auto a = a_in.contiguous(), b = b_in.contiguous();
   auto out = at::empty(a.sizes(), a.options());
@@ -254,6 +259,7 @@ Tensor cpu_add(const Tensor& a_in, const Tensor& b_in) {
 
 SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
                                    bool need_up) {
+  RECORD_FUNCTION("cotrain::cpu_swiglu_backward", std::vector<c10::IValue>{grad_in});
   const auto grad = grad_in.contiguous(), gate = gate_in.contiguous(), up = up_in.contiguous();
   auto output = [&](bool needed) { return needed ? at::empty(gate.sizes(), gate.options()) : Tensor(); };
   SwigluBackward out{output(need_product), output(need_gate), output(need_up)};
@@ -267,6 +273,7 @@ SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in,
 }
 
 Tensor cpu_rotary(const Tensor& x_in, const Tensor& cos_in, const Tensor& sin_in, bool transposed, bool head_major) {
+  RECORD_FUNCTION("cotrain::cpu_rotary", std::vector<c10::IValue>{x_in});
   TORCH_CHECK(x_in.dim() == 4 && x_in.size(3) % 2 == 0, "cpu_rotary: x [B, H, T, D] with D even");
   const auto x = x_in.stride(3) == 1 ? x_in : x_in.contiguous();
   const auto batch = x.size(0), heads = x.size(1), length = x.size(2), d = x.size(3);
@@ -287,6 +294,7 @@ Tensor cpu_rotary(const Tensor& x_in, const Tensor& cos_in, const Tensor& sin_in
 }
 
 void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& sum) {
+  RECORD_FUNCTION("cotrain::cpu_fold_logsumexp", std::vector<c10::IValue>{logits});
   TORCH_CHECK(logits.is_contiguous() && max.is_contiguous() && sum.is_contiguous(), "cpu_fold_logsumexp: contiguous tensors");
   const auto w = logits.size(1);
   at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
@@ -295,6 +303,7 @@ void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& s
 }
 
 void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor& target_columns, const Tensor& valid) {
+  RECORD_FUNCTION("cotrain::cpu_softmax_gradient_", std::vector<c10::IValue>{logits});
   TORCH_CHECK(logits.is_contiguous() && lse.is_contiguous() && target_columns.is_contiguous() && valid.is_contiguous(),
               "cpu_softmax_gradient_: contiguous tensors");
   const auto w = logits.size(1);

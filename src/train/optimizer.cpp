@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -256,6 +257,7 @@ double sum_of_squares(const T* x, std::int64_t n) {
 }  // namespace
 
 torch::Tensor squared_norm(const torch::Tensor& flat) {
+  RECORD_FUNCTION("cotrain::squared_norm", std::vector<c10::IValue>{flat});
   torch::NoGradGuard no_grad;
   constexpr std::int64_t kBlock = 1 << 16;
   const std::int64_t n = flat.numel(), blocks = (n + kBlock - 1) / kBlock;
@@ -349,6 +351,7 @@ std::int64_t AdamWState::bytes() const {
 
 void adamw_step(AdamWState& state, const std::function<torch::Tensor(std::int64_t, std::int64_t)>& grad, double lr,
                 const AdamWSettings& settings, double grad_scale) {
+  RECORD_FUNCTION("cotrain::adamw_step", std::vector<c10::IValue>{state.exp_avg});
   torch::NoGradGuard no_grad;
   // The kernel divides by its grad_scale (AMP's loss scale): the inverse of ours.
   std::optional<torch::Tensor> inverse_scale;
