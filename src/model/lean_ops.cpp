@@ -178,16 +178,12 @@ torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, co
   return cpu_add(sum, r.mm(b));
 }
 
-// The adapters' products over the tokens, in the composite's dtype: RANK_FIRST ? P^T Q : Q^T P
-// for P [tokens, r]. MmBackward's product where cpu_low_rank.h's kernel does not run; where it
-// does, its fp32 sums rounded once, as oneDNN's are.
-torch::Tensor low_rank_gradient(const torch::Tensor& a, const torch::Tensor& b, bool rank_first) {
-  const auto& p = rank_first ? a : b;
-  const auto& q = rank_first ? b : a;
-  if (cpu_low_rank_gradient_applies(p, q)) {
-    const auto product = cpu_low_rank_gradient(p, q);  // [r, n]
-    return (rank_first ? product : product.t()).to(p.scalar_type()).contiguous();
-  }
+// A^T B over the tokens (rows) for the adapters' gradients, one of A and B rank-r wide: where
+// cpu_low_rank.h's product takes the pair, its fp32 sums rounded once as oneDNN's are; otherwise
+// MmBackward's product.
+torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b) {
+  if (cpu_low_rank_gradient_applies(a, b)) return cpu_low_rank_gradient(a, b).to(a.scalar_type());
+  if (cpu_low_rank_gradient_applies(b, a)) return cpu_low_rank_gradient(b, a).t().to(a.scalar_type()).contiguous();
   return a.t().mm(b);
 }
 
@@ -214,10 +210,10 @@ struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
     const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
     const auto rows = x.reshape({-1, x.size(-1)});
     torch::Tensor grad_x, grad_A, grad_B;
-    if (ctx->needs_input_grad(2)) grad_B = low_rank_gradient(grad, rank_product.reshape({-1, rank_product.size(-1)}), /*rank_first=*/false).to(adapter);
+    if (ctx->needs_input_grad(2)) grad_B = tokens_product(grad, rank_product.reshape({-1, rank_product.size(-1)})).to(adapter);
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
       const auto grad_rank = grad.mm(B16) * scaling;
-      if (ctx->needs_input_grad(1)) grad_A = low_rank_gradient(grad_rank, rows, /*rank_first=*/true).to(adapter);
+      if (ctx->needs_input_grad(1)) grad_A = tokens_product(grad_rank, rows).to(adapter);
       if (ctx->needs_input_grad(0)) grad_x = plus_low_rank(grad.mm(weight), grad_rank, A16).view(x.sizes());
     }
     return {grad_x, grad_A, grad_B, torch::Tensor(), torch::Tensor(), torch::Tensor()};
