@@ -21,8 +21,9 @@ void cpu_add_low_rank_product_(const at::Tensor& sum, const at::Tensor& r, const
 // grad_A = (grad B)^T x and grad_B^T = (x A^T)^T grad, each P^T Q with P [tokens, r]. oneDNN's bf16
 // matmul takes the transposed operand at ~550 GFLOP/s there (a tenth of a LoRA step at 2,048
 // tokens); here P^T is packed once into the tile unit's A operand, and Q's rows are paired into its
-// B operand 32 columns at a time, in L1, on the way (docs/performance.md). The sums are fp32, in
-// the tile unit's order: within fp32 rounding of oneDNN's, which the composite then rounds to bf16.
+// B operand 128 tokens and all of a thread's columns at a time, read in order, while the pairs and
+// the thread's sums stay in L2 (docs/performance.md). The sums are fp32, in the tile unit's order:
+// within fp32 rounding of oneDNN's, which the composite then rounds to bf16.
 //
 // Whether cpu_low_rank_gradient runs here: an AMX CPU; P [T, r] and Q [T, n] bf16 on the CPU with
 // contiguous columns (rows any stride), r 32 or 64, n a multiple of 32.
