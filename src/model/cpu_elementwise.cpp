@@ -140,8 +140,8 @@ COTRAIN_AVX512_BF16 void rotary_head(const BFloat16* x, const BFloat16* cos, con
   }
 }
 
-COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_t n, std::int64_t w, float* max, float* sum) {
-  for (std::int64_t r = 0; r < n; ++r, logits += w) {
+COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, float* max, float* sum) {
+  for (std::int64_t r = 0; r < n; ++r, logits += ld) {
     auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     for (std::int64_t j = 0; j < w; j += 16) {
       const auto lanes = first_lanes(w - j);
@@ -160,9 +160,9 @@ COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_
   }
 }
 
-COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n, std::int64_t w, const float* lse,
+COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, const float* lse,
                                                const std::int64_t* target_columns, const float* valid) {
-  for (std::int64_t r = 0; r < n; ++r, logits += w) {
+  for (std::int64_t r = 0; r < n; ++r, logits += ld) {
     if (valid[r] == 0.f) {
       std::fill(logits, logits + w, BFloat16(0.f));
       continue;
@@ -295,20 +295,22 @@ Tensor cpu_rotary(const Tensor& x_in, const Tensor& cos_in, const Tensor& sin_in
 
 void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& sum) {
   RECORD_FUNCTION("cotrain::cpu_fold_logsumexp", std::vector<c10::IValue>{logits});
-  TORCH_CHECK(logits.is_contiguous() && max.is_contiguous() && sum.is_contiguous(), "cpu_fold_logsumexp: contiguous tensors");
-  const auto w = logits.size(1);
+  TORCH_CHECK(logits.dim() == 2 && logits.stride(1) == 1 && max.is_contiguous() && sum.is_contiguous(),
+              "cpu_fold_logsumexp: logits' rows contiguous, max and sum contiguous");
+  const auto w = logits.size(1), ld = logits.stride(0);
   at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
-    fold_logsumexp_rows(logits.data_ptr<BFloat16>() + begin * w, end - begin, w, max.data_ptr<float>() + begin, sum.data_ptr<float>() + begin);
+    fold_logsumexp_rows(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin,
+                        sum.data_ptr<float>() + begin);
   });
 }
 
 void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor& target_columns, const Tensor& valid) {
   RECORD_FUNCTION("cotrain::cpu_softmax_gradient_", std::vector<c10::IValue>{logits});
-  TORCH_CHECK(logits.is_contiguous() && lse.is_contiguous() && target_columns.is_contiguous() && valid.is_contiguous(),
-              "cpu_softmax_gradient_: contiguous tensors");
-  const auto w = logits.size(1);
+  TORCH_CHECK(logits.dim() == 2 && logits.stride(1) == 1 && lse.is_contiguous() && target_columns.is_contiguous() && valid.is_contiguous(),
+              "cpu_softmax_gradient_: logits' rows contiguous, the rest contiguous");
+  const auto w = logits.size(1), ld = logits.stride(0);
   at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
-    softmax_gradient_rows(logits.data_ptr<BFloat16>() + begin * w, end - begin, w, lse.data_ptr<float>() + begin,
+    softmax_gradient_rows(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, lse.data_ptr<float>() + begin,
                           target_columns.data_ptr<std::int64_t>() + begin, valid.data_ptr<float>() + begin);
   });
 }

@@ -44,7 +44,7 @@ at::Tensor cpu_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 at::Tensor cpu_add(const at::Tensor& a, const at::Tensor& b);
 
 // The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
-// [n, w] in bf16 as the head's product rounds them:
+// [n, w] in bf16 as the head's product rounds them (rows any stride):
 // folds each row's logits into its running maximum MAX and sum of exponentials SUM ([n] fp32), as
 // the online softmax does (log-sum-exp = max + log(sum) once every block is folded in),
 void cpu_fold_logsumexp(const at::Tensor& logits, const at::Tensor& max, const at::Tensor& sum);
