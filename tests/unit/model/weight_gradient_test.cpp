@@ -104,5 +104,29 @@ TEST(WeightGradient, LinearIsAtLinearWithThatWeightGradient) {
   }
 }
 
+// Over 4,096 output features `linear` runs the forward product in two halves of the weight's rows
+// (lean_ops.cpp): its value is still the exact x W^T + b rounded to bf16 (within one bf16 step,
+// fp32 sums in another order than one call's), its gradients autograd's.
+TEST(WeightGradient, LinearInHalvesIsTheExactProductRounded) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(14);
+  const std::int64_t features = 4100;  // halves of 2,064 and 2,036 columns
+  const auto x0 = torch::randn({1, 100, 64}).to(torch::kBFloat16), w0 = (torch::randn({features, 64}) * 0.1).to(torch::kBFloat16);
+  const auto b0 = torch::randn({features}).to(torch::kBFloat16);
+  const auto upstream = torch::randn({1, 100, features}).to(torch::kBFloat16);
+  auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+  auto y = linear(x, w, b);
+  ASSERT_EQ(y.sizes(), torch::IntArrayRef({1, 100, features}));
+  const auto exact = at::linear(x0.to(torch::kFloat64), w0.to(torch::kFloat64), b0.to(torch::kFloat64));
+  const auto step = exact.abs().clamp_min(1e-3) * std::pow(2.0, -8);  // one bf16 step (2^-7 relative) is twice this
+  EXPECT_LE(((y.detach().to(torch::kFloat64) - exact).abs() / step).max().item<double>(), 2.0);
+  (y * upstream).sum().backward();
+  auto xp = x0.clone().requires_grad_(true), wp = w0.clone().requires_grad_(true), bp = b0.clone().requires_grad_(true);
+  (at::linear(xp, wp, bp) * upstream).sum().backward();
+  EXPECT_TRUE(x.grad().equal(xp.grad())) << "input gradient";
+  EXPECT_TRUE(b.grad().equal(bp.grad())) << "bias gradient";
+  EXPECT_TRUE(w.grad().equal(weight_gradient(upstream.reshape({-1, features}), x0.reshape({-1, 64})))) << "weight gradient";
+}
+
 }  // namespace
 }  // namespace cotrain

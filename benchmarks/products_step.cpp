@@ -1,0 +1,113 @@
+// Why the decoder's products run slower inside a training step than alone: one product shape
+// (default the gate projection of Qwen2.5-0.5B at 2,048 tokens, y = x W^T in bf16, torch's matmul)
+// timed over --layers operand sets, with the inputs and the output each either one set reused
+// (hot in the caches, as a product measured alone) or a fresh set per layer (cold, as in a step,
+// where every layer's weights come from memory and its output is a new activation). Also the
+// head's weight gradient (MKL's fp32 A^T B over the tokens, model/weight_gradient.h) with rows of
+// the softmax gradient 8 KB apart (a 4,096-row vocabulary block) and 64 bytes longer, cold.
+// One JSON line per case, GFLOP/s of the best of --repeats passes over the layers (docs/performance.md).
+//   bench_products [--tokens 2048] [--in 896] [--out 4864] [--layers 24] [--repeats 3] [--threads 2]
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cotrain/model/weight_gradient.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best seconds per call of BODY(layer) over REPEATS passes through the layers (after one warm-up).
+double per_call(std::int64_t layers, std::int64_t repeats, const std::function<void(std::int64_t)>& body) {
+  double best = 1e30;
+  for (std::int64_t rep = 0; rep <= repeats; ++rep) {
+    const auto t = Clock::now();
+    for (std::int64_t i = 0; i < layers; ++i) body(i);
+    const double s = std::chrono::duration<double>(Clock::now() - t).count() / static_cast<double>(layers);
+    if (rep > 0) best = std::min(best, s);
+  }
+  return best;
+}
+
+void report(const std::string& name, double flop, double seconds) {
+  std::printf("%s\n", fmt::format("{{\"case\": \"{}\", \"ms_per_call\": {:.2f}, \"gflops\": {:.0f}}}", name, seconds * 1e3,
+                                  flop / seconds / 1e9)
+                          .c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::int64_t tokens = 2048, in = 896, out = 4864, layers = 24, repeats = 3, threads = 2;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const auto value = std::stoll(argv[i + 1]);
+    if (flag == "--tokens") tokens = value;
+    else if (flag == "--in") in = value;
+    else if (flag == "--out") out = value;
+    else if (flag == "--layers") layers = value;
+    else if (flag == "--repeats") repeats = value;
+    else if (flag == "--threads") threads = value;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  at::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(0);
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  std::vector<torch::Tensor> x, w, y;
+  for (std::int64_t i = 0; i < layers; ++i) {
+    x.push_back(torch::randn({tokens, in}).to(torch::kBFloat16));
+    w.push_back(torch::randn({out, in}).to(torch::kBFloat16));
+    y.push_back(torch::empty({tokens, out}, bf16));
+  }
+  const double flop = 2.0 * static_cast<double>(tokens * in * out);
+  for (const bool cold_inputs : {false, true}) {
+    for (const bool cold_output : {false, true}) {
+      const double s = per_call(layers, repeats, [&](std::int64_t i) {
+        const auto k = cold_inputs ? i : 0;
+        at::mm_out(y[cold_output ? i : 0], x[k], w[k].t());
+      });
+      report(fmt::format("x W^T [{},{}]x[{},{}]: inputs {}, output {}", tokens, in, in, out, cold_inputs ? "cold" : "hot",
+                         cold_output ? "cold" : "hot"),
+             flop, s);
+    }
+  }
+
+  // The same product in two halves of the weight's rows, each into its half of the output's
+  // columns: oneDNN blocks such a product differently (other bits), which here ran the 0.5B's
+  // gate and up projections faster (docs/performance.md; not used, see there).
+  const double halves = per_call(layers, repeats, [&](std::int64_t i) {
+    for (std::int64_t first = 0, half = (out / 2 + 15) / 16 * 16; first < out; first += half) {
+      auto columns = y[i].narrow(1, first, std::min(half, out - first));
+      at::mm_out(columns, x[0], w[0].narrow(0, first, columns.size(1)).t());
+    }
+  });
+  report("inputs hot, output cold, in two column halves", flop, halves);
+
+  // The head's weight gradient of one vocabulary block (cotrain::kLossVocabBlock rows), a fresh
+  // block of the softmax gradient and a fresh fp32 output per call, as in the fused loss.
+  if (!cotrain::mkl_bf16_products_here()) return 0;
+  constexpr std::int64_t kBlock = 4096;
+  std::vector<torch::Tensor> grad_head;
+  for (std::int64_t i = 0; i < layers; ++i) grad_head.push_back(torch::empty({kBlock, in}));
+  for (const std::int64_t padding : {0, 32}) {
+    std::vector<torch::Tensor> softmax_grad;
+    for (std::int64_t i = 0; i < layers; ++i) {
+      softmax_grad.push_back(torch::randn({tokens, kBlock + padding}).to(torch::kBFloat16).narrow(1, 0, kBlock));
+    }
+    const double s = per_call(layers, repeats, [&](std::int64_t i) {
+      cotrain::transposed_product_into(grad_head[i], softmax_grad[i], x[0], /*accumulate=*/false);
+    });
+    report(fmt::format("head dW [{},{}]^T x [{},{}], rows {} bytes apart", tokens, kBlock, tokens, in, (kBlock + padding) * 2),
+           2.0 * static_cast<double>(tokens * kBlock * in), s);
+  }
+  return 0;
+}
