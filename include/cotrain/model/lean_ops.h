@@ -21,7 +21,9 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 
 // at::linear(x, weight, bias), bias optional, with the weight's gradient from weight_gradient()
 // (model/weight_gradient.h): on MKL's path there, within a bf16 rounding of autograd's and closer
-// to the exact product; elsewhere at::linear itself.
+// to the exact product; elsewhere at::linear itself. A bf16 CPU weight of more than 4,096 output
+// features has its forward product made in two halves of its rows (oneDNN blocks the 0.5B's MLP
+// projections faster so, lean_ops.cpp): fp32 sums rounded once, added in another order.
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1) (half split, not interleaved):
@@ -54,7 +56,8 @@ bool scales_exactly(double scaling);
 // linear(x, weight, bias) + linear(linear(x, A16) * scaling, B16), A16 and B16 the fp32 adapters
 // rounded to the base's bf16, SCALING a power of two (applied to the rank-r product, which gives
 // the same bits as scaling the update). Values and x's gradient are autograd's bits of that
-// composite (tests/unit/model/lora_test.cpp), with its two sums ([tokens, out] forward, [tokens,
+// composite (tests/unit/model/lora_test.cpp; for a base of more than 4,096 output features, with
+// its product made as `linear` makes it), with its two sums ([tokens, out] forward, [tokens,
 // in] for x's gradient) one pass each (cpu_add) and the pieces' autograd nodes and casts not kept;
 // the adapters' gradients too, but where cpu_low_rank.h's product makes them (AMX, rank 32 or 64):
 // its fp32 sums rounded to bf16 once, as oneDNN's are, within one bf16 rounding of autograd's. nullopt
