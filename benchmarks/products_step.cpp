@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "cotrain/model/lean_ops.h"
+#include "cotrain/model/loss.h"
 #include "cotrain/model/weight_gradient.h"
 
 namespace {
@@ -81,21 +83,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The same product in two halves of the weight's rows, each into its half of the output's
-  // columns: oneDNN blocks such a product differently (other bits), which here ran the 0.5B's
-  // gate and up projections faster (docs/performance.md; not used, see there).
-  const double halves = per_call(layers, repeats, [&](std::int64_t i) {
-    for (std::int64_t first = 0, half = (out / 2 + 15) / 16 * 16; first < out; first += half) {
-      auto columns = y[i].narrow(1, first, std::min(half, out - first));
-      at::mm_out(columns, x[0], w[0].narrow(0, first, columns.size(1)).t());
-    }
-  });
-  report("inputs hot, output cold, in two column halves", flop, halves);
+  // The same product as training makes it, cotrain::linear's forward (model/lean_ops.h: in two
+  // halves of the weight's rows past 4,096 output features, where oneDNN blocks this shape
+  // faster), each output fresh from the allocator as in a step.
+  auto trained = w[0].detach().requires_grad_(true);
+  const double halves = per_call(layers, repeats, [&](std::int64_t) { cotrain::linear(x[0], trained); });
+  report("inputs hot, output fresh, cotrain::linear", flop, halves);
 
-  // The head's weight gradient of one vocabulary block (cotrain::kLossVocabBlock rows), a fresh
-  // block of the softmax gradient and a fresh fp32 output per call, as in the fused loss.
+  // The head's weight gradient of one vocabulary block, a fresh block of the softmax gradient and a
+  // fresh fp32 output per call, as in the fused loss.
   if (!cotrain::mkl_bf16_products_here()) return 0;
-  constexpr std::int64_t kBlock = 4096;
+  constexpr std::int64_t kBlock = cotrain::kLossVocabBlock;
   std::vector<torch::Tensor> grad_head;
   for (std::int64_t i = 0; i < layers; ++i) grad_head.push_back(torch::empty({kBlock, in}));
   for (const std::int64_t padding : {0, 32}) {
