@@ -372,14 +372,23 @@ void ShardedModel::finish_backward() {
   in_backward_ = false;
 }
 
-// Elements [begin, begin + n) of this rank's gradient of group G in fp32 on the state device.
+// Elements [begin, begin + n) of this rank's gradient of group G on the state device, in fp32 or
+// (the parameters' own gradients) their dtype: the optimizer reads it, writing it is a bug.
 torch::Tensor ShardedModel::owned_grad(const Group& g, std::int64_t begin, std::int64_t n) const {
   if (shards_grads()) return g.grad_shard.narrow(0, begin, n);
   const FlatLayout& layout = g.flat->layout();
   if (grads_in_params(g)) {
     std::vector<torch::Tensor> grads;
     for (const auto& param : g.flat->params()) grads.push_back(param.grad());
-    return flatten_range(layout, grads, begin, n, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
+    // Most blocks lie inside one parameter: its gradient itself, no copy.
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      const std::int64_t offset = layout.offsets[i];
+      const torch::Tensor& grad = grads[i];
+      if (grad.defined() && grad.is_contiguous() && grad.device() == state_device_ && offset <= begin && begin + n <= offset + grad.numel()) {
+        return grad.view(-1).narrow(0, begin - offset, n);
+      }
+    }
+    return flatten_range(layout, grads, begin, n, torch::TensorOptions().dtype(g.flat->dtype()).device(state_device_));
   }
   if (shards_state()) begin += layout.shard_begin(pg_.rank());
   return g.grad_full.narrow(0, begin, n).to(state_device_);

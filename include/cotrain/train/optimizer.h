@@ -54,10 +54,10 @@ struct AdamWState {
   std::int64_t bytes() const;
 };
 
-// One AdamW update of STATE at learning rate LR, with the fp32 gradient of its elements
-// [begin, begin + n) that GRAD(begin, n) returns, times GRAD_SCALE (the clipping coefficient;
-// the kernel may leave the returned gradient scaled). Runs block by block, so that fp32 copies of
-// gradients or masters exist for one block at a time.
+// One AdamW update of STATE at learning rate LR, with the gradient of its elements [begin,
+// begin + n) that GRAD(begin, n) returns (fp32, or bf16 read as fp32), times GRAD_SCALE (the
+// clipping coefficient; the kernel may leave the returned gradient scaled). Runs block by block,
+// so that fp32 copies of gradients or masters exist for one block at a time.
 void adamw_step(AdamWState& state, const std::function<torch::Tensor(std::int64_t begin, std::int64_t n)>& grad, double lr,
                 const AdamWSettings& settings, double grad_scale = 1.0);
 

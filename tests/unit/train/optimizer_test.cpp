@@ -82,6 +82,28 @@ TEST(Optimizer, SplitMasterStepsAsTheFp32MasterAndBlocksAsOneCall) {
   }
 }
 
+// A bf16 gradient steps the split master exactly as its fp32 values do (the kernel reads it in
+// place), over several blocks and a part block.
+TEST(Optimizer, SplitMasterStepsABf16GradientAsItsFp32Values) {
+  torch::manual_seed(2);
+  const std::int64_t n = 2 * (1 << 16) + 21;
+  const torch::Tensor initial = (torch::randn({n}) * 0.02).to(torch::kBFloat16);
+  torch::Tensor from_bf16 = initial.clone(), from_fp32 = initial.clone();
+  AdamWState a(from_bf16, true, torch::kCPU, /*split=*/true), b(from_fp32, true, torch::kCPU, /*split=*/true);
+  AdamWSettings settings;
+  settings.weight_decay = 0.1;
+  for (double scale : {1.0, 0.5}) {
+    const torch::Tensor grad = torch::randn({n}).to(torch::kBFloat16);
+    const torch::Tensor grad32 = grad.to(torch::kFloat32);
+    adamw_step(a, [&](std::int64_t begin, std::int64_t count) { return grad.narrow(0, begin, count); }, 1e-3, settings, scale);
+    adamw_step(b, [&](std::int64_t begin, std::int64_t count) { return grad32.narrow(0, begin, count); }, 1e-3, settings, scale);
+  }
+  EXPECT_TRUE(torch::equal(a.master_fp32(), b.master_fp32()));
+  EXPECT_TRUE(torch::equal(a.exp_avg, b.exp_avg));
+  EXPECT_TRUE(torch::equal(a.exp_avg_sq, b.exp_avg_sq));
+  EXPECT_FALSE(torch::equal(from_bf16, initial));
+}
+
 TEST(Optimizer, SplitMasterLoadsAnFp32Master) {
   torch::Tensor params = torch::zeros({4}, torch::kBFloat16);
   AdamWState state(params, true, torch::kCPU, true);

@@ -1,5 +1,5 @@
 // The small Qwen2-shaped model the training tests run (GQA, q/k/v biases, 2 layers), random and
-// deterministic.
+// deterministic; a larger VOCAB gives tensors longer than the optimizer's blocks.
 #pragma once
 #include <torch/torch.h>
 
@@ -7,10 +7,10 @@
 
 namespace cotrain {
 
-inline CausalLM tiny_model(bool tied_embeddings) {
+inline CausalLM tiny_model(bool tied_embeddings, std::int64_t vocab = 64) {
   ModelConfig c;
   c.arch = Arch::Qwen2;
-  c.vocab_size = 64;
+  c.vocab_size = vocab;
   c.hidden_size = 32;
   c.intermediate_size = 48;
   c.num_layers = 2;
