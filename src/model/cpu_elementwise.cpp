@@ -101,6 +101,14 @@ COTRAIN_AVX512_BF16 void add_elements(const BFloat16* a, const BFloat16* b, std:
   }
 }
 
+COTRAIN_AVX512_BF16 void scaled_elements(const float* x, float scale, std::int64_t n, BFloat16* out) {
+  const auto factor = _mm512_set1_ps(scale);
+  for (std::int64_t i = 0; i < n; i += 16) {
+    const auto lanes = first_lanes(n - i);
+    store_bf16(out + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, x + i), factor), lanes);
+  }
+}
+
 // autograd's formulas: grad_up = grad * bf16(silu(g)), grad_gate = silu_backward(bf16(grad * up), g)
 // = bf16(grad * up) * sigmoid * (1 + g (1 - sigmoid)). Null outputs are not computed.
 COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BFloat16* gate, const BFloat16* up, std::int64_t n,
@@ -257,6 +265,17 @@ Tensor cpu_add(const Tensor& a_in, const Tensor& b_in) {
   return out;
 }
 
+Tensor cpu_scaled_bf16(const Tensor& x_in, float scale) {
+  RECORD_FUNCTION("cotrain::cpu_scaled_bf16", std::vector<c10::IValue>{x_in});
+  TORCH_CHECK(x_in.scalar_type() == at::kFloat && x_in.device().is_cpu(), "cpu_scaled_bf16: fp32 on the CPU");
+  const auto x = x_in.contiguous();
+  auto out = at::empty(x.sizes(), x.options().dtype(at::kBFloat16));
+  at::parallel_for(0, x.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
+    scaled_elements(x.data_ptr<float>() + begin, scale, end - begin, out.data_ptr<BFloat16>() + begin);
+  });
+  return out;
+}
+
 SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
                                    bool need_up) {
   RECORD_FUNCTION("cotrain::cpu_swiglu_backward", std::vector<c10::IValue>{grad_in});
@@ -330,6 +349,7 @@ std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor&, const
 }
 at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 at::Tensor cpu_add(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+at::Tensor cpu_scaled_bf16(const at::Tensor&, float) { TORCH_CHECK(false, "no AVX-512"); }
 SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
   TORCH_CHECK(false, "no AVX-512");
 }

@@ -59,6 +59,14 @@ torch::Tensor softmax_gradient(const torch::Tensor& logits, const torch::Tensor&
   return g.mul_(valid.unsqueeze(1)).to(logits.scalar_type());
 }
 
+// The head's gradient: its fp32 sums D_HEAD times the loss's gradient SCALE in the head's dtype.
+torch::Tensor scaled_head_gradient(torch::Tensor& d_head, const torch::Tensor& scale, torch::ScalarType head_dtype) {
+  if (head_dtype == torch::kBFloat16 && d_head.is_cpu() && cpu_elementwise_applies({})) {
+    return cpu_scaled_bf16(d_head, scale.item<float>());
+  }
+  return d_head.mul_(scale).to(head_dtype);
+}
+
 // Per chunk of positions, two passes over the vocabulary's blocks (the cut cross-entropy of Wijmans
 // et al.): the first makes each block's logits and folds them into every position's log-sum-exp,
 // the second turns them into their gradient, which goes at once into the products for the hidden
@@ -129,7 +137,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
     auto head_dtype = static_cast<torch::ScalarType>(ctx->saved_data["head_dtype"].toInt());
     ctx->saved_data.clear();  // saved_data outlives the backward (only saved variables are released): free them now
     return {d_hidden.defined() ? d_hidden * scale.to(d_hidden.scalar_type()) : torch::Tensor(),
-            d_head.defined() ? d_head.mul_(scale).to(head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
+            d_head.defined() ? scaled_head_gradient(d_head, scale, head_dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 

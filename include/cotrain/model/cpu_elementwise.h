@@ -10,7 +10,8 @@
 
 namespace cotrain {
 
-// Whether the kernels run here (this CPU has AVX-512 BF16) for these tensors (bf16, on the CPU).
+// Whether the kernels run here (this CPU has AVX-512 BF16) for these tensors (bf16, on the CPU);
+// for none, whether they run here at all.
 bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*> tensors);
 
 // weight * bf16(x32 * inv_rms) and inv_rms = rsqrt(mean(x32^2, -1) + eps) per row, fp32 [..., 1];
@@ -42,6 +43,11 @@ at::Tensor cpu_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 // bf16(a + b) of two bf16 tensors of one shape: ATen's bits (but for sums below 2^-126, which
 // round to zero), in one pass at memory speed where ATen's bf16 add computes at ~12 GB/s.
 at::Tensor cpu_add(const at::Tensor& a, const at::Tensor& b);
+
+// bf16(x * scale) of fp32 X (any shape) in one pass: ATen's bits for x.mul(scale).to(bf16) (but
+// for products below 2^-126, which round to zero), where those are two passes over the fp32 (the
+// head's gradient of Qwen's vocabulary is 545 MB of it).
+at::Tensor cpu_scaled_bf16(const at::Tensor& x, float scale);
 
 // The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
 // [n, w] in bf16 as the head's product rounds them (rows any stride):

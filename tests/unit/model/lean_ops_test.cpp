@@ -102,6 +102,25 @@ TEST(LeanOps, SwigluEqualsAutogradThroughTheCompositeBitForBit) {
   }
 }
 
+// The loss's head gradient scaled and rounded in one pass: the bits of the two-pass composite, for
+// magnitudes from 1e-30 to 1e30, ties of the rounding (1 + 2^-8 and 1 + 3 * 2^-8 round to even),
+// a part vector and several of the kernel's blocks.
+TEST(LeanOps, ScaledBf16IsTheTwoPassCompositeBitForBit) {
+  if (!cpu_elementwise_applies({})) GTEST_SKIP() << "no AVX-512 BF16 here";
+  torch::manual_seed(5);
+  for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{3, 7, 13}, std::vector<std::int64_t>{2, 300, 97}}) {
+    auto x = torch::randn(shape) * torch::pow(10.0, torch::randint(-30, 31, shape).to(torch::kFloat32));
+    x.view(-1)[0] = 1 + std::ldexp(1.0, -8);
+    x.view(-1)[1] = 1 + 3 * std::ldexp(1.0, -8);
+    for (float scale : {1.f, 1.f / 3, -2.5e-4f}) {
+      const auto composite = x.mul(torch::tensor(scale)).to(torch::kBFloat16);
+      const auto got = cpu_scaled_bf16(x, scale);
+      EXPECT_EQ(got.sizes(), x.sizes());
+      EXPECT_TRUE(got.view(torch::kInt16).equal(composite.view(torch::kInt16))) << "scale " << scale << ", " << x.numel() << " values";
+    }
+  }
+}
+
 TEST(LeanOps, SwigluLinearEqualsAutogradThroughTheCompositeBitForBit) {
   torch::manual_seed(5);
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
