@@ -240,8 +240,11 @@ COTRAIN_AVX512_BF16 void scaled_to_bf16(const float* sum, float factor, std::int
 // delta) in bf16 rows, and the latter with each two key rows interleaved (the B operand of
 // dQ^T = K^T dS^T): the scores' scale is folded into dS before it is rounded, so the products of
 // dK and dQ need none.
-COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, float scale, std::int64_t w, std::int64_t key_offset,
-                                         const float* lse, const float* delta, BFloat16* pt, BFloat16* dst, std::int32_t* ds_pairs) {
+// Rows [first, last) of score_gradients (below); MASKED: some of their queries do not see them.
+template <bool kMasked>
+COTRAIN_AVX512_BF16 void score_gradient_rows(const float* st, const float* dpt, float scale, std::int64_t first, std::int64_t last,
+                                             std::int64_t key_offset, const float* lse, const float* delta, BFloat16* pt, BFloat16* dst,
+                                             std::int32_t* ds_pairs) {
   static_assert(kQueryBlock == 64);
   const auto interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
                                            18, 2, 17, 1, 16, 0);
@@ -253,13 +256,13 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
     row_lse[c / 16] = _mm512_mul_ps(_mm512_loadu_ps(lse + c), _mm512_set1_ps(kLog2e));
     row_delta[c / 16] = _mm512_mul_ps(_mm512_loadu_ps(delta + c), factor);
   }
-  for (std::int64_t j = 0; j < w; j += 2) {
+  for (std::int64_t j = first; j < last; j += 2) {
     for (std::int64_t c = 0; c < kQueryBlock; c += 16) {
       __m512 p[2], ds[2];
       for (int half = 0; half < 2; ++half) {
         const auto at = (j + half) * kQueryBlock + c;
-        const auto visible = static_cast<__mmask16>(~first_lanes(j + half + key_offset - c));
-        p[half] = _mm512_maskz_mov_ps(visible, exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse[c / 16])));
+        p[half] = exp2_16(_mm512_fmsub_ps(_mm512_loadu_ps(st + at), log2_factor, row_lse[c / 16]));
+        if constexpr (kMasked) p[half] = _mm512_maskz_mov_ps(static_cast<__mmask16>(~first_lanes(j + half + key_offset - c)), p[half]);
         ds[half] = _mm512_mul_ps(p[half], _mm512_fmsub_ps(_mm512_loadu_ps(dpt + at), factor, row_delta[c / 16]));
       }
       // Rows j and j + 1 rounded by one instruction each (lanes 0-15 row j, 16-31 row j + 1).
@@ -272,6 +275,15 @@ COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, floa
       _mm512_storeu_si512(ds_pairs + (j / 2) * kQueryBlock + c, _mm512_permutexvar_epi16(interleave, ds_rows));
     }
   }
+}
+
+COTRAIN_AVX512_BF16 void score_gradients(const float* st, const float* dpt, float scale, std::int64_t w, std::int64_t key_offset,
+                                         const float* lse, const float* delta, BFloat16* pt, BFloat16* dst, std::int32_t* ds_pairs) {
+  // Key rows up to -key_offset are seen by every query of the block: no masks there (their scalar
+  // arithmetic per 16 scores was a good part of this kernel's work). Pairs of rows: w is even.
+  const auto open = std::clamp<std::int64_t>(-key_offset, 0, w) / 2 * 2;
+  score_gradient_rows<false>(st, dpt, scale, 0, open, key_offset, lse, delta, pt, dst, ds_pairs);
+  score_gradient_rows<true>(st, dpt, scale, open, w, key_offset, lse, delta, pt, dst, ds_pairs);
 }
 
 // A thread's scratch for the kernels: N elements, 64-byte aligned (torch's CPU allocator aligns
