@@ -2,7 +2,9 @@
 // (ShardedModel on one process, the unit-by-unit forward with the fused chunked loss, fused AdamW
 // over fp32 masters: what `cotrain sft|lora` runs per step), and in the same run the machine's
 // matmul peak, measured on the MLP's shape (2048x896 @ 896x4864) on a CPU, on 8192^3 products on
-// a GPU (the MLP's shape is too small to fill one). Prints one JSON line: the achieved FLOP/s and
+// a GPU (the MLP's shape is too small to fill one), before and after the steps, the higher of the
+// two (a VM that slows down for a while would otherwise give a low peak and flattering fractions,
+// docs/performance.md). Prints one JSON line: the achieved FLOP/s and
 // its fraction of the peak of the run's dtype, and the best step's split into forward (with the
 // fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
   at::set_num_threads(static_cast<int>(threads));
   const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
   const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  const double peak = matmul_peak(dtype, device);
+  const double peak_before = matmul_peak(dtype, device);
 
   const ModelConfig c = ModelConfig::from_json({{"model_type", "qwen2"},
                                                 {"vocab_size", 151936},
@@ -210,6 +212,7 @@ int main(int argc, char** argv) {
     if (table) print_self_times(torch::autograd::profiler::disableProfilerLegacy(), static_cast<std::size_t>(profile_rows));
     if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
   }
+  const double peak = std::max(peak_before, matmul_peak(dtype, device));
   const double achieved = step_flops / best;
   std::string gpu_fields;
   if (const auto mib = peak_device_memory_mib(device.str())) gpu_fields += fmt::format(", \"peak_device_memory_mib\": {:.0f}", *mib);
