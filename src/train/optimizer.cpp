@@ -134,14 +134,14 @@ AdamWCoefficients adamw_coefficients(double lr, const AdamWSettings& settings, d
 // operations are the fused kernel's, one for one: its vector loop's, and for the last n % 16
 // elements of a call its scalar loop's; so the same bits (tests).
 #if defined(__x86_64__)
-// 16 gradients as fp32: a bf16 one is the upper half of its fp32 (read straight from a bf16
-// parameter's gradient: a converted copy per block cost a 494 M-parameter step ~65 ms).
-template <typename G>
-__attribute__((target("avx512f"))) inline __m512 load16(const G* grad) {
-  if constexpr (std::is_same_v<G, float>) {
-    return _mm512_loadu_ps(grad);
+// 16 fp32 or bf16 values as fp32: a bf16 one is the upper half of its fp32 (AdamW reads a bf16
+// parameter's gradient so, in place: a converted copy per block cost a 494 M-parameter step ~65 ms).
+template <typename T>
+__attribute__((target("avx512f"))) inline __m512 load16(const T* x) {
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_loadu_ps(x);
   } else {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(grad))), 16));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), 16));
   }
 }
 
@@ -223,12 +223,7 @@ double sum_of_squares_portable(const T* x, std::int64_t n) {
 // RUN plus the squares of the 16 values at X.
 template <typename T>
 __attribute__((target("avx512f"))) inline __m512 add_squares(const T* x, __m512 run) {
-  __m512 v;
-  if constexpr (std::is_same_v<T, float>) {
-    v = _mm512_loadu_ps(x);
-  } else {  // bf16: the upper half of an fp32
-    v = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))), 16));
-  }
+  const auto v = load16(x);
   return _mm512_fmadd_ps(v, v, run);
 }
 
