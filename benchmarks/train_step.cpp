@@ -1,4 +1,4 @@
-// Training steps of the Qwen2.5-0.5B shape (random weights) through the trainer's own parts
+// Training steps of the Qwen2.5-0.5B shape (or 1.5B's: --size 1.5b; random weights) through the trainer's own parts
 // (ShardedModel on one process, the unit-by-unit forward with the fused chunked loss, fused AdamW
 // over fp32 masters: what `cotrain sft|lora` runs per step), and in the same run the machine's
 // matmul peak, measured on the MLP's shape (2048x896 @ 896x4864) on a CPU, on 8192^3 products on
@@ -9,7 +9,8 @@
 // fused loss's gradients), backward and optimizer (norm, AdamW, zeroing).
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
 //                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
-//                    [--profile-table N] [--device cpu|cuda] [--spec-tflops X]
+//                    [--profile-table N] [--device cpu|cuda] [--spec-tflops X] [--size 0.5b|1.5b]
+// (--layers defaults to the size's own: 24 for 0.5B, 28 for 1.5B.)
 // --profile writes the last step's operator trace (chrome://tracing JSON) to FILE; --profile-table
 // prints the last step's N largest operators by self time (their time less that of the operators
 // they called), grouped by name and input shapes, on stderr (our kernels and MKL's products are
@@ -112,8 +113,8 @@ void print_self_times(const torch::autograd::profiler::thread_event_lists& lists
 
 int main(int argc, char** argv) {
   using namespace cotrain;
-  std::string mode = "sft", dtype_name = "bf16", profile, device_name = "cpu";
-  std::int64_t tokens = 2048, docs = 1, layers = 24, steps = 3, threads = 2, rank = 64, profile_rows = 0;
+  std::string mode = "sft", dtype_name = "bf16", profile, device_name = "cpu", size = "0.5b";
+  std::int64_t tokens = 2048, docs = 1, layers = 0, steps = 3, threads = 2, rank = 64, profile_rows = 0;
   double spec_tflops = 0;
   bool checkpointing = false;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -131,13 +132,14 @@ int main(int argc, char** argv) {
     else if (flag == "--profile-table") profile_rows = std::stoll(value);
     else if (flag == "--device") device_name = value;
     else if (flag == "--spec-tflops") spec_tflops = std::stod(value);
+    else if (flag == "--size") size = value;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   if ((mode != "sft" && mode != "lora") || (dtype_name != "bf16" && dtype_name != "fp32") || tokens % docs != 0 ||
-      (device_name != "cpu" && device_name != "cuda")) {
+      (device_name != "cpu" && device_name != "cuda") || (size != "0.5b" && size != "1.5b")) {
     std::fprintf(stderr, "usage: see the top of benchmarks/train_step.cpp\n");
     return 2;
   }
@@ -146,12 +148,15 @@ int main(int argc, char** argv) {
   const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   const double peak_before = matmul_peak(dtype, device);
 
+  // Qwen2.5-0.5B's and -1.5B's config.json (both tie the head to the embedding).
+  const bool small = size == "0.5b";
+  if (layers == 0) layers = small ? 24 : 28;
   const ModelConfig c = ModelConfig::from_json({{"model_type", "qwen2"},
                                                 {"vocab_size", 151936},
-                                                {"hidden_size", 896},
-                                                {"intermediate_size", 4864},
+                                                {"hidden_size", small ? 896 : 1536},
+                                                {"intermediate_size", small ? 4864 : 8960},
                                                 {"num_hidden_layers", layers},
-                                                {"num_attention_heads", 14},
+                                                {"num_attention_heads", small ? 14 : 12},
                                                 {"num_key_value_heads", 2},
                                                 {"rope_theta", 1e6},
                                                 {"tie_word_embeddings", true}},
@@ -217,11 +222,11 @@ int main(int argc, char** argv) {
   std::string gpu_fields;
   if (const auto mib = peak_device_memory_mib(device.str())) gpu_fields += fmt::format(", \"peak_device_memory_mib\": {:.0f}", *mib);
   if (spec_tflops > 0) gpu_fields += fmt::format(", \"spec_tflops\": {:.1f}, \"mfu\": {:.3f}", spec_tflops, achieved / (spec_tflops * 1e12));
-  std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"device\": \"{}\", \"mode\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
+  std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"device\": \"{}\", \"mode\": \"{}\", \"size\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
                                   "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"forward_s\": {:.3f}, \"backward_s\": {:.3f}, \"optimizer_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
                                   "\"step_tflop\": {:.3f}, \"achieved_gflops\": {:.1f}, \"matmul_peak_gflops\": {:.1f}, "
                                   "\"fraction_of_peak\": {:.3f}{}}}",
-                                  device.str(), mode, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
+                                  device.str(), mode, size, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
                                   static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak, gpu_fields)
                           .c_str());
   return 0;

@@ -9,14 +9,14 @@
 #                                  bench_train_step for the machine's GPU against python3's torch,
 #                                  then checks and measures; results in $OUT (or .gpu/out)
 #
-# What `run` checks: the CUDA unit tests (varlen flash attention against per-document SDPA, values
+# What `run` checks (in this order, the cheap and the most wanted first): the CUDA unit tests (varlen flash attention against per-document SDPA, values
 # and gradients); the tiny model's per-token log-probabilities (`cotrain score`, <= 1e-4 apart) and
 # 4 training steps of `cotrain sft` and `cotrain lora` (loss and gradient norm <= 1e-4 relative) on
 # cuda against cpu in fp32 (the GPU sums in another order); bf16 sft with activation checkpointing
-# and greedy generation on cuda. What it measures: bench_train_step on cuda, Qwen2.5-0.5B shape,
-# 16,384 packed tokens (one document and 8 of 2,048), full SFT and LoRA rank 64, bf16: tokens/s,
-# peak tensor memory, MFU against the datasheet's dense bf16 peak (GPU_CHECK_SPEC_TFLOPS, default
-# 989: H100/H200 SXM). Every check runs even when one before it failed; the exit status says whether
+# and greedy generation on cuda. What it measures: bench_train_step on cuda, Qwen2.5-0.5B and 1.5B
+# shapes, 16,384 packed tokens (one document and 8 of 2,048), full SFT and LoRA rank 64, bf16:
+# tokens/s, peak tensor memory, MFU against the datasheet's dense bf16 peak (GPU_CHECK_SPEC_TFLOPS,
+# default 989: H100/H200 SXM); then the 0.5B steps against transformers (+ peft) on the GPU. Every check runs even when one before it failed; the exit status says whether
 # all passed. Not yet run on a GPU: the build should take a few minutes of the 16 cores there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,7 +71,7 @@ run() {
     -DCMAKE_CUDA_COMPILER="$nvcc" -DTORCH_CUDA_ARCH_LIST=9.0 ${nvrtc:+-DCUDA_nvrtc_LIBRARY="$nvrtc"} \
     -DCMAKE_CUDA20_STANDARD_COMPILE_OPTION=-std=c++20 -DCMAKE_CUDA20_EXTENSION_COMPILE_OPTION=-std=c++20 \
     -DCMAKE_CXX_FLAGS="$cuda_includes" -DCMAKE_CUDA_FLAGS="$cuda_includes" \
-    -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined >"$out/configure.log" 2>&1 ||
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--allow-shlib-undefined -Wl,--no-as-needed" >"$out/configure.log" 2>&1 ||
     { tail -40 "$out/configure.log"; echo "gpu_check: configure failed"; exit 1; }
   grep -E 'c10d backends|CUDA' "$out/configure.log" | head -5
   step "build"
@@ -93,7 +93,7 @@ JSON
   # Each check runs to its end even when one before it failed: a device run is too dear to lose
   # the benchmark to a parity failure.
   local failed=() code
-  for check in cuda_unit_tests cpu_against_cuda bf16_on_cuda benchmark; do
+  for check in cuda_unit_tests benchmark cpu_against_cuda bf16_on_cuda peers; do
     step "$check"
     set +e
     (set -e; "$check")
@@ -105,8 +105,10 @@ JSON
   [ ${#failed[@]} = 0 ]
 }
 
+# A test that skips (no CUDA seen: libtorch_cuda not linked, say) fails the check.
 cuda_unit_tests() {
-  "$build"/tests/model_tests --gtest_filter='*Cuda*:*CUDA*'
+  "$build"/tests/model_tests --gtest_filter='*Cuda*:*CUDA*' | tee "$work/unit.log"
+  ! grep -q SKIPPED "$work/unit.log"
 }
 
 # The tiny model in fp32 on cuda and on cpu: per-token log-probabilities, 4 steps of sft and lora.
@@ -152,13 +154,27 @@ for line in sys.stdin: print(json.dumps({"prompt": json.loads(line)["conversatio
   [ "$(wc -l <"$work/gen.jsonl")" = 4 ] || { echo "gpu_check: generation wrote $(wc -l <"$work/gen.jsonl") lines"; exit 1; }
 }
 
-# The training benchmark: Qwen2.5-0.5B shape, 16,384 packed tokens (one document, 8 of 2,048), bf16.
+# The training benchmark: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens (one document, 8 of
+# 2,048), bf16.
 benchmark() {
-  for mode in sft lora; do
-    for docs in 1 8; do
-      "$build"/benchmarks/bench_train_step --device cuda --mode "$mode" --dtype bf16 --tokens 16384 --docs "$docs" \
-        --layers 24 --steps 5 --spec-tflops "${GPU_CHECK_SPEC_TFLOPS:-989}" | tee -a "$out/bench.jsonl"
+  local failures=""
+  for size in 0.5b 1.5b; do
+    for mode in sft lora; do
+      for docs in 1 8; do
+        "$build"/benchmarks/bench_train_step --device cuda --size "$size" --mode "$mode" --dtype bf16 --tokens 16384 \
+          --docs "$docs" --steps 5 --spec-tflops "${GPU_CHECK_SPEC_TFLOPS:-989}" | tee -a "$out/bench.jsonl" ||
+          { echo "gpu_check: bench_train_step $size $mode $docs failed"; failures=1; }
+      done
     done
+  done
+  [ -z "${failures:-}" ]
+}
+
+# The same steps against transformers (+ peft) on the GPU in the same run: 0.5B, one 16,384-token document.
+peers() {
+  for mode in sft lora; do
+    python3 scripts/reference/bench_train_step.py --device cuda --mode "$mode" --tokens 16384 --steps 3 \
+      --binary "$build/benchmarks/bench_train_step" | tee -a "$out/peers.md"
   done
 }
 

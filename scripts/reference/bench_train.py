@@ -72,7 +72,11 @@ print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - start}))
 
 
 def limit_memory(gib):
+    """An address-space limit of GIB for a child process; none for None (CUDA reserves far more
+    address space than it uses, so a GPU run cannot take one)."""
     def apply():
+        if gib is None:
+            return
         limit = int(gib * 1024 ** 3)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     return apply

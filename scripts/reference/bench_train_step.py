@@ -22,9 +22,13 @@ Peak RSS is each process's ru_maxrss from wait4, measured the same way for both.
 under an address-space limit (--mem-limit-gib) so one that would exhaust memory fails with an
 allocation error (reported as such) instead of waking the kernel's OOM killer.
 
+--device cuda runs both on the GPU (scripts/gpu_check.sh): the clock readings wait for the GPU's
+queue, the memory compared is the peak of each process's tensors on the device (cotrain's caching
+allocator statistics, torch.cuda.max_memory_allocated), and no address-space limit is set.
+
   cmake --build build --target bench_train_step
   python3 scripts/reference/bench_train_step.py --mode sft|lora [--tokens 2048] [--layers 24] [--steps 2]
-      [--threads 2] [--checkpointing 0|1] [--repeat 1]
+      [--threads 2] [--checkpointing 0|1] [--repeat 1] [--device cpu|cuda]
 """
 import argparse
 import json
@@ -39,6 +43,7 @@ PEER = r"""
 import json, sys, time, torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 mode, layers, tokens, steps, threads, checkpointing, rank = sys.argv[1], *map(int, sys.argv[2:8])
+device = sys.argv[8]
 torch.set_num_threads(threads)
 config = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
                      num_attention_heads=14, num_key_value_heads=2, rope_theta=1e6, tie_word_embeddings=True,
@@ -53,22 +58,28 @@ if mode == "lora":
         model.enable_input_require_grads()
     model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
-model.train()
+model.to(device).train()
 params = [p for p in model.parameters() if p.requires_grad]
 optimizer = torch.optim.AdamW(params, lr=1e-5, fused=True)
-ids = torch.tensor([[(t * 7919) % 151643 for t in range(tokens)]])
+ids = torch.tensor([[(t * 7919) % 151643 for t in range(tokens)]], device=device)
+sync = torch.cuda.synchronize if device == "cuda" else lambda: None  # a GPU's clock readings wait for its queue
 times = []
 for step in range(steps + 1):
+    sync()
     start = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device, dtype=torch.bfloat16):
         loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    sync()
     if step:
         times.append(time.perf_counter() - start)
-print(json.dumps({"impl": "transformers", "step_s": min(times), "tokens_per_s": tokens / min(times)}))
+result = {"impl": "transformers", "step_s": min(times), "tokens_per_s": tokens / min(times)}
+if device == "cuda":
+    result["peak_device_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+print(json.dumps(result))
 """
 
 
@@ -94,18 +105,20 @@ def main():
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--mem-limit-gib", type=float, default=20)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--binary", default=os.path.join(os.path.dirname(__file__), "../../build/benchmarks/bench_train_step"))
     args = ap.parse_args()
 
-    shared = [str(args.layers), str(args.tokens), str(args.steps), str(args.threads), str(args.checkpointing), str(args.rank)]
+    shared = [str(args.layers), str(args.tokens), str(args.steps), str(args.threads), str(args.checkpointing), str(args.rank), args.device]
     ours_cmd = [args.binary, "--mode", args.mode, "--dtype", "bf16", "--tokens", str(args.tokens), "--layers", str(args.layers),
                 "--steps", str(args.steps), "--threads", str(args.threads), "--checkpointing", str(args.checkpointing),
-                "--rank", str(args.rank)]
+                "--rank", str(args.rank), "--device", args.device]
     peer_cmd = [sys.executable, "-c", PEER, args.mode, *shared]
+    gib = args.mem_limit_gib if args.device == "cpu" else None
     ours, peer = [], []
     for _ in range(args.repeat):  # alternating, so drift on a shared machine hits both
-        ours.append(measured(ours_cmd, args.mem_limit_gib, "cotrain"))
-        peer.append(measured(peer_cmd, args.mem_limit_gib, "transformers"))
+        ours.append(measured(ours_cmd, gib, "cotrain"))
+        peer.append(measured(peer_cmd, gib, "transformers"))
         print(json.dumps({"cotrain": ours[-1], "transformers": peer[-1]}), flush=True)
 
     def median(runs, key):
@@ -113,17 +126,18 @@ def main():
         return statistics.median(values) if values else None
 
     o_tps, p_tps = median(ours, "tokens_per_s"), median(peer, "tokens_per_s")
-    o_rss, p_rss = median(ours, "peak_rss_mib"), median(peer, "peak_rss_mib")
+    memory = "peak_rss_mib" if args.device == "cpu" else "peak_device_memory_mib"  # a GPU's: its tensors'
+    o_rss, p_rss = median(ours, memory), median(peer, memory)
     flop = median(ours, "step_tflop")
     peak = median(ours, "matmul_peak_gflops")
-    label = f"{args.mode}, {args.layers} layers, {args.tokens} tokens, checkpointing {'on' if args.checkpointing else 'off'}"
+    label = f"{args.mode} on {args.device}, {args.layers} layers, {args.tokens} tokens, checkpointing {'on' if args.checkpointing else 'off'}"
     print(f"\n{label}: bf16 matmul peak (same run) {peak:.0f} GFLOP/s\n")
-    print("| | s/step | tokens/s | useful GFLOP/s | fraction of peak | peak RSS |")
+    print(f"| | s/step | tokens/s | useful GFLOP/s | fraction of peak | {'peak RSS' if args.device == 'cpu' else 'peak device memory'} |")
     print("|---|---|---|---|---|---|")
     peer_name = "transformers" + (" + peft" if args.mode == "lora" else "")
     for name, runs, tps, rss in (("cotrain", ours, o_tps, o_rss), (peer_name, peer, p_tps, p_rss)):
         if tps is None:
-            print(f"| {name} | failed: {runs[0].get('failed')} | | | | {rss:,.0f} MiB |")
+            print(f"| {name} | failed: {runs[0].get('failed')} | | | | {'' if rss is None else f'{rss:,.0f} MiB'} |")
             continue
         gflops = flop * 1e3 * tps / args.tokens
         print(f"| {name} | {args.tokens / tps:.2f} | {tps:.1f} | {gflops:.0f} | {gflops / peak:.2f} | {rss:,.0f} MiB |")
