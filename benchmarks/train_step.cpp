@@ -14,8 +14,8 @@
 // --profile writes the last step's operator trace (chrome://tracing JSON) to FILE; --profile-table
 // prints the last step's N largest operators by self time (their time less that of the operators
 // they called), grouped by name and input shapes, on stderr (our kernels and MKL's products are
-// named in it with RECORD_FUNCTION). On a GPU the
-// line has the peak tensor memory, and with --spec-tflops (the datasheet's dense peak of the
+// named in it with RECORD_FUNCTION); on a GPU, by the GPU time between CUDA events recorded
+// around each operator. On a GPU the line has the peak tensor memory, and with --spec-tflops (the datasheet's dense peak of the
 // dtype, e.g. 989 for an H100/H200 SXM in bf16) the MFU: achieved FLOP/s over that peak.
 // FLOPs counted are the useful ones (recomputation under activation checkpointing is not work
 // done for the step): per token, forward = 2 x (every linear weight) + attention (2 x T_doc x
@@ -74,8 +74,9 @@ double matmul_peak(torch::ScalarType dtype, const torch::Device& device) {
 }
 
 // The operators of LISTS by self time, grouped by name and input shapes: the ROWS largest, one
-// line each.
-void print_self_times(const torch::autograd::profiler::thread_event_lists& lists, std::size_t rows) {
+// line each. With GPU, the times are the GPU's (CUDA events around each operator: its kernels, and
+// any wait for the host to queue them).
+void print_self_times(const torch::autograd::profiler::thread_event_lists& lists, std::size_t rows, bool gpu) {
   using torch::autograd::profiler::EventKind;
   using torch::autograd::profiler::LegacyEvent;
   std::map<std::string, std::pair<double, int>> self_ms;  // key -> (ms, calls)
@@ -87,7 +88,7 @@ void print_self_times(const torch::autograd::profiler::thread_event_lists& lists
       if (e.kind() != EventKind::PopRange || open.empty()) continue;
       const auto [push, children_us] = open.back();
       open.pop_back();
-      const double us = push->cpuElapsedUs(e);
+      const double us = gpu && push->hasCuda() ? push->cudaElapsedUs(e) : push->cpuElapsedUs(e);
       std::string key = push->name();
       for (const auto& shape : push->shapes()) {
         std::string dims;
@@ -103,7 +104,7 @@ void print_self_times(const torch::autograd::profiler::thread_event_lists& lists
   }
   std::vector<std::pair<std::string, std::pair<double, int>>> sorted(self_ms.begin(), self_ms.end());
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  std::fprintf(stderr, "self ms  calls  operator [input shapes]   (all operators: %.1f ms)\n", total_ms);
+  std::fprintf(stderr, "%s self ms  calls  operator [input shapes]   (all operators: %.1f ms)\n", gpu ? "GPU" : "CPU", total_ms);
   for (std::size_t i = 0; i < std::min(rows, sorted.size()); ++i) {
     std::fprintf(stderr, "%8.1f %6d  %s\n", sorted[i].second.first, sorted[i].second.second, sorted[i].first.c_str());
   }
@@ -197,7 +198,9 @@ int main(int argc, char** argv) {
     const bool table = profile_rows > 0 && step == steps;
     if (table) {
       torch::autograd::profiler::enableProfilerLegacy(
-          torch::autograd::profiler::ProfilerConfig(torch::autograd::profiler::ProfilerState::CPU, /*report_input_shapes=*/true));
+          torch::autograd::profiler::ProfilerConfig(device.is_cuda() ? torch::autograd::profiler::ProfilerState::CUDA
+                                                                     : torch::autograd::profiler::ProfilerState::CPU,
+                                                    /*report_input_shapes=*/true));
     }
     wait_for(device);
     const auto t = Clock::now();
@@ -214,7 +217,7 @@ int main(int argc, char** argv) {
     sharded.zero_grad();
     wait_for(device);
     const double total = seconds_since(t);
-    if (table) print_self_times(torch::autograd::profiler::disableProfilerLegacy(), static_cast<std::size_t>(profile_rows));
+    if (table) print_self_times(torch::autograd::profiler::disableProfilerLegacy(), static_cast<std::size_t>(profile_rows), device.is_cuda());
     if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
   }
   const double peak = std::max(peak_before, matmul_peak(dtype, device));

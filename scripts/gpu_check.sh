@@ -17,7 +17,8 @@
 # shapes, 16,384 packed tokens (one document and 8 of 2,048), full SFT and LoRA rank 64, bf16:
 # tokens/s, peak tensor memory, MFU against the datasheet's dense bf16 peak (GPU_CHECK_SPEC_TFLOPS,
 # default 989: H100/H200 SXM); then the 0.5B steps against transformers (+ peft) on the GPU. Every check runs even when one before it failed; the exit status says whether
-# all passed. Not yet run on a GPU: the build should take a few minutes of the 16 cores there.
+# all passed. GPU_CHECKS="check ..." runs those only, GPU_BENCH_SIZES="0.5b" benchmarks that size only. On the lent H200 (2026-12-04) the build took
+# ~2.5 minutes and the whole run ~4.5 (docs/performance.md, "GPU check").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
@@ -75,7 +76,7 @@ run() {
     { tail -40 "$out/configure.log"; echo "gpu_check: configure failed"; exit 1; }
   grep -E 'c10d backends|CUDA' "$out/configure.log" | head -5
   step "build"
-  ninja -C "$build" -j "$(nproc)" cotrain model_tests bench_train_step >"$out/build.log" 2>&1 ||
+  ninja -C "$build" -k 0 -j "$(nproc)" cotrain model_tests bench_train_step >"$out/build.log" 2>&1 ||
     { grep -m5 -B2 -A10 'error' "$out/build.log"; echo "gpu_check: build failed"; exit 1; }
 
   # The tiny model and data the checks share (CPU work).
@@ -93,7 +94,7 @@ JSON
   # Each check runs to its end even when one before it failed: a device run is too dear to lose
   # the benchmark to a parity failure.
   local failed=() code
-  for check in cuda_unit_tests benchmark cpu_against_cuda bf16_on_cuda peers; do
+  for check in ${GPU_CHECKS:-cuda_unit_tests benchmark profile cpu_against_cuda bf16_on_cuda peers}; do
     step "$check"
     set +e
     (set -e; "$check")
@@ -158,7 +159,7 @@ for line in sys.stdin: print(json.dumps({"prompt": json.loads(line)["conversatio
 # 2,048), bf16.
 benchmark() {
   local failures=""
-  for size in 0.5b 1.5b; do
+  for size in ${GPU_BENCH_SIZES:-0.5b 1.5b}; do
     for mode in sft lora; do
       for docs in 1 8; do
         "$build"/benchmarks/bench_train_step --device cuda --size "$size" --mode "$mode" --dtype bf16 --tokens 16384 \
@@ -168,6 +169,13 @@ benchmark() {
     done
   done
   [ -z "${failures:-}" ]
+}
+
+# Where a step's GPU time goes: operators by self time between CUDA events (full SFT, 8 documents;
+# LoRA, one), the last of 3 steps.
+profile() {
+  "$build"/benchmarks/bench_train_step --device cuda --mode sft --dtype bf16 --tokens 16384 --docs 8 --steps 2 --profile-table 40
+  "$build"/benchmarks/bench_train_step --device cuda --mode lora --dtype bf16 --tokens 16384 --docs 1 --steps 2 --profile-table 25
 }
 
 # The same steps against transformers (+ peft) on the GPU in the same run: 0.5B, one 16,384-token document.

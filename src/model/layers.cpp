@@ -2,16 +2,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
-#if __has_include(<ATen/SDPBackend.h>)
-#include <ATen/SDPBackend.h>
-using SdpBackend = at::SDPBackend;
-#else  // older libtorch (2.5 among them)
-#include <ATen/native/transformers/sdp_utils_cpp.h>
-using SdpBackend = sdp::SDPBackend;
-#endif
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numbers>
 
@@ -263,22 +257,26 @@ torch::Tensor AttentionImpl::cached_decode(const torch::Tensor& q, const torch::
 
 std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                                     const std::vector<std::int64_t>& cu_seqlens) {
-  if (!q.is_cuda() || q.size(0) != 1) return std::nullopt;
-  // SDPA's own choice for a causal call of these shapes and dtype tells whether this GPU has the
-  // flash kernel (bf16/fp16, sm_80 or newer, head_dim <= 256) and whether it is enabled.
-  const auto gqa = q.size(1) != k.size(1);
-  if (at::_fused_sdp_choice(q, k, v, std::nullopt, 0.0, /*is_causal=*/true, std::nullopt, gqa) !=
-      static_cast<std::int64_t>(SdpBackend::flash_attention)) {
-    return std::nullopt;
-  }
+  // Which GPUs and shapes the flash kernel takes (half precision, sm_80 or newer, head_dim a
+  // multiple of 8 up to 256) is known to the kernel alone: it raises for the others, and the first
+  // refusal turns this path off for the process. SDPA's own backend choice cannot tell: on Hopper
+  // with cuDNN 9.15 or newer it picks cuDNN's attention though flash runs (seen on an H200, torch 2.11).
+  static std::atomic<bool> refused{false};
+  const bool half = q.scalar_type() == torch::kBFloat16 || q.scalar_type() == torch::kHalf;
+  if (!q.is_cuda() || q.size(0) != 1 || !half || refused || !at::globalContext().userEnabledFlashSDP()) return std::nullopt;
   std::vector<std::int32_t> starts(cu_seqlens.begin(), cu_seqlens.end());
   std::int64_t longest = 0;
   for (std::size_t i = 0; i + 1 < cu_seqlens.size(); ++i) longest = std::max(longest, cu_seqlens[i + 1] - cu_seqlens[i]);
   auto cu = torch::tensor(starts, torch::kInt32).to(q.device(), /*non_blocking=*/true);
   auto tokens_first = [](const torch::Tensor& t) { return t[0].transpose(0, 1).contiguous(); };  // [T, heads, d]
-  auto out = std::get<0>(at::_flash_attention_forward(tokens_first(q), tokens_first(k), tokens_first(v), cu, cu, longest, longest,
-                                                      /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
-  return out.unsqueeze(0);
+  try {
+    auto out = std::get<0>(at::_flash_attention_forward(tokens_first(q), tokens_first(k), tokens_first(v), cu, cu, longest, longest,
+                                                        /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
+    return out.unsqueeze(0);
+  } catch (const c10::Error&) {
+    refused = true;
+    return std::nullopt;
+  }
 }
 
 torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device) {

@@ -25,8 +25,10 @@ enum class LossGradients {
 // 151,936-token vocabulary; one [chunk, kLossVocabBlock] block without gradients) are what the
 // loss adds to a step's peak memory besides the fp32 [vocab, hidden] head gradient and the fp32
 // [T, hidden] one of the hidden states. Longer chunks make longer products; the head's gradient
-// is read and added once per chunk.
-constexpr std::int64_t kLossChunk = 2048, kLossVocabBlock = 4096;
+// is read and added once per chunk. The vocabulary is taken kLossVocabBlock rows at a time on a
+// CPU (a block's logits stay in its caches) and kLossVocabBlockGpu on a GPU (fewer launches of the
+// same work: ~40 small kernels a block, docs/performance.md).
+constexpr std::int64_t kLossChunk = 2048, kLossVocabBlock = 4096, kLossVocabBlockGpu = 32768;
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
                          LossGradients gradients, std::int64_t chunk = kLossChunk);
 

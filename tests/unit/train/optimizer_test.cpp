@@ -130,6 +130,10 @@ TEST(Optimizer, SquaredNormIsExactWithin1e7AndIndependentOfThreads) {
     EXPECT_EQ(one_thread, got) << c10::toString(dtype);
     EXPECT_NEAR(squared_norm(flat.narrow(0, 5, 1000)).item<double>(), flat.narrow(0, 5, 1000).to(torch::kFloat64).square().sum().item<double>(),
                 1e-7 * exact);
+    // The other devices' reduction, reached on a CPU by a strided view of the same values.
+    const auto strided = torch::stack({flat, flat}, 1).select(1, 0);
+    ASSERT_FALSE(strided.is_contiguous());
+    EXPECT_NEAR(squared_norm(strided).item<double>(), exact, 1e-7 * exact) << c10::toString(dtype);
   }
 }
 
