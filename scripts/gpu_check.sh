@@ -9,16 +9,22 @@
 #                                  bench_train_step for the machine's GPU against python3's torch,
 #                                  then checks and measures; results in $OUT (or .gpu/out)
 #
-# What `run` checks (in this order, the cheap and the most wanted first): the CUDA unit tests (varlen flash attention against per-document SDPA, values
-# and gradients); the tiny model's per-token log-probabilities (`cotrain score`, <= 1e-4 apart) and
-# 4 training steps of `cotrain sft` and `cotrain lora` (loss and gradient norm <= 1e-4 relative) on
-# cuda against cpu in fp32 (the GPU sums in another order); bf16 sft with activation checkpointing
-# and greedy generation on cuda. What it measures: bench_train_step on cuda, Qwen2.5-0.5B and 1.5B
-# shapes, 16,384 packed tokens (one document and 8 of 2,048), full SFT and LoRA rank 64, bf16:
-# tokens/s, peak tensor memory, MFU against the datasheet's dense bf16 peak (GPU_CHECK_SPEC_TFLOPS,
-# default 989: H100/H200 SXM); then the 0.5B steps against transformers (+ peft) on the GPU. Every check runs even when one before it failed; the exit status says whether
-# all passed. GPU_CHECKS="check ..." runs those only, GPU_BENCH_SIZES="0.5b" benchmarks that size only. On the lent H200 (2026-12-04) the build took
-# ~2.5 minutes and the whole run ~4.5 (docs/performance.md, "GPU check").
+# What `run` checks and measures, in this order (each check runs to its end even when one before it
+# failed; the exit status says whether all passed):
+#   cuda_unit_tests   varlen flash attention against per-document SDPA, values and gradients
+#   benchmark         bench_train_step on cuda: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens
+#                     (one document, 8 of 2,048), full SFT and LoRA rank 64, bf16: tokens/s, peak
+#                     tensor memory, MFU against the datasheet's dense bf16 peak
+#                     (GPU_CHECK_SPEC_TFLOPS, default 989: H100/H200 SXM)
+#   profile           GPU self time per operator of an SFT and a LoRA step
+#   cpu_against_cuda  the tiny model's log-probabilities (`cotrain score`, <= 1e-4 apart) and 4
+#                     steps of `cotrain sft` and `cotrain lora` (loss and gradient norm <= 1e-4
+#                     relative) on cuda against cpu in fp32 (the GPU sums in another order)
+#   bf16_on_cuda      bf16 sft with activation checkpointing, then greedy generation on cuda
+#   peers             the 0.5B steps against transformers (+ peft) on the GPU, same run
+# GPU_CHECKS="check ..." runs those only, GPU_BENCH_SIZES="0.5b" benchmarks that size only. On the
+# lent H200 (2026-12-04) the build took 133 s and all six checks about 4 minutes
+# (docs/performance.md, "GPU check").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
