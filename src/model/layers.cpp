@@ -276,6 +276,8 @@ std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, cons
     auto out = std::get<0>(at::_flash_attention_forward(tokens_first(q), tokens_first(k), tokens_first(v), cu, cu, longest, longest,
                                                         /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
     return out.unsqueeze(0);
+  } catch (const c10::OutOfMemoryError&) {
+    throw;  // a refusal of this row, not of the kernel
   } catch (const c10::Error&) {
     refused = true;
     return std::nullopt;
