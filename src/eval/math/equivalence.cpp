@@ -98,8 +98,9 @@ std::optional<Rational> exact(const Node& n, int depth = 0) {
         auto a = exact(n.kids[0], depth + 1), b = exact(n.kids[1], depth + 1);
         if (!a || !b || !a->is_integer() || !b->is_integer() || a->num().compare(BigInt(1000)) > 0 || b->num().negative())
           return std::nullopt;
+        // k > n before any conversion: k is unbounded (10^{400} is inf as a double).
+        if (b->num().compare(a->num()) > 0) return Rational(0);
         auto nn = static_cast<std::int64_t>(a->num().to_double()), kk = static_cast<std::int64_t>(b->num().to_double());
-        if (kk > nn) return Rational(0);
         Rational r(1);
         for (std::int64_t j = 1; j <= kk; ++j) {
           auto m = mul(r, Rational(nn - kk + j));

@@ -40,6 +40,8 @@ TEST(Equivalence, ConstantsRootsPowersTrigLog) {
   EXPECT_TRUE(same("i^2", "-1"));
   EXPECT_FALSE(same("1-\\frac{1}{e}", "1+\\frac{1}{e}"));
   EXPECT_TRUE(same("\\binom{5}{2}", "10"));
+  EXPECT_TRUE(same("\\binom{10}{3 \\cdot 10^{400}}", "0"));  // k > n, k past any double (a fuzzer's find)
+  EXPECT_FALSE(same("\\binom{10}{3 \\cdot 10^{400}}", "1"));
   EXPECT_TRUE(same("4!", "24"));
 }
 
