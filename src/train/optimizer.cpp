@@ -405,9 +405,9 @@ void adamw_step(AdamWState& state, const std::function<torch::Tensor(std::int64_
   // 4 MiB of fp32 at a time on a CPU: fp32 copies of gradients or split masters exist for a block
   // only. A GPU takes 256 MiB: with 4 MiB, the launches of a block's few kernels cost ~10x their
   // run time (a 494 M-parameter step's optimizer 81 ms on an H200, docs/performance.md).
-  const std::int64_t kBlock = state.exp_avg.is_cpu() ? 1 << 20 : 1 << 26;
-  for (std::int64_t begin = 0; begin < numel; begin += kBlock) {
-    const std::int64_t n = std::min(kBlock, numel - begin);
+  const std::int64_t block = state.exp_avg.is_cpu() ? 1 << 20 : 1 << 26;
+  for (std::int64_t begin = 0; begin < numel; begin += block) {
+    const std::int64_t n = std::min(block, numel - begin);
     if (!state.split()) {
       update(state.master.narrow(0, begin, n), begin, n);
       continue;
