@@ -11,7 +11,8 @@
 #
 # What `run` checks and measures, in this order (each check runs to its end even when one before it
 # failed; the exit status says whether all passed):
-#   cuda_unit_tests   varlen flash attention against per-document SDPA, values and gradients
+#   cuda_unit_tests   varlen flash attention against per-document SDPA, values and gradients;
+#                     decoding with a KV cache runs no cuDNN attention
 #   benchmark         bench_train_step on cuda: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens
 #                     (one document, 8 of 2,048), full SFT and LoRA rank 64, bf16: tokens/s, peak
 #                     tensor memory, MFU against the datasheet's dense bf16 peak
@@ -21,6 +22,7 @@
 #                     steps of `cotrain sft` and `cotrain lora` (loss and gradient norm <= 1e-4
 #                     relative) on cuda against cpu in fp32 (the GPU sums in another order)
 #   bf16_on_cuda      bf16 sft with activation checkpointing, then greedy generation on cuda
+#                     (>= 500 tokens/s: decoding without cuDNN's per-shape attention plans)
 #   peers             the 0.5B steps against transformers (+ peft) on the GPU, same run
 # GPU_CHECKS="check ..." runs those only, GPU_BENCH_SIZES="0.5b" benchmarks that size only. On the
 # lent H200 (2026-12-04) the build took 133 s and all six checks about 4 minutes
@@ -157,8 +159,16 @@ bf16_on_cuda() {
   head -4 "$work/traces.jsonl" | python3 -c 'import json, sys
 for line in sys.stdin: print(json.dumps({"prompt": json.loads(line)["conversations"][0]["value"]}))' >"$work/prompts.jsonl"
   "$c" generate --model "$work/sft-bf16/final" --device cuda --input "$work/prompts.jsonl" --out "$work/gen.jsonl" \
-    --max-new-tokens 64
+    --max-new-tokens 64 2>&1 | tee "$work/gen.log"
   [ "$(wc -l <"$work/gen.jsonl")" = 4 ] || { echo "gpu_check: generation wrote $(wc -l <"$work/gen.jsonl") lines"; exit 1; }
+  # 38.7 tokens/s on the H200 when every decode step built a cuDNN plan (2026-12-04), 137 on a
+  # 2-core CPU; without the plans a step of this model is a few milliseconds of kernel launches.
+  python3 - "$work/gen.log" <<'PY'
+import re, sys
+rate = float(re.findall(r"\(([0-9.]+) tokens/s\)", open(sys.argv[1]).read())[-1])
+print(f"generation on cuda: {rate:.1f} tokens/s (needs >= 500)")
+assert rate >= 500, rate
+PY
 }
 
 # The training benchmark: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens (one document, 8 of

@@ -10,6 +10,7 @@
 
 #include "cotrain/core/error.h"
 #include "cotrain/core/signals.h"
+#include "cotrain/model/layers.h"
 
 namespace cotrain {
 namespace {
@@ -98,6 +99,7 @@ void generate(CausalLM& model, const Tokenizer& tokenizer, const std::vector<Pro
               const std::function<void(std::vector<Completion>&&)>& on_prompt, const std::function<void(std::int64_t)>& on_token) {
   check_generation_settings(settings);
   torch::NoGradGuard no_grad;
+  const AttentionWithoutCudnnPlans plan_free;
   if (prompts.empty()) return;
   const std::int64_t context = model->config.max_position_embeddings;
   std::int64_t longest = 0;

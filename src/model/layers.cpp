@@ -284,6 +284,14 @@ std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, cons
   }
 }
 
+AttentionWithoutCudnnPlans::AttentionWithoutCudnnPlans() : active_(at::globalContext().userEnabledCuDNNSDP()) {
+  if (active_) at::globalContext().setSDPUseCuDNN(false);
+}
+
+AttentionWithoutCudnnPlans::~AttentionWithoutCudnnPlans() {
+  if (active_) at::globalContext().setSDPUseCuDNN(true);
+}
+
 torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device) {
   auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
   auto query_positions = torch::arange(keys - queries, keys, i64).unsqueeze(1);

@@ -117,6 +117,24 @@ TORCH_MODULE(Attention);
 std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                                     const std::vector<std::int64_t>& cu_seqlens);
 
+// For its lifetime (an inference pass: generation, scoring), SDPA on CUDA leaves out cuDNN's
+// attention, its first choice on Hopper with a recent cuDNN. cuDNN builds a plan for every new
+// shape, tens to hundreds of milliseconds: a training row keeps its shape from step to step, but
+// inference changes it with every call (a decode step's keys grow by one, prompts and scored
+// documents differ in length). On the H200, greedy decoding of 4 rows took ~0.1 s a step, one plan
+// per key length (docs/performance.md). SDPA's flash and memory-efficient kernels need no plan.
+// Restores the switch as found; one thread's inference at a time (the switch is process-wide).
+class AttentionWithoutCudnnPlans {
+ public:
+  AttentionWithoutCudnnPlans();
+  ~AttentionWithoutCudnnPlans();
+  AttentionWithoutCudnnPlans(const AttentionWithoutCudnnPlans&) = delete;
+  AttentionWithoutCudnnPlans& operator=(const AttentionWithoutCudnnPlans&) = delete;
+
+ private:
+  bool active_;  // cuDNN's attention was on and is off until the destructor
+};
+
 // [queries, keys] bool: query i (at position keys - queries + i) sees keys 0..its position. SDPA's
 // is_causal is top-left aligned instead, which is wrong whenever keys > queries.
 torch::Tensor bottom_right_causal_mask(std::int64_t queries, std::int64_t keys, const torch::Device& device);

@@ -1,8 +1,14 @@
 // The packed-row attention paths: variable-length flash attention (CUDA) against one SDPA call per
-// document, which is what every other device runs.
+// document, which is what every other device runs; inference's attention without cuDNN's plans.
+#include <ATen/Context.h>
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <string>
+
+#include "cotrain/model/causal_lm.h"
 #include "cotrain/model/layers.h"
 
 namespace cotrain {
@@ -39,6 +45,102 @@ TEST(VarlenFlashAttention, EqualsPerDocumentSdpaOnCuda) {
   auto grads = torch::autograd::grad({*flash}, {q, k, v}, {g});
   auto want = torch::autograd::grad({reference}, {q, k, v}, {g});
   for (int i = 0; i < 3; ++i) EXPECT_LE((grads[i] - want[i]).abs().max().item<double>(), 5e-2) << "gradient " << i;
+}
+
+// The names of the operators this thread runs while it lives (the dispatcher's RecordFunction).
+class OperatorNames {
+ public:
+  OperatorNames() {
+    sink() = &names_;
+    handle_ = at::addThreadLocalCallback(at::RecordFunctionCallback(record));
+  }
+  ~OperatorNames() {
+    at::removeCallback(handle_);
+    sink() = nullptr;
+  }
+  bool saw(const std::string& part) const {
+    return std::any_of(names_.begin(), names_.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
+  }
+
+ private:
+  static std::vector<std::string>*& sink() {
+    thread_local std::vector<std::string>* names = nullptr;
+    return names;
+  }
+  static std::unique_ptr<at::ObserverContext> record(const at::RecordFunction& fn) {
+    if (sink()) sink()->emplace_back(fn.name());
+    return nullptr;
+  }
+  std::vector<std::string> names_;
+  at::CallbackHandle handle_;
+};
+
+TEST(AttentionWithoutCudnnPlans, TurnsCudnnAttentionOffForItsScopeOnly) {
+  auto& ctx = at::globalContext();
+  const bool before = ctx.userEnabledCuDNNSDP();
+  ctx.setSDPUseCuDNN(true);
+  {
+    const AttentionWithoutCudnnPlans outer;
+    EXPECT_FALSE(ctx.userEnabledCuDNNSDP());
+    {
+      const AttentionWithoutCudnnPlans inner;  // found it off: leaves it off
+      EXPECT_FALSE(ctx.userEnabledCuDNNSDP());
+    }
+    EXPECT_FALSE(ctx.userEnabledCuDNNSDP());
+  }
+  EXPECT_TRUE(ctx.userEnabledCuDNNSDP());
+  ctx.setSDPUseCuDNN(false);  // a user's choice stays
+  { const AttentionWithoutCudnnPlans guard; }
+  EXPECT_FALSE(ctx.userEnabledCuDNNSDP());
+  ctx.setSDPUseCuDNN(before);
+
+  // What the CUDA test below relies on: the recorder sees SDPA's operators.
+  OperatorNames ops;
+  auto x = torch::randn({1, 2, 4, 8});
+  at::scaled_dot_product_attention(x, x, x);
+  EXPECT_TRUE(ops.saw("scaled_dot_product_attention"));
+}
+
+// Decoding with a KV cache on CUDA, rows of different lengths (a masked step) and of equal lengths:
+// under the guard no cuDNN attention runs, the logits are those of SDPA's own choice within bf16
+// rounding, and the switch is as before. Head dim 64, bf16: shapes cuDNN takes on Hopper.
+TEST(AttentionWithoutCudnnPlans, DecodesWithoutCudnnOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device";
+  torch::manual_seed(0);
+  const auto config = ModelConfig::from_json({{"model_type", "qwen2"}, {"vocab_size", 97}, {"hidden_size", 256},
+                                              {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                                              {"num_key_value_heads", 2}},
+                                             "test");
+  CausalLM model(config, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+  init_weights(model, 0.05, 1);
+  torch::NoGradGuard no_grad;
+  auto decode = [&] {
+    KVCache cache(config, 3, 64, torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA));
+    std::vector<torch::Tensor> logits;
+    logits.push_back(model->next_token_logits({{5, 9, 20, 31, 2}, {7, 8, 1, 4, 4, 9, 11, 60, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}}, {0, 1, 2}, cache));
+    for (std::int64_t t = 0; t < 3; ++t) logits.push_back(model->next_token_logits({{t + 10}, {t + 20}, {t + 30}}, {0, 1, 2}, cache));
+    logits.push_back(model->next_token_logits({{40}, {50}}, {1, 2}, cache));  // equal lengths: no mask
+    return torch::cat(logits).to(torch::kFloat32);
+  };
+  const bool before = at::globalContext().userEnabledCuDNNSDP();
+  torch::Tensor free_choice, planless;
+  bool cudnn_by_choice = false;
+  {
+    OperatorNames ops;
+    free_choice = decode();
+    cudnn_by_choice = ops.saw("cudnn_attention");
+  }
+  {
+    OperatorNames ops;
+    const AttentionWithoutCudnnPlans guard;
+    planless = decode();
+    EXPECT_FALSE(ops.saw("cudnn_attention"));
+    EXPECT_TRUE(ops.saw("flash_attention") || ops.saw("efficient_attention"));
+  }
+  std::printf("SDPA's own choice ran cuDNN's attention on this GPU: %s\n", cudnn_by_choice ? "yes" : "no");
+  EXPECT_EQ(at::globalContext().userEnabledCuDNNSDP(), before);
+  ASSERT_EQ(planless.sizes(), free_choice.sizes());
+  EXPECT_LE((planless - free_choice).abs().max().item<double>(), 2e-2 * std::max(1.0, free_choice.abs().max().item<double>()));
 }
 
 }  // namespace
