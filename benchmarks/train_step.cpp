@@ -10,7 +10,13 @@
 //   bench_train_step [--mode sft|lora] [--dtype bf16|fp32] [--tokens 2048] [--docs 1] [--layers 24]
 //                    [--steps 3] [--threads 2] [--checkpointing 0|1] [--rank 64] [--profile FILE]
 //                    [--profile-table N] [--device cpu|cuda] [--spec-tflops X] [--size 0.5b|1.5b]
+//                    [--vary-lengths 0|1] [--sdpa-only 0|1]
 // (--layers defaults to the size's own: 24 for 0.5B, 28 for 1.5B.)
+// --vary-lengths 1 makes every step's documents 64 tokens shorter than the last one's (--tokens
+// is the first step's row), as unpacked training's rows differ from step to step: a kernel that
+// plans per shape (cuDNN's attention) pays for a plan in every step. --sdpa-only 1 turns the
+// varlen flash path off (SDPA's flash backend off), so attention is SDPA's per document: cuDNN's
+// on a Hopper GPU with a recent cuDNN, to compare with the flash kernel the decoder takes there.
 // --profile writes the last step's operator trace (chrome://tracing JSON) to FILE; --profile-table
 // prints the last step's N largest operators by self time (their time less that of the operators
 // they called), grouped by name and input shapes, on stderr (our kernels and MKL's products are
@@ -117,7 +123,7 @@ int main(int argc, char** argv) {
   std::string mode = "sft", dtype_name = "bf16", profile, device_name = "cpu", size = "0.5b";
   std::int64_t tokens = 2048, docs = 1, layers = 0, steps = 3, threads = 2, rank = 64, profile_rows = 0;
   double spec_tflops = 0;
-  bool checkpointing = false;
+  bool checkpointing = false, vary_lengths = false, sdpa_only = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--mode") mode = value;
@@ -134,17 +140,21 @@ int main(int argc, char** argv) {
     else if (flag == "--device") device_name = value;
     else if (flag == "--spec-tflops") spec_tflops = std::stod(value);
     else if (flag == "--size") size = value;
+    else if (flag == "--vary-lengths") vary_lengths = value == "1";
+    else if (flag == "--sdpa-only") sdpa_only = value == "1";
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   if ((mode != "sft" && mode != "lora") || (dtype_name != "bf16" && dtype_name != "fp32") || tokens % docs != 0 ||
-      (device_name != "cpu" && device_name != "cuda") || (size != "0.5b" && size != "1.5b")) {
+      (device_name != "cpu" && device_name != "cuda") || (size != "0.5b" && size != "1.5b") ||
+      (vary_lengths && tokens / docs <= 64 * (steps + 1))) {
     std::fprintf(stderr, "usage: see the top of benchmarks/train_step.cpp\n");
     return 2;
   }
   at::set_num_threads(static_cast<int>(threads));
+  if (sdpa_only) at::globalContext().setSDPUseFlash(false);
   const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
   const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   const double peak_before = matmul_peak(dtype, device);
@@ -172,27 +182,33 @@ int main(int argc, char** argv) {
     for (auto& item : lora_parameters(model)) adapter_params += item.value().numel();
   }
 
-  // Useful FLOPs of one step.
+  // Useful FLOPs of a step of TOKENS tokens in documents of DOC_LEN.
   const double h = static_cast<double>(c.hidden_size), kv = static_cast<double>(c.num_kv_heads * c.head_dim),
                q = static_cast<double>(c.num_heads * c.head_dim), ff = static_cast<double>(c.intermediate_size);
   const double linear = static_cast<double>(layers) * (h * q + 2 * h * kv + q * h + 3 * h * ff) + h * static_cast<double>(c.vocab_size);
-  const double doc_len = static_cast<double>(tokens / docs);
-  const double attention = static_cast<double>(layers) * 2.0 * doc_len * q;  // per token, forward
-  const double per_token = mode == "sft" ? 3 * (2 * linear + attention)
-                                         : 2 * (2 * linear) + 3 * attention + 6 * static_cast<double>(adapter_params);
-  const double step_flops = per_token * static_cast<double>(tokens);
+  auto step_flops = [&](std::int64_t step_tokens, std::int64_t doc_len) {
+    const double attention = static_cast<double>(layers) * 2.0 * static_cast<double>(doc_len) * q;  // per token, forward
+    const double per_token = mode == "sft" ? 3 * (2 * linear + attention)
+                                           : 2 * (2 * linear) + 3 * attention + 6 * static_cast<double>(adapter_params);
+    return per_token * static_cast<double>(step_tokens);
+  };
 
   ProcessGroup pg(device);
   ShardOptions options;
   DecoderUnits units = decoder_units(*model);
   ShardedModel sharded(pg, units.units, options);
-  std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(docs), std::vector<std::int64_t>(static_cast<std::size_t>(tokens / docs)));
-  for (std::size_t d = 0; d < rows.size(); ++d) {
-    for (std::size_t t = 0; t < rows[d].size(); ++t) rows[d][t] = static_cast<std::int64_t>((t * 7919 + d * 104729) % 151643);
-  }
-  const PackedRow row = pack_documents(rows);
+  auto make_row = [&](std::int64_t doc_len) {
+    std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(docs), std::vector<std::int64_t>(static_cast<std::size_t>(doc_len)));
+    for (std::size_t d = 0; d < rows.size(); ++d) {
+      for (std::size_t t = 0; t < rows[d].size(); ++t) rows[d][t] = static_cast<std::int64_t>((t * 7919 + d * 104729) % 151643);
+    }
+    return pack_documents(rows);
+  };
+  PackedRow row = make_row(tokens / docs);
   double best = std::numeric_limits<double>::infinity(), forward_s = 0, backward_s = 0, optimizer_s = 0;  // the best step's
+  std::int64_t best_doc_len = tokens / docs;
   for (std::int64_t step = 0; step <= steps; ++step) {  // step 0 warms up
+    if (vary_lengths) row = make_row(tokens / docs - 64 * step);
     std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
     if (!profile.empty() && step == steps) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
     const bool table = profile_rows > 0 && step == steps;
@@ -218,19 +234,20 @@ int main(int argc, char** argv) {
     wait_for(device);
     const double total = seconds_since(t);
     if (table) print_self_times(torch::autograd::profiler::disableProfilerLegacy(), static_cast<std::size_t>(profile_rows), device.is_cuda());
-    if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b;
+    if (step > 0 && total < best) best = total, forward_s = f, backward_s = b, optimizer_s = total - f - b, best_doc_len = row.cu_seqlens.back() / docs;
   }
   const double peak = std::max(peak_before, matmul_peak(dtype, device));
-  const double achieved = step_flops / best;
+  const std::int64_t best_tokens = best_doc_len * docs;
+  const double flops = step_flops(best_tokens, best_doc_len), achieved = flops / best;
   std::string gpu_fields;
   if (const auto mib = peak_device_memory_mib(device.str())) gpu_fields += fmt::format(", \"peak_device_memory_mib\": {:.0f}", *mib);
   if (spec_tflops > 0) gpu_fields += fmt::format(", \"spec_tflops\": {:.1f}, \"mfu\": {:.3f}", spec_tflops, achieved / (spec_tflops * 1e12));
   std::printf("%s\n", fmt::format("{{\"impl\": \"cotrain\", \"device\": \"{}\", \"mode\": \"{}\", \"size\": \"{}\", \"dtype\": \"{}\", \"layers\": {}, \"tokens\": {}, \"docs\": {}, "
                                   "\"checkpointing\": {}, \"threads\": {}, \"step_s\": {:.3f}, \"forward_s\": {:.3f}, \"backward_s\": {:.3f}, \"optimizer_s\": {:.3f}, \"tokens_per_s\": {:.1f}, "
                                   "\"step_tflop\": {:.3f}, \"achieved_gflops\": {:.1f}, \"matmul_peak_gflops\": {:.1f}, "
-                                  "\"fraction_of_peak\": {:.3f}{}}}",
-                                  device.str(), mode, size, dtype_name, layers, tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
-                                  static_cast<double>(tokens) / best, step_flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak, gpu_fields)
+                                  "\"fraction_of_peak\": {:.3f}, \"vary_lengths\": {}, \"sdpa_only\": {}{}}}",
+                                  device.str(), mode, size, dtype_name, layers, best_tokens, docs, checkpointing, threads, best, forward_s, backward_s, optimizer_s,
+                                  static_cast<double>(best_tokens) / best, flops / 1e12, achieved / 1e9, peak / 1e9, achieved / peak, vary_lengths, sdpa_only, gpu_fields)
                           .c_str());
   return 0;
 }

@@ -16,7 +16,8 @@
 #   benchmark         bench_train_step on cuda: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens
 #                     (one document, 8 of 2,048), full SFT and LoRA rank 64, bf16: tokens/s, peak
 #                     tensor memory, MFU against the datasheet's dense bf16 peak
-#                     (GPU_CHECK_SPEC_TFLOPS, default 989: H100/H200 SXM)
+#                     (GPU_CHECK_SPEC_TFLOPS, default 989: H100/H200 SXM); and 0.5B SFT rows of one
+#                     document whose length changes every step, flash kernel against SDPA (cuDNN)
 #   profile           GPU self time per operator of an SFT and a LoRA step
 #   cpu_against_cuda  the tiny model's log-probabilities (`cotrain score`, <= 1e-4 apart) and 4
 #                     steps of `cotrain sft` and `cotrain lora` (loss and gradient norm <= 1e-4
@@ -183,6 +184,13 @@ benchmark() {
           { echo "gpu_check: bench_train_step $size $mode $docs failed"; failures=1; }
       done
     done
+  done
+  # Unpacked training: one document a step, of a new length each step, through the varlen flash
+  # kernel (what the decoder takes) and through SDPA (cuDNN's attention, a plan per length).
+  for sdpa_only in 0 1; do
+    "$build"/benchmarks/bench_train_step --device cuda --mode sft --dtype bf16 --tokens 16384 --steps 5 --vary-lengths 1 \
+      --sdpa-only "$sdpa_only" --spec-tflops "${GPU_CHECK_SPEC_TFLOPS:-989}" | tee -a "$out/bench.jsonl" ||
+      { echo "gpu_check: bench_train_step --vary-lengths 1 --sdpa-only $sdpa_only failed"; failures=1; }
   done
   [ -z "${failures:-}" ]
 }

@@ -193,10 +193,12 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   q = apply_rope(q.transpose(1, 2), rope);
   k = apply_rope(k.transpose(1, 2), rope);
   if (cache && cache->step.decode) return o_proj(cached_decode(q, k, v, *cache).reshape({batch, len, num_heads * head_dim}));
-  // Several documents: one variable-length flash call. One document is one SDPA call anyway, and
-  // on Hopper SDPA's cuDNN attention beat the flash kernel there (an H200's LoRA step at 16,384
-  // tokens: backward 0.148 s against 0.188, docs/performance.md).
-  if (!cache && cu_seqlens.size() > 2) {
+  // The row's documents in one variable-length flash call, one document too: SDPA would take
+  // cuDNN's attention there on Hopper, which builds a plan for every new length (forward and
+  // backward), and unpacked training (the Sky-T1 configs) gives every step a new length. At a
+  // fixed length cuDNN's kernel was the faster (an H200's LoRA step at 16,384 tokens: backward
+  // 0.148 s against 0.188, docs/performance.md); one plan costs more than that difference.
+  if (!cache) {
     if (auto out = varlen_flash_attention(q, k, v, cu_seqlens)) return o_proj(out->reshape({batch, len, num_heads * head_dim}));
   }
   const bool gqa = num_heads != num_kv_heads;

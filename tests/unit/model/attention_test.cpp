@@ -34,17 +34,19 @@ TEST(VarlenFlashAttention, EqualsPerDocumentSdpaOnCuda) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device (the kernel exists only there)";
   torch::manual_seed(0);
   const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
-  const std::vector<std::int64_t> cu{0, 37, 38, 200, 333};  // a one-token document among longer ones
-  auto q = torch::randn({1, 14, 333, 64}, opts).requires_grad_(), k = torch::randn({1, 2, 333, 64}, opts).requires_grad_(),
-       v = torch::randn({1, 2, 333, 64}, opts).requires_grad_();
-  auto flash = varlen_flash_attention(q, k, v, cu);
-  ASSERT_TRUE(flash.has_value()) << "no flash kernel on this GPU (needs sm_80+)";
-  auto reference = per_document(q, k, v, cu);
-  EXPECT_LE((*flash - reference).abs().max().item<double>(), 2e-2);
-  auto g = torch::randn_like(reference);
-  auto grads = torch::autograd::grad({*flash}, {q, k, v}, {g});
-  auto want = torch::autograd::grad({reference}, {q, k, v}, {g});
-  for (int i = 0; i < 3; ++i) EXPECT_LE((grads[i] - want[i]).abs().max().item<double>(), 5e-2) << "gradient " << i;
+  // A one-token document among longer ones; a row of one document (which the decoder sends here too).
+  for (const std::vector<std::int64_t> cu : {std::vector<std::int64_t>{0, 37, 38, 200, 333}, std::vector<std::int64_t>{0, 333}}) {
+    auto q = torch::randn({1, 14, 333, 64}, opts).requires_grad_(), k = torch::randn({1, 2, 333, 64}, opts).requires_grad_(),
+         v = torch::randn({1, 2, 333, 64}, opts).requires_grad_();
+    auto flash = varlen_flash_attention(q, k, v, cu);
+    ASSERT_TRUE(flash.has_value()) << "no flash kernel on this GPU (needs sm_80+)";
+    auto reference = per_document(q, k, v, cu);
+    EXPECT_LE((*flash - reference).abs().max().item<double>(), 2e-2) << cu.size() - 1 << " documents";
+    auto g = torch::randn_like(reference);
+    auto grads = torch::autograd::grad({*flash}, {q, k, v}, {g});
+    auto want = torch::autograd::grad({reference}, {q, k, v}, {g});
+    for (int i = 0; i < 3; ++i) EXPECT_LE((grads[i] - want[i]).abs().max().item<double>(), 5e-2) << "gradient " << i << ", " << cu.size() - 1 << " documents";
+  }
 }
 
 // The names of the operators this thread runs while it lives (the dispatcher's RecordFunction).
