@@ -109,6 +109,51 @@ COTRAIN_AVX512_BF16 void scaled_elements(const float* x, float scale, std::int64
   }
 }
 
+// 16 bf16 values (those of LANES; 0 elsewhere) as the low halves of 16 32-bit lanes, and back:
+// moves of bits, which no floating-point rule (denormals flushed, NaNs quietened) touches.
+COTRAIN_AVX512_BF16 inline __m512 load_bits(const BFloat16* p, __mmask16 lanes) {
+  return _mm512_castsi512_ps(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)));
+}
+COTRAIN_AVX512_BF16 inline __m256i narrow_bits(__m512 v) { return _mm512_cvtepi32_epi16(_mm512_castps_si512(v)); }
+
+// OUT [cols, rows] (row stride LDO) = X [rows, cols]^T (row stride LDX) for input rows
+// [first, last): blocks of 32 x 32, each four 16 x 16 blocks transposed in 32-bit lanes. The
+// input's rows are read in order, 32 of them side by side (a strip down all the rows made every
+// 64-byte read a cache miss with its own page: half the speed), and each output row gets 64
+// bytes per block, streamed past the caches where they form a whole aligned line.
+COTRAIN_AVX512_BF16 void transpose_rows(const BFloat16* x, std::int64_t ldx, std::int64_t cols, std::int64_t first, std::int64_t last,
+                                        BFloat16* out, std::int64_t ldo) {
+  for (std::int64_t i = first; i < last; i += 32) {
+    const bool whole = i + 32 <= last;
+    for (std::int64_t j = 0; j < cols; j += 32) {
+      __m512 block[2][2][16];  // [row half][column half]
+      for (int rh = 0; rh < 2; ++rh) {
+        for (int ch = 0; ch < 2; ++ch) {
+          const auto lanes = first_lanes(cols - j - 16 * ch);
+          for (std::int64_t k = 0; k < 16; ++k) {
+            const auto r = i + 16 * rh + k;
+            block[rh][ch][k] = r < last ? load_bits(x + r * ldx + j + 16 * ch, lanes) : _mm512_setzero_ps();
+          }
+          transpose16(block[rh][ch]);
+        }
+      }
+      for (int ch = 0; ch < 2; ++ch) {
+        for (std::int64_t k = 0; k < 16 && j + 16 * ch + k < cols; ++k) {
+          auto* o = out + (j + 16 * ch + k) * ldo + i;
+          if (whole) {
+            const auto line = _mm512_inserti64x4(_mm512_castsi256_si512(narrow_bits(block[0][ch][k])), narrow_bits(block[1][ch][k]), 1);
+            if (reinterpret_cast<std::uintptr_t>(o) % 64 == 0) _mm512_stream_si512(reinterpret_cast<__m512i*>(o), line);
+            else _mm512_storeu_si512(o, line);
+          } else {
+            _mm256_mask_storeu_epi16(o, first_lanes(last - i), narrow_bits(block[0][ch][k]));
+            _mm256_mask_storeu_epi16(o + 16, first_lanes(last - i - 16), narrow_bits(block[1][ch][k]));
+          }
+        }
+      }
+    }
+  }
+}
+
 // autograd's formulas: grad_up = grad * bf16(silu(g)), grad_gate = silu_backward(bf16(grad * up), g)
 // = bf16(grad * up) * sigmoid * (1 + g (1 - sigmoid)). Null outputs are not computed.
 COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BFloat16* gate, const BFloat16* up, std::int64_t n,
@@ -276,6 +321,19 @@ Tensor cpu_scaled_bf16(const Tensor& x_in, float scale) {
   return out;
 }
 
+Tensor cpu_transpose(const Tensor& x) {
+  RECORD_FUNCTION("cotrain::cpu_transpose", std::vector<c10::IValue>{x});
+  TORCH_CHECK(x.dim() == 2 && x.stride(1) == 1, "cpu_transpose: a matrix with contiguous rows, got strides ", x.strides());
+  const auto rows = x.size(0), cols = x.size(1);
+  auto out = at::empty({cols, rows}, x.options());
+  if (x.numel() == 0) return out;
+  at::parallel_for(0, (rows + 31) / 32, 1, [&](std::int64_t begin, std::int64_t end) {
+    transpose_rows(x.data_ptr<BFloat16>(), x.stride(0), cols, begin * 32, std::min(rows, end * 32), out.data_ptr<BFloat16>(), rows);
+    _mm_sfence();  // this thread's streamed lines reach memory before whoever reads OUT next
+  });
+  return out;
+}
+
 SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
                                    bool need_up) {
   RECORD_FUNCTION("cotrain::cpu_swiglu_backward", std::vector<c10::IValue>{grad_in});
@@ -350,6 +408,7 @@ std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor&, const
 at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 at::Tensor cpu_add(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 at::Tensor cpu_scaled_bf16(const at::Tensor&, float) { TORCH_CHECK(false, "no AVX-512"); }
+at::Tensor cpu_transpose(const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
   TORCH_CHECK(false, "no AVX-512");
 }

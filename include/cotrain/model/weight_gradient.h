@@ -10,7 +10,9 @@
 // the decoder's shapes (2-thread Xeon, docs/performance.md). The fused loss also sums its
 // gradient of the hidden states over the vocabulary's blocks with it (product_into). It is
 // used where the CPU has AMX (where it was measured faster) and libtorch exports it; elsewhere
-// the products are torch's as before.
+// the products are torch's as before. Where the CPU also has AVX-512 BF16, a linear layer's weight
+// gradient of a non-square weight is oneDNN's product of GRAD^T made contiguous first (by
+// cpu_transpose, at memory speed: oneDNN's slow case was the transposed operand, not the shape).
 #pragma once
 #include <torch/types.h>
 
@@ -30,8 +32,9 @@ void transposed_product_into(const torch::Tensor& out, const torch::Tensor& a, c
 void product_into(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate);
 
 // The weight gradient of y = x W^T from rows GRAD [k, out] and INPUT [k, in]: GRAD^T INPUT, [out, in]
-// in GRAD's dtype. Otherwise than on MKL's path it is autograd's own formula (INPUT^T GRAD,
-// transposed), the same bits.
+// in GRAD's dtype. On an AMX CPU, fp32 sums rounded once (MKL's product, or oneDNN's of GRAD
+// transposed first where out != in); elsewhere autograd's own formula (INPUT^T GRAD, transposed),
+// the same bits.
 torch::Tensor weight_gradient(const torch::Tensor& grad, const torch::Tensor& input);
 
 }  // namespace cotrain

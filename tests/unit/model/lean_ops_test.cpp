@@ -121,6 +121,20 @@ TEST(LeanOps, ScaledBf16IsTheTwoPassCompositeBitForBit) {
   }
 }
 
+// The transposed copy moves bits: every 16-bit pattern (denormals, NaNs with any payload, -0)
+// survives, for shapes off the kernel's 32 x 32 blocks and rows of a wider matrix.
+TEST(LeanOps, TransposeMovesEveryBitPattern) {
+  if (!cpu_elementwise_applies({})) GTEST_SKIP() << "no AVX-512 BF16 here";
+  const auto patterns = torch::arange(0, 65536, torch::kInt32).to(torch::kInt16).view(torch::kBFloat16);
+  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{256, 256}, {37, 53}, {1, 70}, {70, 1}, {2048, 96}}) {
+    const auto wide = patterns.repeat((rows * (cols + 9)) / 65536 + 1).narrow(0, 0, rows * (cols + 9)).view({rows, cols + 9});
+    const auto x = wide.narrow(1, 5, cols);  // rows cols + 9 apart
+    const auto got = cpu_transpose(x);
+    EXPECT_TRUE(got.is_contiguous());
+    EXPECT_TRUE(got.view(torch::kInt16).equal(x.t().contiguous().view(torch::kInt16))) << rows << " x " << cols;
+  }
+}
+
 TEST(LeanOps, SwigluLinearEqualsAutogradThroughTheCompositeBitForBit) {
   torch::manual_seed(5);
   for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
