@@ -5,6 +5,9 @@
 // where every layer's weights come from memory and its output is a new activation). Also the
 // head's weight gradient (MKL's fp32 A^T B over the tokens, model/weight_gradient.h) with rows of
 // the softmax gradient 8 KB apart (a 4,096-row vocabulary block) and 64 bytes longer, cold.
+// And the weight gradient of that shape (GRAD^T X over the tokens, cold) both ways an AMX CPU can
+// take it: MKL's fp32 product of GRAD's transposed view, then rounded to bf16; oneDNN's bf16
+// product of GRAD transposed first by cpu_transpose (model/weight_gradient.h: for non-square weights).
 // One JSON line per case, GFLOP/s of the best of --repeats passes over the layers (docs/performance.md).
 //   bench_products [--tokens 2048] [--in 896] [--out 4864] [--layers 24] [--repeats 3] [--threads 2]
 #include <ATen/Parallel.h>
@@ -17,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/lean_ops.h"
 #include "cotrain/model/loss.h"
 #include "cotrain/model/weight_gradient.h"
@@ -90,9 +94,24 @@ int main(int argc, char** argv) {
   const double halves = per_call(layers, repeats, [&](std::int64_t) { cotrain::linear(x[0], trained); });
   report("inputs hot, output fresh, cotrain::linear", flop, halves);
 
+  if (!cotrain::mkl_bf16_products_here()) return 0;
+  std::vector<torch::Tensor> grad;
+  for (std::int64_t i = 0; i < layers; ++i) grad.push_back(torch::randn({tokens, out}).to(torch::kBFloat16));
+  const double mkl = per_call(layers, repeats, [&](std::int64_t i) {
+    auto sums = torch::empty({out, in});
+    cotrain::transposed_product_into(sums, grad[i], x[i], /*accumulate=*/false);
+    sums.to(torch::kBFloat16);
+  });
+  report(fmt::format("dW [{},{}]: MKL of grad^T as it lies, fp32, then bf16", out, in), flop, mkl);
+  if (cotrain::cpu_elementwise_applies({})) {
+    report(fmt::format("dW [{},{}]: cpu_transpose(grad), then oneDNN", out, in), flop,
+           per_call(layers, repeats, [&](std::int64_t i) { at::mm(cotrain::cpu_transpose(grad[i]), x[i]); }));
+    report(fmt::format("dW [{},{}]: cpu_transpose(grad) alone", out, in), flop,
+           per_call(layers, repeats, [&](std::int64_t i) { cotrain::cpu_transpose(grad[i]); }));
+  }
+
   // The head's weight gradient of one vocabulary block, a fresh block of the softmax gradient and a
   // fresh fp32 output per call, as in the fused loss.
-  if (!cotrain::mkl_bf16_products_here()) return 0;
   constexpr std::int64_t kBlock = cotrain::kLossVocabBlock;
   std::vector<torch::Tensor> grad_head;
   for (std::int64_t i = 0; i < layers; ++i) grad_head.push_back(torch::empty({kBlock, in}));
