@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -201,11 +202,12 @@ COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_
       row_max = _mm512_mask_max_ps(row_max, lanes, row_max, load_bf16(logits + j, lanes));
     }
     const float new_max = std::max(max[r], _mm512_reduce_max_ps(row_max));
-    const auto shift = _mm512_set1_ps(new_max);
+    const auto shift = _mm512_set1_ps(new_max), log2e = _mm512_set1_ps(std::numbers::log2e_v<float>);
     auto exponentials = _mm512_setzero_ps();
     for (std::int64_t j = 0; j < w; j += 16) {
       const auto lanes = first_lanes(w - j);
-      exponentials = _mm512_add_ps(exponentials, _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(load_bf16(logits + j, lanes), shift))));
+      const auto e = exp2_16(_mm512_mul_ps(_mm512_sub_ps(load_bf16(logits + j, lanes), shift), log2e));
+      exponentials = _mm512_add_ps(exponentials, _mm512_maskz_mov_ps(lanes, e));
     }
     const float shrink = max[r] == -std::numeric_limits<float>::infinity() ? 0.f : std::exp(max[r] - new_max);
     sum[r] = sum[r] * shrink + _mm512_reduce_add_ps(exponentials);
@@ -222,10 +224,10 @@ COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n,
     }
     const auto column = target_columns[r];
     const float target = column >= 0 ? std::exp(static_cast<float>(logits[column]) - lse[r]) - 1.f : 0.f;
-    const auto shift = _mm512_set1_ps(lse[r]);
+    const auto shift = _mm512_set1_ps(lse[r]), log2e = _mm512_set1_ps(std::numbers::log2e_v<float>);
     for (std::int64_t j = 0; j < w; j += 16) {
       const auto lanes = first_lanes(w - j);
-      store_bf16(logits + j, exp16(_mm512_sub_ps(load_bf16(logits + j, lanes), shift)), lanes);
+      store_bf16(logits + j, exp2_16(_mm512_mul_ps(_mm512_sub_ps(load_bf16(logits + j, lanes), shift), log2e)), lanes);
     }
     if (column >= 0) logits[column] = BFloat16(target);
   }
