@@ -121,8 +121,8 @@ std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, cons
 // attention, its first choice on Hopper with a recent cuDNN. cuDNN builds a plan for every new
 // shape, tens to hundreds of milliseconds: a training row keeps its shape from step to step, but
 // inference changes it with every call (a decode step's keys grow by one, prompts and scored
-// documents differ in length). On the H200, greedy decoding of 4 rows took ~0.1 s a step, one plan
-// per key length (docs/performance.md). SDPA's flash and memory-efficient kernels need no plan.
+// documents differ in length). On the H200, decoding 4 rows took ~0.1 s a step: a plan per key
+// length would explain it (docs/performance.md). SDPA's flash and memory-efficient kernels plan nothing.
 // Restores the switch as found; one thread's inference at a time (the switch is process-wide).
 class AttentionWithoutCudnnPlans {
  public:
