@@ -126,7 +126,7 @@ TEST(LeanOps, ScaledBf16IsTheTwoPassCompositeBitForBit) {
 TEST(LeanOps, TransposeMovesEveryBitPattern) {
   if (!cpu_elementwise_applies({})) GTEST_SKIP() << "no AVX-512 BF16 here";
   const auto patterns = torch::arange(0, 65536, torch::kInt32).to(torch::kInt16).view(torch::kBFloat16);
-  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{256, 256}, {37, 53}, {1, 70}, {70, 1}, {2048, 96}}) {
+  for (const auto& [rows, cols] : std::vector<std::pair<std::int64_t, std::int64_t>>{{256, 256}, {37, 53}, {53, 37}, {1, 70}, {70, 1}, {2048, 96}}) {
     const auto wide = patterns.repeat((rows * (cols + 9)) / 65536 + 1).narrow(0, 0, rows * (cols + 9)).view({rows, cols + 9});
     const auto x = wide.narrow(1, 5, cols);  // rows cols + 9 apart
     const auto got = cpu_transpose(x);
