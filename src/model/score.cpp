@@ -6,7 +6,6 @@
 
 #include "cotrain/core/signals.h"
 #include "cotrain/core/error.h"
-#include "cotrain/model/layers.h"
 #include "cotrain/model/logprobs.h"
 
 namespace cotrain {
@@ -14,7 +13,6 @@ namespace cotrain {
 std::vector<SequenceScore> score_sequences(CausalLM& model, const std::vector<std::vector<std::int64_t>>& sequences,
                                            std::int64_t max_tokens, const std::function<void(std::int64_t)>& on_tokens) {
   torch::NoGradGuard no_grad;
-  const AttentionWithoutCudnnPlans plan_free;
   std::vector<std::size_t> order(sequences.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return sequences[a].size() > sequences[b].size(); });

@@ -117,12 +117,12 @@ TORCH_MODULE(Attention);
 std::optional<torch::Tensor> varlen_flash_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                                     const std::vector<std::int64_t>& cu_seqlens);
 
-// For its lifetime (an inference pass: generation, scoring), SDPA on CUDA leaves out cuDNN's
-// attention, its first choice on Hopper with a recent cuDNN. cuDNN builds a plan for every new
-// shape, tens to hundreds of milliseconds: a training row keeps its shape from step to step, but
-// inference changes it with every call (a decode step's keys grow by one, prompts and scored
-// documents differ in length). On the H200, decoding 4 rows took ~0.1 s a step: a plan per key
-// length would explain it (docs/performance.md). SDPA's flash and memory-efficient kernels plan nothing.
+// For its lifetime (generation with a KV cache), SDPA on CUDA leaves out cuDNN's attention, its
+// first choice on Hopper with a recent cuDNN. cuDNN builds a plan for every new shape, tens to
+// hundreds of milliseconds, and a decode step's keys grow by one (prompts differ in length too).
+// Rows without a cache never reach SDPA there: they take the varlen flash kernel (forward() above).
+// On the H200, decoding 4 rows took ~0.1 s a step: a plan per key length would explain it
+// (docs/performance.md). SDPA's flash and memory-efficient kernels plan nothing.
 // Restores the switch as found; one thread's inference at a time (the switch is process-wide).
 class AttentionWithoutCudnnPlans {
  public:

@@ -35,7 +35,7 @@ TEST(VarlenFlashAttention, EqualsPerDocumentSdpaOnCuda) {
   torch::manual_seed(0);
   const auto opts = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
   // A one-token document among longer ones; a row of one document (which the decoder sends here too).
-  for (const std::vector<std::int64_t> cu : {std::vector<std::int64_t>{0, 37, 38, 200, 333}, std::vector<std::int64_t>{0, 333}}) {
+  for (const auto& cu : {std::vector<std::int64_t>{0, 37, 38, 200, 333}, std::vector<std::int64_t>{0, 333}}) {
     auto q = torch::randn({1, 14, 333, 64}, opts).requires_grad_(), k = torch::randn({1, 2, 333, 64}, opts).requires_grad_(),
          v = torch::randn({1, 2, 333, 64}, opts).requires_grad_();
     auto flash = varlen_flash_attention(q, k, v, cu);
