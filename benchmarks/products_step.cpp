@@ -8,6 +8,8 @@
 // And the weight gradient of that shape (GRAD^T X over the tokens, cold) both ways an AMX CPU can
 // take it: MKL's fp32 product of GRAD's transposed view, then rounded to bf16; oneDNN's bf16
 // product of GRAD transposed first by cpu_transpose (model/weight_gradient.h: for non-square weights).
+// And LoRA's rank-64 products over a layer's output gradient or output (model/cpu_low_rank.h,
+// GRAD B by torch's matmul), cold and hot.
 // One JSON line per case, GFLOP/s of the best of --repeats passes over the layers (docs/performance.md).
 //   bench_products [--tokens 2048] [--in 896] [--out 4864] [--layers 24] [--repeats 3] [--threads 2]
 #include <ATen/Parallel.h>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "cotrain/model/cpu_elementwise.h"
+#include "cotrain/model/cpu_low_rank.h"
 #include "cotrain/model/lean_ops.h"
 #include "cotrain/model/loss.h"
 #include "cotrain/model/weight_gradient.h"
@@ -108,6 +111,27 @@ int main(int argc, char** argv) {
            per_call(layers, repeats, [&](std::int64_t i) { at::mm(cotrain::cpu_transpose(grad[i]), x[i]); }));
     report(fmt::format("dW [{},{}]: cpu_transpose(grad) alone", out, in), flop,
            per_call(layers, repeats, [&](std::int64_t i) { cotrain::cpu_transpose(grad[i]); }));
+  }
+
+  // LoRA's rank-64 products over an adapted layer's output gradient (model/lean_ops.cpp):
+  // GRAD B [tokens, r] and GRAD^T R [out, r], GRAD cold.
+  constexpr std::int64_t kRank = 64;
+  const auto rank_rows = torch::randn({tokens, kRank}).to(torch::kBFloat16);
+  const auto lora_b = torch::randn({out, kRank}).to(torch::kBFloat16);
+  const double rank_flop = 2.0 * static_cast<double>(tokens * out * kRank);
+  report(fmt::format("LoRA grad B [{},{}]x[{},{}], grad cold", tokens, out, out, kRank), rank_flop,
+         per_call(layers, repeats, [&](std::int64_t i) { grad[i].mm(lora_b); }));
+  if (cotrain::cpu_low_rank_sum_applies(grad[0], rank_rows, lora_b.t())) {
+    report(fmt::format("LoRA sum += R B^T [{},{}]x[{},{}] (cpu_add_low_rank_product_), sum cold", tokens, kRank, kRank, out), rank_flop,
+           per_call(layers, repeats, [&](std::int64_t i) { cotrain::cpu_add_low_rank_product_(grad[i], rank_rows, lora_b.t()); }));
+    report(fmt::format("LoRA sum += R B^T [{},{}]x[{},{}] (cpu_add_low_rank_product_), sum hot", tokens, kRank, kRank, out), rank_flop,
+           per_call(layers, repeats, [&](std::int64_t) { cotrain::cpu_add_low_rank_product_(grad[0], rank_rows, lora_b.t()); }));
+  }
+  if (cotrain::cpu_low_rank_gradient_applies(rank_rows, grad[0])) {
+    report(fmt::format("LoRA R^T grad [{},{}]^T[{},{}] (cpu_low_rank_gradient), grad cold", tokens, kRank, tokens, out), rank_flop,
+           per_call(layers, repeats, [&](std::int64_t i) { cotrain::cpu_low_rank_gradient(rank_rows, grad[i]); }));
+    report(fmt::format("LoRA R^T grad [{},{}]^T[{},{}] (cpu_low_rank_gradient), grad hot", tokens, kRank, tokens, out), rank_flop,
+           per_call(layers, repeats, [&](std::int64_t) { cotrain::cpu_low_rank_gradient(rank_rows, grad[0]); }));
   }
 
   // The head's weight gradient of one vocabulary block, a fresh block of the softmax gradient and a

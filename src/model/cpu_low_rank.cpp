@@ -34,7 +34,8 @@ COTRAIN_AVX512_BF16 void add_block(const float* c, BFloat16* sum, std::int64_t l
 // Rows [first, first + rows) of the sum, rows <= 16: A's tiles (R's rows, K = rank) stay loaded
 // while B's and C's go through the columns 32 at a time. R is read from a 16-row copy where fewer
 // rows remain, so no tile reads past its end.
-COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t* b_pairs, std::int64_t out, BFloat16* sum, std::int64_t rows) {
+COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t* b_pairs, std::int64_t out, BFloat16* sum, std::int64_t rows,
+                       std::int64_t next_rows) {
   alignas(64) float c[kRows * kColumns];
   alignas(64) BFloat16 padded[kRows * 64];
   if (rows < kRows) {
@@ -45,7 +46,13 @@ COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t*
   const bool two_steps = rank > 2 * amx::kAmxPairs;
   _tile_loadd(2, r, rank * 2);
   if (two_steps) _tile_loadd(3, r + 2 * amx::kAmxPairs, rank * 2);
-  for (std::int64_t j = 0; j < out; j += kColumns) {
+  // Rows shorter than a page are too short for the hardware's prefetcher to run ahead in: there the
+  // next strip's sums (right after this one's) are asked for a block's share at a time while the
+  // tiles work (with longer rows that only slowed the sum: docs/performance.md).
+  const auto* next = reinterpret_cast<const char*>(sum + kRows * out);
+  const auto next_bytes = out * 2 <= 4096 ? next_rows * out * 2 : 0, share = (next_bytes / (out / kColumns) + 63) / 64 * 64;
+  for (std::int64_t j = 0, ahead = 0; j < out; j += kColumns) {
+    for (const auto end = std::min(next_bytes, ahead + share); ahead < end; ahead += 64) _mm_prefetch(next + ahead, _MM_HINT_T0);
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(4, b_pairs + j, out * 4);
@@ -152,6 +159,7 @@ bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& 
 
 void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tensor& b) {
   TORCH_CHECK(cpu_low_rank_sum_applies(sum, r_in, b), "cpu_add_low_rank_product_: operands it does not take");
+  RECORD_FUNCTION("cotrain::cpu_add_low_rank_product_", std::vector<c10::IValue>{sum, r_in});  // named in --profile traces
   const auto r = r_in.contiguous(), b_pairs = amx::token_pairs(b.contiguous().unsqueeze(0)).squeeze(0);  // [rank / 2, out]
   const auto n = sum.size(0), rank = r.size(1), out = sum.size(1);
   const auto* r_data = r.data_ptr<BFloat16>();
@@ -161,7 +169,8 @@ void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tens
     amx::amx_load_config();
     for (auto s = begin; s < end; ++s) {
       const auto first = s * kRows;
-      strip(r_data + first * rank, rank, b_data, out, sum_data + first * out, std::min(kRows, n - first));
+      strip(r_data + first * rank, rank, b_data, out, sum_data + first * out, std::min(kRows, n - first),
+            std::clamp<std::int64_t>(n - first - kRows, 0, kRows));
     }
   });
 }
