@@ -204,25 +204,34 @@ torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, co
   return cpu_add(sum, r.mm(b));
 }
 
-// A^T B over the tokens (rows) for the adapters' gradients, one of A and B rank-r wide: where
-// cpu_low_rank.h's product takes the pair, its fp32 sums rounded once as oneDNN's are; otherwise
-// MmBackward's product.
-torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b) {
-  if (cpu_low_rank_gradient_applies(a, b)) return cpu_low_rank_gradient(a, b).to(a.scalar_type());
-  if (cpu_low_rank_gradient_applies(b, a)) return cpu_low_rank_gradient(b, a).t().to(a.scalar_type()).contiguous();
-  return a.t().mm(b);
+// An adapter's gradient in its dtype OUT: A^T B over the tokens (rows), one of A and B rank-r wide,
+// rounded to bf16 once as oneDNN's product is (cpu_low_rank.h's fp32 sums where it takes the pair,
+// otherwise MmBackward's product), times SCALE, a power of two (so the same bits as the rounded
+// product of A scaled).
+torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b, double scale, torch::ScalarType out) {
+  if (cpu_low_rank_gradient_applies(a, b)) return cpu_scaled_bf16(cpu_low_rank_gradient(a, b), static_cast<float>(scale)).to(out);
+  if (cpu_low_rank_gradient_applies(b, a)) {
+    return cpu_scaled_bf16(cpu_low_rank_gradient(b, a), static_cast<float>(scale)).t().to(out, false, false, at::MemoryFormat::Contiguous);
+  }
+  const auto product = a.t().mm(b);
+  return (scale == 1 ? product : product * scale).to(out);
 }
 
-// The composite's ops in its order; its backward is autograd's for them (MmBackward's products,
-// MulBackward's scaling, the casts' exact widening), its two sums plus_low_rank's.
+// The composite's ops in its order, and its bits; its backward is autograd's for them (MmBackward's
+// products, MulBackward's scaling, the casts' exact widening), its two sums plus_low_rank's. The
+// scaling, a power of two, rides on the bf16 copy of A (s A16, made in one pass from the fp32 A):
+// x (s A16)^T has the bits of the composite's (x A16^T) s, and so have the products downstream of
+// it, without a pass over the [tokens, r] products forward and backward.
 struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
                                const torch::Tensor& weight, const std::optional<torch::Tensor>& bias, double scaling) {
-    const auto A16 = A.to(weight.scalar_type()), B16 = B.to(weight.scalar_type());
-    auto rank_product = at::linear(x, A16) * scaling;
+    const auto scaled_A16 =
+        A.scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(A, static_cast<float>(scaling)) : A.to(weight.scalar_type()) * scaling;
+    const auto B16 = B.to(weight.scalar_type());
+    auto rank_product = at::linear(x, scaled_A16);
     auto out = linear_in_halves(x, weight, bias);
     out = plus_low_rank(out.view({-1, out.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(out.sizes());
-    ctx->save_for_backward({x, A16, B16, weight, rank_product});
+    ctx->save_for_backward({x, scaled_A16, B16, weight, rank_product});
     ctx->saved_data["scaling"] = scaling;
     ctx->saved_data["adapter_dtype"] = static_cast<std::int64_t>(A.scalar_type());
     return out;
@@ -230,17 +239,17 @@ struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &A16 = saved[1], &B16 = saved[2], &weight = saved[3], &rank_product = saved[4];
+    const auto &x = saved[0], &scaled_A16 = saved[1], &B16 = saved[2], &weight = saved[3], &rank_product = saved[4];
     const double scaling = ctx->saved_data["scaling"].toDouble();
     const auto adapter = static_cast<torch::ScalarType>(ctx->saved_data["adapter_dtype"].toInt());
     const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
     const auto rows = x.reshape({-1, x.size(-1)});
     torch::Tensor grad_x, grad_A, grad_B;
-    if (ctx->needs_input_grad(2)) grad_B = tokens_product(grad, rank_product.reshape({-1, rank_product.size(-1)})).to(adapter);
+    if (ctx->needs_input_grad(2)) grad_B = tokens_product(grad, rank_product.reshape({-1, rank_product.size(-1)}), 1.0, adapter);
     if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      const auto grad_rank = grad.mm(B16) * scaling;
-      if (ctx->needs_input_grad(1)) grad_A = tokens_product(grad_rank, rows).to(adapter);
-      if (ctx->needs_input_grad(0)) grad_x = plus_low_rank(grad.mm(weight), grad_rank, A16).view(x.sizes());
+      const auto unscaled_grad_rank = grad.mm(B16);  // the composite's is this times s
+      if (ctx->needs_input_grad(1)) grad_A = tokens_product(unscaled_grad_rank, rows, scaling, adapter);
+      if (ctx->needs_input_grad(0)) grad_x = plus_low_rank(grad.mm(weight), unscaled_grad_rank, scaled_A16).view(x.sizes());
     }
     return {grad_x, grad_A, grad_B, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }

@@ -54,8 +54,8 @@ bool scales_exactly(double scaling);
 
 // peft's LoRA layer in a bf16 training step (the Trainer's autocast, no dropout):
 // linear(x, weight, bias) + linear(linear(x, A16) * scaling, B16), A16 and B16 the fp32 adapters
-// rounded to the base's bf16, SCALING a power of two (applied to the rank-r product, which gives
-// the same bits as scaling the update). Values and x's gradient are autograd's bits of that
+// rounded to the base's bf16, SCALING a power of two (applied to A's bf16 copy, which gives the
+// same bits as scaling the update). Values and x's gradient are autograd's bits of that
 // composite (tests/unit/model/lora_test.cpp; for a base of more than 4,096 output features, with
 // its product made as `linear` makes it), with its two sums ([tokens, out] forward, [tokens,
 // in] for x's gradient) one pass each (cpu_add) and the pieces' autograd nodes and casts not kept;
