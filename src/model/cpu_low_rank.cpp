@@ -17,6 +17,7 @@ using at::BFloat16;
 using at::Tensor;
 
 constexpr std::int64_t kRows = amx::kAmxRows, kColumns = 32;  // one block of the product: two tiles of C
+constexpr std::int64_t kPageBytes = 4096;
 
 // One block's sums: rows of SUM (ld apart) at columns 0..31 = bf16(SUM + bf16(C)), C [16 x 32] fp32.
 COTRAIN_AVX512_BF16 void add_block(const float* c, BFloat16* sum, std::int64_t ld, std::int64_t rows) {
@@ -50,7 +51,7 @@ COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t*
   // next strip's sums (right after this one's) are asked for a block's share at a time while the
   // tiles work (with longer rows that only slowed the sum: docs/performance.md).
   const auto* next = reinterpret_cast<const char*>(sum + kRows * out);
-  const auto next_bytes = out * 2 <= 4096 ? next_rows * out * 2 : 0, share = (next_bytes / (out / kColumns) + 63) / 64 * 64;
+  const auto next_bytes = out * 2 <= kPageBytes ? next_rows * out * 2 : 0, share = (next_bytes / (out / kColumns) + 63) / 64 * 64;
   for (std::int64_t j = 0, ahead = 0; j < out; j += kColumns) {
     for (const auto end = std::min(next_bytes, ahead + share); ahead < end; ahead += 64) _mm_prefetch(next + ahead, _MM_HINT_T0);
     _tile_zero(0);

@@ -220,8 +220,9 @@ torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b, dou
 // The composite's ops in its order, and its bits; its backward is autograd's for them (MmBackward's
 // products, MulBackward's scaling, the casts' exact widening), its two sums plus_low_rank's. The
 // scaling, a power of two, rides on the bf16 copy of A (s A16, made in one pass from the fp32 A):
-// x (s A16)^T has the bits of the composite's (x A16^T) s, and so have the products downstream of
-// it, without a pass over the [tokens, r] products forward and backward.
+// x (s A16)^T has the bits of the composite's (x A16^T) s (but for values of s A below 2^-126,
+// which cpu_scaled_bf16 makes zero), and so have the products downstream of it, without a pass
+// over the [tokens, r] products forward and backward.
 struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
                                const torch::Tensor& weight, const std::optional<torch::Tensor>& bias, double scaling) {
