@@ -59,6 +59,31 @@ torch::Tensor softmax_gradient(const torch::Tensor& logits, const torch::Tensor&
   return g.mul_(valid.unsqueeze(1)).to(logits.scalar_type());
 }
 
+// A chunk's loss over the whole vocabulary at once (a GPU's, and a CPU's up to kLossVocabBlock
+// rows): log_softmax widens the logits to fp32 and reduces them in one kernel on a GPU, where the
+// blocks' online softmax takes about eleven generic passes (docs/performance.md). Writes each
+// position's log-sum-exp and target logit, as the blocks' fold does, and when GRADIENTS returns
+// softmax - one-hot rounded once to the logits' dtype, [positions, vocab], in the logits' storage;
+// the caller masks rows without a target on their [positions, hidden] side.
+torch::Tensor whole_vocabulary(const torch::Tensor& h, const torch::Tensor& head, const torch::Tensor& targets, const torch::Tensor& lse,
+                               const torch::Tensor& target_logit, bool gradients) {
+  auto logits = at::mm(h, head.t());
+  const auto columns = targets.clamp_min(0).unsqueeze(1);
+  target_logit.copy_(logits.gather(1, columns).squeeze(1));
+  // A quarter of a full chunk's positions at a time: their fp32 log-probabilities (311 MiB at
+  // Qwen's vocabulary) are what this adds to the logits at the peak.
+  for_each_block(h.size(0), kLossChunk / 4, [&](std::int64_t first, std::int64_t n) {
+    auto rows = logits.narrow(0, first, n);
+    const auto logp = at::log_softmax(rows, 1, torch::kFloat32);
+    const auto picked = logp.gather(1, columns.narrow(0, first, n)).squeeze(1);
+    lse.narrow(0, first, n).copy_(target_logit.narrow(0, first, n) - picked);
+    if (!gradients) return;
+    at::exp_out(rows, logp);  // the softmax, rounded once into the logits' storage
+    rows.scatter_(1, columns.narrow(0, first, n), picked.exp().sub_(1).to(rows.scalar_type()).unsqueeze(1));
+  });
+  return gradients ? logits : torch::Tensor();
+}
+
 // The head's gradient: its fp32 sums D_HEAD times the loss's gradient SCALE in the head's dtype.
 torch::Tensor scaled_head_gradient(torch::Tensor& d_head, const torch::Tensor& scale, torch::ScalarType head_dtype) {
   if (head_dtype == torch::kBFloat16 && d_head.is_cpu() && cpu_elementwise_applies({})) {
@@ -77,7 +102,8 @@ torch::Tensor scaled_head_gradient(torch::Tensor& d_head, const torch::Tensor& s
 // block at a time is kept. No [positions, vocab] tensor of a whole row exists, and the head's
 // gradient is written once per chunk, with the positions as a long contraction, instead of read
 // and added for every 256 (docs/performance.md). The sums add their parts in the same order as
-// with the blocks outside, so the loop order changes no bit.
+// with the blocks outside, so the loop order changes no bit. A vocabulary of one block (a GPU's)
+// takes whole_vocabulary's one pass instead.
 struct FusedNll : torch::autograd::Function<FusedNll> {
   // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
@@ -96,11 +122,22 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       const auto options = head.options().dtype(f32);
       d_head = positions > 0 ? torch::empty(head.sizes(), options) : torch::zeros(head.sizes(), options);
     }
-    const std::int64_t vocab_block = hidden.is_cpu() ? kLossVocabBlock : kLossVocabBlockGpu;
+    const std::int64_t vocab_block = hidden.is_cpu() ? kLossVocabBlock : vocab;
     std::vector<torch::Tensor> logits_of_block;
     for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {
       const auto h = hidden.narrow(0, start, n);
       const auto t = targets.narrow(0, start, n);
+      if (vocab <= vocab_block) {
+        const auto chunk_valid = valid.narrow(0, start, n);
+        auto g = whole_vocabulary(h, head, t, lse.narrow(0, start, n), target_logit.narrow(0, start, n), gradients);
+        if (grad_hidden) {
+          const auto rows = d_hidden.narrow(0, start, n);
+          product_into(rows, g, head, /*accumulate=*/false);
+          rows.mul_(chunk_valid.unsqueeze(1));
+        }
+        if (grad_head) transposed_product_into(d_head, g, h * chunk_valid.unsqueeze(1).to(h.scalar_type()), /*accumulate=*/start > 0);
+        return;
+      }
       auto max = torch::full({n}, -std::numeric_limits<float>::infinity(), lse.options()), sum = torch::zeros({n}, lse.options());
       auto picked = target_logit.narrow(0, start, n);
       for_each_block(vocab, vocab_block, [&](std::int64_t first, std::int64_t rows) {

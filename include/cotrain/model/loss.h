@@ -22,13 +22,14 @@ enum class LossGradients {
 // [T, H], head [vocab, H] (any float dtype; logits are computed in that dtype, then fp32).
 // LossGradients::build under NoGradGuard is a RuntimeFailure (nothing could use the gradients).
 // CHUNK positions at a time: their [chunk, vocab] logits (594 MiB in bf16 at 2,048 positions of a
-// 151,936-token vocabulary; one [chunk, kLossVocabBlock] block without gradients) are what the
-// loss adds to a step's peak memory besides the fp32 [vocab, hidden] head gradient and the fp32
+// 151,936-token vocabulary; one [chunk, kLossVocabBlock] block without gradients on a CPU) are what
+// the loss adds to a step's peak memory besides the fp32 [vocab, hidden] head gradient and the fp32
 // [T, hidden] one of the hidden states. Longer chunks make longer products; the head's gradient
 // is read and added once per chunk. The vocabulary is taken kLossVocabBlock rows at a time on a
-// CPU (a block's logits stay in its caches) and kLossVocabBlockGpu on a GPU (fewer launches of the
-// same work: ~40 small kernels a block, docs/performance.md).
-constexpr std::int64_t kLossChunk = 2048, kLossVocabBlock = 4096, kLossVocabBlockGpu = 32768;
+// CPU (a block's logits stay in its caches) and whole on a GPU, where one fused log-softmax
+// replaces the blocks' generic passes (the chunk then also holds its fp32 log-probabilities until
+// their exponentials are rounded into the logits' storage).
+constexpr std::int64_t kLossChunk = 2048, kLossVocabBlock = 4096;
 torch::Tensor summed_nll(const torch::Tensor& hidden, const torch::Tensor& head, const torch::Tensor& targets,
                          LossGradients gradients, std::int64_t chunk = kLossChunk);
 

@@ -112,14 +112,14 @@ TEST(SummedNll, ValidationLossAllocatesNoGradientBuffers) {
 }
 
 // In bf16 (cpu_elementwise.h's kernels and MKL's fp32 sums where this CPU has them): over several
-// vocabulary blocks and chunks of positions, the value and both gradients against fp64 from the
-// same bf16 logits, and no further from it than autograd in bf16.
-TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
-  torch::manual_seed(4);
-  const std::int64_t T = 300, H = 64, V = 10000;  // 3 blocks of the vocabulary, the last partial
+// vocabulary blocks and chunks of positions, and over a vocabulary of one block (a GPU's path:
+// whole_vocabulary, its positions in slices of 512), the value and both gradients against fp64
+// from the same bf16 logits, and no further from it than autograd in bf16.
+void expect_bf16_gradients_exact_ones_rounded(std::int64_t T, std::int64_t V) {
+  const std::int64_t H = 64;
   auto hidden = (torch::randn({T, H}) * 2).to(torch::kBFloat16), head = (torch::randn({V, H}) * 0.3).to(torch::kBFloat16);
   auto targets = torch::randint(0, V, {T}, torch::kInt64);
-  targets.index_put_({torch::tensor({0, 150, 299})}, -1);
+  targets.index_put_({torch::tensor(std::vector<std::int64_t>{0, T / 2, T - 1})}, -1);
   auto logits = at::linear(hidden, head).to(torch::kFloat64);  // the bf16 logits the loss works from
   auto valid = targets.ge(0).to(torch::kFloat64).unsqueeze(1);
   auto logp = torch::log_softmax(logits, -1);
@@ -133,6 +133,7 @@ TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
     auto h = hidden.clone().requires_grad_(), w = head.clone().requires_grad_();
     auto loss = summed_nll(h, w, targets, LossGradients::build, chunk);
     loss.backward();
+    SCOPED_TRACE("vocabulary " + std::to_string(V) + ", chunk " + std::to_string(chunk));
     EXPECT_NEAR(loss.item<double>(), exact_loss, 1e-5 * exact_loss) << "chunk " << chunk;
     // each gradient rounded to bf16 (2^-9 relative) from a sum of bf16-rounded softmax gradients
     EXPECT_LT(rel_err(h.grad(), exact_hidden), 4e-3) << "chunk " << chunk;
@@ -140,6 +141,12 @@ TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
     EXPECT_LE(rel_err(h.grad(), exact_hidden), 1.1 * rel_err(h_ref.grad(), exact_hidden)) << "chunk " << chunk;
     EXPECT_LE(rel_err(w.grad(), exact_head), 1.1 * rel_err(w_ref.grad(), exact_head)) << "chunk " << chunk;
   }
+}
+
+TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
+  torch::manual_seed(4);
+  expect_bf16_gradients_exact_ones_rounded(300, 10000);  // 3 blocks of the vocabulary, the last partial
+  expect_bf16_gradients_exact_ones_rounded(1100, 3000);  // one block: whole_vocabulary, three slices
 }
 
 TEST(SummedNll, Bf16IsCloseToFp32AndKeepsGradientDtypes) {
