@@ -149,6 +149,27 @@ TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
   expect_bf16_gradients_exact_ones_rounded(1100, 3000);  // one block: whole_vocabulary, three slices
 }
 
+// The loss's gradient scale (a step's 1 / target tokens) reaches both bf16 gradients in fp32: the
+// norms of the gradients of loss / 3 are a third of the exact ones but for rounding noise, where a
+// scale rounded to bf16 (0.333984375) would make them 0.2% larger.
+TEST(SummedNll, Bf16GradientsTakeTheLossScaleInFp32) {
+  torch::manual_seed(5);
+  for (std::int64_t V : {10000, 3000}) {  // blocks of the vocabulary, and one block
+    const std::int64_t T = 300, H = 64;
+    auto hidden = (torch::randn({T, H}) * 2).to(torch::kBFloat16), head = (torch::randn({V, H}) * 0.3).to(torch::kBFloat16);
+    auto targets = torch::randint(0, V, {T}, torch::kInt64);
+    auto logits = at::linear(hidden, head).to(torch::kFloat64);
+    auto d_logits = torch::softmax(logits, -1) - torch::one_hot(targets, V).to(torch::kFloat64);
+    const double scale = 1.0 / 3;
+    auto exact_hidden = d_logits.mm(head.to(torch::kFloat64)) * scale, exact_head = d_logits.t().mm(hidden.to(torch::kFloat64)) * scale;
+    auto h = hidden.clone().requires_grad_(), w = head.clone().requires_grad_();
+    (summed_nll(h, w, targets, LossGradients::build) * scale).backward();
+    auto norm = [](const torch::Tensor& t) { return t.to(torch::kFloat64).norm().item<double>(); };
+    EXPECT_NEAR(norm(h.grad()) / norm(exact_hidden), 1.0, 5e-4) << "vocabulary " << V;
+    EXPECT_NEAR(norm(w.grad()) / norm(exact_head), 1.0, 5e-4) << "vocabulary " << V;
+  }
+}
+
 TEST(SummedNll, Bf16IsCloseToFp32AndKeepsGradientDtypes) {
   torch::manual_seed(2);
   auto hidden = torch::randn({20, 16}), head = torch::randn({30, 16}) * 0.3;
