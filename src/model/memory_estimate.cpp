@@ -28,8 +28,9 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, std::int64_t seq_l
   // One layer recomputed during backward: norms, q/k/v, attention output, MLP gate/up/product,
   // plus their gradients (about twice the forward tensors).
   const double layer = 2 * kBf16 * t * static_cast<double>(4 * h + 2 * q + 2 * kv + 3 * inter);
-  // The fused loss's logits of one chunk (at most fp32), its fp32 gradient of the hidden states and,
-  // for full SFT, its fp32 head gradient (forward to backward).
+  // The fused loss's logits of one chunk at fp32 size (bf16 logits and, on a GPU, the fp32
+  // log-probabilities of a quarter of the chunk fit in it), its fp32 gradient of the hidden states
+  // and, for full SFT, its fp32 head gradient (forward to backward).
   const double block = static_cast<double>(std::min(seq_len, kLossChunk) * c.vocab_size);
   const double loss = kFp32 * block + kFp32 * t * static_cast<double>(h) + (lora_rank == 0 ? kFp32 * static_cast<double>(c.vocab_size * h) : 0.0);
   m.activation_bytes = checkpoints + layer + loss;
