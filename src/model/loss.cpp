@@ -122,12 +122,12 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       const auto options = head.options().dtype(f32);
       d_head = positions > 0 ? torch::empty(head.sizes(), options) : torch::zeros(head.sizes(), options);
     }
-    const std::int64_t vocab_block = hidden.is_cpu() ? kLossVocabBlock : vocab;
+    const bool whole = !hidden.is_cpu() || vocab <= kLossVocabBlock;  // whole_vocabulary, else blocks
     std::vector<torch::Tensor> logits_of_block;
     for_each_block(positions, chunk, [&](std::int64_t start, std::int64_t n) {
       const auto h = hidden.narrow(0, start, n);
       const auto t = targets.narrow(0, start, n);
-      if (vocab <= vocab_block) {
+      if (whole) {
         const auto chunk_valid = valid.narrow(0, start, n);
         auto g = whole_vocabulary(h, head, t, lse.narrow(0, start, n), target_logit.narrow(0, start, n), gradients);
         if (grad_hidden) {
@@ -140,7 +140,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       }
       auto max = torch::full({n}, -std::numeric_limits<float>::infinity(), lse.options()), sum = torch::zeros({n}, lse.options());
       auto picked = target_logit.narrow(0, start, n);
-      for_each_block(vocab, vocab_block, [&](std::int64_t first, std::int64_t rows) {
+      for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
         auto logits = block_logits(h, head.narrow(0, first, rows));
         fold_logsumexp(logits, max, sum);
         auto columns = target_columns(t, first, rows);
@@ -152,7 +152,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       if (!gradients) return;
       const auto chunk_valid = valid.narrow(0, start, n);
       std::size_t b = 0;
-      for_each_block(vocab, vocab_block, [&](std::int64_t first, std::int64_t rows) {
+      for_each_block(vocab, kLossVocabBlock, [&](std::int64_t first, std::int64_t rows) {
         const auto block = head.narrow(0, first, rows);
         const auto g = softmax_gradient(std::exchange(logits_of_block[b++], torch::Tensor()), chunk_lse, target_columns(t, first, rows), chunk_valid);
         if (grad_hidden) product_into(d_hidden.narrow(0, start, n), g, block, /*accumulate=*/first > 0);
