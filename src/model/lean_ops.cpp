@@ -1,5 +1,6 @@
 #include "cotrain/model/lean_ops.h"
 
+#include <atomic>
 #include <cmath>
 
 #include "cotrain/model/cpu_elementwise.h"
@@ -12,15 +13,79 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// On a GPU, torch's own RMSNorm kernels (torch 2.8 and later): one pass forward and one backward
+// where the composite below makes five and ten, two of them fp32 copies of x (the H200 profile's
+// 294 copies of [16,384 x 896] hidden states and most of its ~22 ms of norm and residual passes in
+// a 0.27 s step, docs/performance.md). Their value rounds x * rstd * weight once where transformers'
+// rounds x * rstd first: within a rounding of the composite in bf16, its fp32 value up to the order
+// of two products. A release without them, or a first refusal (an exception) on this GPU, turns the
+// path off for the process and the composite runs.
+#if __has_include(<ATen/ops/_fused_rms_norm_backward.h>)
+#define COTRAIN_FUSED_RMS_NORM 1
+#endif
+std::atomic<bool> fused_rms_norm_refused{false};
+
+bool fused_rms_norm_applies(const torch::Tensor& x, const torch::Tensor& weight) {
+#ifdef COTRAIN_FUSED_RMS_NORM
+  return x.is_cuda() && weight.scalar_type() == x.scalar_type() && !fused_rms_norm_refused;
+#else
+  (void)x, (void)weight;
+  return false;
+#endif
+}
+
+// {value, rstd} from torch's kernel, or nothing where it refuses.
+std::optional<std::tuple<torch::Tensor, torch::Tensor>> fused_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+#ifdef COTRAIN_FUSED_RMS_NORM
+  try {
+    return at::_fused_rms_norm(x, {x.size(-1)}, weight, eps);
+  } catch (const c10::OutOfMemoryError&) {
+    throw;
+  } catch (const c10::Error&) {
+    fused_rms_norm_refused = true;
+  }
+#else
+  (void)x, (void)weight, (void)eps;
+#endif
+  return std::nullopt;
+}
+
+// {grad_x, grad_weight} (each where NEED says) from torch's kernel, or nothing where it refuses.
+std::optional<std::tuple<torch::Tensor, torch::Tensor>> fused_rms_norm_backward(const torch::Tensor& grad, const torch::Tensor& x,
+                                                                                const torch::Tensor& weight, const torch::Tensor& rstd,
+                                                                                std::array<bool, 2> need) {
+#ifdef COTRAIN_FUSED_RMS_NORM
+  try {
+    return at::_fused_rms_norm_backward(grad, x, {x.size(-1)}, rstd, weight, need);
+  } catch (const c10::OutOfMemoryError&) {
+    throw;
+  } catch (const c10::Error&) {
+    fused_rms_norm_refused = true;
+  }
+#else
+  (void)grad, (void)x, (void)weight, (void)rstd, (void)need;
+#endif
+  return std::nullopt;
+}
+
 // The backward formulas are autograd's own for the forward's ops (torch's derivatives.yaml),
 // applied in the order its engine applies them, so the gradients are the same bits; in bf16 on
-// CPUs with AVX-512 BF16 the same formulas in one pass each (cpu_elementwise.h).
+// CPUs with AVX-512 BF16 the same formulas in one pass each (cpu_elementwise.h); on a GPU torch's
+// fused kernels (above).
 struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight, double eps) {
     if (cpu_elementwise_applies({&x, &weight})) {
       auto [out, inv_rms] = cpu_rms_norm(x, weight, eps);
       ctx->save_for_backward({x, weight, inv_rms});
       return out;
+    }
+    if (fused_rms_norm_applies(x, weight)) {
+      if (auto fused = fused_rms_norm(x, weight, eps)) {
+        auto& [out, rstd] = *fused;
+        ctx->save_for_backward({x, weight, rstd});
+        ctx->saved_data["fused"] = true;
+        return out;
+      }
     }
     auto x32 = x.to(torch::kFloat32);
     auto inv_rms = torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -36,6 +101,22 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
       auto [grad_x, grad_weight] = cpu_rms_norm_backward(grad, x, weight, inv_rms, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
       return {grad_x, grad_weight, torch::Tensor()};
     }
+    if (ctx->saved_data.count("fused") > 0 && fused_rms_norm_applies(x, weight)) {
+      if (auto fused = fused_rms_norm_backward(grad, x, weight, inv_rms, {ctx->needs_input_grad(0), ctx->needs_input_grad(1)})) {
+        auto& [grad_x, grad_weight] = *fused;
+        return {grad_x, grad_weight, torch::Tensor()};
+      }
+    }
+    return composite_backward(ctx, grad, x, weight, inv_rms);
+  }
+
+  // Autograd's formulas through the composite; RSTD the forward's fp32 rsqrt, one per row of x, in
+  // the shape of whichever forward made it.
+  static variable_list composite_backward(AutogradContext* ctx, const torch::Tensor& grad, const torch::Tensor& x, const torch::Tensor& weight,
+                                          const torch::Tensor& rstd) {
+    auto row_sizes = x.sizes().vec();
+    row_sizes.back() = 1;
+    const auto inv_rms = rstd.reshape(row_sizes);
     auto x32 = x.to(torch::kFloat32);
     torch::Tensor grad_weight;
     if (ctx->needs_input_grad(1)) grad_weight = at::sum_to(grad * (x32 * inv_rms).to(x.scalar_type()), weight.sizes());

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <cmath>
 
 namespace cotrain {
 namespace {
@@ -81,6 +82,45 @@ TEST(LeanOps, RmsNormMatchesAutogradThroughTheComposite) {
         lean.grads[1] = plain.grads[1];  // compared above; the value and x's gradient are the same bits
       }
       expect_same_bits(lean, plain, what);
+    }
+  }
+}
+
+// On a GPU the norm is torch's fused kernel, which rounds x * rstd * weight once where the
+// composite rounds x * rstd first: its value and gradients must be the exact ones (fp64) rounded,
+// within one step of the dtype at the exact value, and no further from them in sum than the
+// composite's; in fp32 both agree to 1e-5.
+TEST(LeanOps, RmsNormOnCudaIsTheExactNormRoundedOnce) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device";
+  torch::manual_seed(6);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{1, 37, 64}, std::vector<std::int64_t>{2, 9, 4, 32},
+                                            std::vector<std::int64_t>{1, 300, 896}}) {
+      const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+      auto x = (torch::randn(shape) * 3).to(cuda.dtype(dtype));
+      auto weight = (1 + 0.1 * torch::randn({shape.back()})).to(cuda.dtype(dtype));
+      auto upstream = torch::randn(shape).to(cuda.dtype(dtype));
+      const double eps = 1e-6;
+      auto lean = run([&](const std::vector<torch::Tensor>& in) { return rms_norm(in[0], in[1], eps); }, {x, weight}, upstream);
+      auto plain = run([&](const std::vector<torch::Tensor>& in) { return composite_rms_norm(in[0], in[1], eps); }, {x, weight}, upstream);
+      auto exact = run([&](const std::vector<torch::Tensor>& in) { return in[0] * torch::rsqrt(in[0].pow(2).mean(-1, true) + eps) * in[1]; },
+                       {x.to(torch::kFloat64), weight.to(torch::kFloat64)}, upstream.to(torch::kFloat64));
+      const auto what = std::string(c10::toString(dtype)) + " rows of " + std::to_string(shape.back());
+      const double step = dtype == torch::kBFloat16 ? std::pow(2.0, -7) : 1e-5;
+      auto check = [&](const torch::Tensor& lean_t, const torch::Tensor& plain_t, const torch::Tensor& exact_t, const std::string& name) {
+        ASSERT_TRUE(lean_t.defined()) << what << ": " << name;
+        EXPECT_EQ(lean_t.scalar_type(), dtype) << what << ": " << name;
+        auto tolerance = exact_t.abs().clamp_min(1e-3 * exact_t.abs().max().item<double>()) * step;
+        auto lean_error = (lean_t.to(torch::kFloat64) - exact_t).abs(), plain_error = (plain_t.to(torch::kFloat64) - exact_t).abs();
+        EXPECT_TRUE((lean_error <= tolerance).all().item<bool>()) << what << ": " << name << ", max error in steps "
+                                                                   << (lean_error / tolerance).max().item<double>();
+        if (dtype == torch::kBFloat16) {
+          EXPECT_LE(lean_error.sum().item<double>(), plain_error.sum().item<double>()) << what << ": " << name;
+        }
+      };
+      check(lean.out, plain.out, exact.out, "value");
+      check(lean.grads[0], plain.grads[0], exact.grads[0], "gradient of x");
+      check(lean.grads[1], plain.grads[1], exact.grads[1], "gradient of the weight");
     }
   }
 }
