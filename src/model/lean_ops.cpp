@@ -5,6 +5,7 @@
 
 #include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/cpu_low_rank.h"
+#include "cotrain/model/cuda_swiglu.h"
 #include "cotrain/model/weight_gradient.h"
 
 namespace cotrain {
@@ -155,7 +156,11 @@ struct EmbeddingRowsFunction : torch::autograd::Function<EmbeddingRowsFunction> 
 };
 
 torch::Tensor swiglu_product(const torch::Tensor& gate, const torch::Tensor& up) {
-  return cpu_elementwise_applies({&gate, &up}) ? cpu_swiglu(gate, up) : torch::silu(gate) * up;
+  if (cpu_elementwise_applies({&gate, &up})) return cpu_swiglu(gate, up);
+  if (cuda_swiglu_applies(gate, up)) {
+    if (auto product = cuda_swiglu(gate, up)) return *product;
+  }
+  return torch::silu(gate) * up;
 }
 
 // From the product's gradient GRAD: the product silu(gate) * up (recomputed: the forward keeps
@@ -163,6 +168,9 @@ torch::Tensor swiglu_product(const torch::Tensor& gate, const torch::Tensor& up)
 SwigluBackward swiglu_backward(const torch::Tensor& grad, const torch::Tensor& gate, const torch::Tensor& up, bool need_product,
                                bool need_gate, bool need_up) {
   if (cpu_elementwise_applies({&grad, &gate, &up})) return cpu_swiglu_backward(grad, gate, up, need_product, need_gate, need_up);
+  if (need_gate && need_up && cuda_swiglu_applies(gate, up) && grad.sizes() == gate.sizes() && grad.scalar_type() == gate.scalar_type()) {
+    if (auto out = cuda_swiglu_backward(grad, gate, up, need_product)) return *out;
+  }
   SwigluBackward out;
   if (need_product || need_up) {
     const auto activated = torch::silu(gate);  // once for both: a pass over [tokens, intermediate] less on a GPU

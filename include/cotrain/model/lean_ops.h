@@ -7,9 +7,11 @@ namespace cotrain {
 // The decoder's element-wise pieces as autograd functions that keep only their inputs for the
 // backward pass and recompute the rest there. Values and gradients are bit for bit those of
 // autograd through the plain composite (the same ATen ops in the same order), but for weight
-// gradients where MKL computes them (weight_gradient.h) and the norm's weight gradient where
+// gradients where MKL computes them (weight_gradient.h), the norm's weight gradient where
 // cpu_elementwise.h's one-pass kernels run (bf16 on AVX-512 BF16 CPUs: within a bf16 rounding of
-// autograd's, and closer to the exact sum). What changes is the activation memory of a training
+// autograd's, and closer to the exact sum), and on a GPU the norm and SwiGLU, which run as one
+// kernel each way there (torch's fused RMSNorm; cuda_swiglu.h), each output the fp32 arithmetic
+// rounded once: within a rounding of the composite's, which rounds an intermediate first. What changes is the activation memory of a training
 // step. Per token and layer of the Qwen2.5-0.5B shape in bf16, the two norms no longer keep an fp32
 // copy of their input (2 x 3.5 KB) and the MLP keeps neither silu(gate) nor the product down_proj
 // reads (2 x 9.5 KB): 26 of the ~58 KB a layer kept, which is what lets 8,192-token steps run

@@ -1,0 +1,61 @@
+#include "cotrain/model/cuda_swiglu.h"
+
+#include <atomic>
+
+#include "cotrain/model/gpu_formulas.h"
+
+#ifdef COTRAIN_WITH_CUDA
+#include <ATen/cuda/jiterator.h>
+#endif
+
+namespace cotrain {
+namespace {
+
+std::atomic<bool> refused{false};
+
+// The formula's outputs for INPUTS, in the inputs' dtype; nothing where the jiterator refused.
+std::optional<c10::SmallVector<at::Tensor>> launch(const char* text, const char* name, int outputs, const c10::SmallVector<at::Tensor>& inputs) {
+#ifdef COTRAIN_WITH_CUDA
+  try {
+    return at::cuda::CompileAndLaunchKernel(text, name, outputs, inputs, /*extra_args=*/{}, /*return_by_ref=*/outputs > 1);
+  } catch (const c10::OutOfMemoryError&) {
+    throw;
+  } catch (const c10::Error&) {
+    refused = true;
+  }
+#else
+  (void)text, (void)name, (void)outputs, (void)inputs;
+#endif
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool cuda_swiglu_applies(const at::Tensor& gate, const at::Tensor& up) {
+#ifdef COTRAIN_WITH_CUDA
+  return gate.is_cuda() && up.is_cuda() && gate.scalar_type() == up.scalar_type() && at::isFloatingType(gate.scalar_type()) &&
+         gate.sizes() == up.sizes() && !refused;
+#else
+  (void)gate, (void)up;
+  return false;
+#endif
+}
+
+std::optional<at::Tensor> cuda_swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  auto out = launch(gpu_formulas::kSwigluText, "cotrain_swiglu", 1, {gate, up});
+  if (!out) return std::nullopt;
+  return (*out)[0];
+}
+
+std::optional<SwigluBackward> cuda_swiglu_backward(const at::Tensor& grad, const at::Tensor& gate, const at::Tensor& up, bool need_product) {
+  if (need_product) {
+    auto out = launch(gpu_formulas::kSwigluBackwardAndProductText, "cotrain_swiglu_backward_and_product", 3, {grad, gate, up});
+    if (!out) return std::nullopt;
+    return SwigluBackward{(*out)[0], (*out)[1], (*out)[2]};
+  }
+  auto out = launch(gpu_formulas::kSwigluBackwardText, "cotrain_swiglu_backward", 2, {grad, gate, up});
+  if (!out) return std::nullopt;
+  return SwigluBackward{at::Tensor(), (*out)[0], (*out)[1]};
+}
+
+}  // namespace cotrain
