@@ -4,6 +4,7 @@
 # cuSPARSE, cuSOLVER, NVRTC, NCCL), configures build-cuda/ with the machine's nvcc for sm_90
 # (H100/H200), and compiles every object file (libraries, the CLI, tests, benchmarks) without
 # linking: linking needs the full NVIDIA runtime libraries, which a CPU machine has no use for.
+# Then the release's NVRTC compiles the formulas that torch's jiterator compiles at run time.
 #
 #   COTRAIN_CUDA_TORCH=V        the torch release whose CUDA libtorch to compile against (default
 #                               2.14.1; 2.11.0 is the lent H200's, scripts/gpu_check.sh)
@@ -43,11 +44,12 @@ wheels = glob.glob(os.path.join(cache, f"torch-{version}-*.whl"))
 assert len(wheels) == 1, f"expected one torch {version} wheel in {cache}, found {wheels}"
 for name in wheels + glob.glob(os.path.join(cache, "nvidia_*.whl")):
     with zipfile.ZipFile(name) as z:
-        # libnvrtc too: torch's CMake files name it on cotrain_model's link line (never linked here).
+        # libnvrtc too: torch's CMake files name it on cotrain_model's link line (never linked
+        # here), and with its builtins it compiles the jiterator's formulas below.
         members = [m for m in z.infolist()
                    if m.filename.startswith(("torch/include/", "torch/lib/", "torch/share/"))
                    or (m.filename.startswith("nvidia/") and "/include/" in m.filename)
-                   or m.filename.endswith("/lib/libnvrtc.so.13")]
+                   or m.filename.endswith(("/lib/libnvrtc.so.13", "/lib/libnvrtc-builtins.so.13.0"))]
         z.extractall(dest, members)
 PY
   mv "$UNPACKED.tmp" "$UNPACKED"
@@ -93,6 +95,44 @@ ninja -C "$BUILD" -k 0 -j "${COTRAIN_JOBS:-2}" "${objects[@]}"  # -k 0: every fa
 t_compile=$(seconds)
 flock -u 9
 
+# The formulas a CUDA build hands to torch's jiterator (include/cotrain/model/gpu_formulas.h) are
+# compiled at run time, so the build above never sees them: compile them here with the NVRTC of
+# the same release, as the jiterator does (std's math from the global namespace, -default-device,
+# C++17), instantiated at fp32 (its arithmetic for bf16 and fp32 tensors) and fp64.
+formulas="$BUILD/gpu_formulas"
+printf '#include "cotrain/model/gpu_formulas.h"\n#include <cstdio>\nint main() { using namespace cotrain::gpu_formulas;\n  for (const char* t : {kSwigluText, kSwigluBackwardText, kSwigluBackwardAndProductText}) std::printf("%%s\\n", t); }\n' |
+  g++ -std=c++20 -include initializer_list -Iinclude -x c++ - -o "$formulas"
+nvrtc_lib="$root/nvidia/cu13/lib"
+"$formulas" >"$formulas.txt"
+LD_LIBRARY_PATH="$nvrtc_lib" python3 - "$nvrtc_lib/libnvrtc.so.13" "$formulas.txt" <<'PY'
+import ctypes, sys
+nvrtc = ctypes.CDLL(sys.argv[1])
+source = "namespace std { using ::exp; }\n" + open(sys.argv[2]).read() + r"""
+extern "C" __global__ void formulas(float* x, double* y) {
+  float p, g, u;
+  x[0] = cotrain_swiglu<float>(x[1], x[2]);
+  cotrain_swiglu_backward<float>(x[3], x[1], x[2], g, u);
+  cotrain_swiglu_backward_and_product<float>(x[3], x[1], x[2], p, x[4], x[5]);
+  x[6] = p + g + u;
+  double dp, dg, du;
+  y[0] = cotrain_swiglu<double>(y[1], y[2]);
+  cotrain_swiglu_backward<double>(y[3], y[1], y[2], dg, du);
+  cotrain_swiglu_backward_and_product<double>(y[3], y[1], y[2], dp, y[4], y[5]);
+  y[6] = dp + dg + du;
+}
+"""
+program = ctypes.c_void_p()
+assert nvrtc.nvrtcCreateProgram(ctypes.byref(program), source.encode(), b"gpu_formulas.cu", 0, None, None) == 0
+options = [b"--gpu-architecture=compute_90", b"--std=c++17", b"-default-device"]
+status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+size = ctypes.c_size_t()
+nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+log = ctypes.create_string_buffer(size.value)
+nvrtc.nvrtcGetProgramLog(program, log)
+if status != 0:
+    sys.exit(f"check_cuda_build: NVRTC rejects include/cotrain/model/gpu_formulas.h's formulas:\n{log.value.decode()}")
+PY
+
 awk -v n=${#objects[@]} -v torch="$TORCH" -v a="$t0" -v b="$t_download" -v c="$t_unpack" -v l="$t_lock" -v d="$t_configure" -v e="$t_compile" 'BEGIN {
-  printf "check_cuda_build: all %d objects compile for sm_90 against the CUDA libtorch of %s; download %.0f s, unpack %.0f s, waiting for the build lock %.0f s, configure %.0f s, compile %.0f s\n",
+  printf "check_cuda_build: all %d objects compile for sm_90 against the CUDA libtorch of %s, and its NVRTC compiles the jiterator formulas; download %.0f s, unpack %.0f s, waiting for the build lock %.0f s, configure %.0f s, compile %.0f s\n",
          n, torch, b - a, c - b, l - c, d - l, e - d }'
