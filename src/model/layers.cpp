@@ -86,6 +86,13 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   const auto A = lora_A->weight.to(compute), B = lora_B->weight.to(compute);
   // On the rank-r product a power-of-two scaling gives peft's bits, values and gradients, without a
   // pass over [tokens, out] each way (~6% of a LoRA step).
+  if (scales_exactly(lora_scaling) && y.is_cuda() && compute == y.scalar_type()) {
+    // On a GPU the update is added to the base output inside its product (addmm's epilogue), not
+    // written as a [tokens, out] tensor and added back: ~480 MB less traffic per gate or up
+    // projection of a 16,384-token 0.5B step. One rounding where peft rounds the update first.
+    const auto rank_product = at::linear(h, A) * lora_scaling;
+    return at::addmm(y.reshape({-1, y.size(-1)}), rank_product.reshape({-1, rank_product.size(-1)}), B.t()).view(y.sizes());
+  }
   auto delta = scales_exactly(lora_scaling) ? at::linear(at::linear(h, A) * lora_scaling, B) : at::linear(at::linear(h, A), B) * lora_scaling;
   return (y + delta).to(y.scalar_type());
 }

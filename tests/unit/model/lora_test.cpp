@@ -191,6 +191,59 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
   }
 }
 
+// On a GPU a training step's layer adds the update inside the base output's product (addmm), so
+// its value is the exact sum of the base output and the rank-r update rounded once: within one step
+// of the dtype, and in sum no further from it than peft's composite (which rounds the update
+// first); the gradients are the composite's products, to a rounding.
+TEST(Lora, LinearOnCudaAddsTheUpdateInsideTheBaseProduct) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device";
+  for (auto base : {torch::kFloat32, torch::kBFloat16}) {
+    SCOPED_TRACE(c10::toString(base));
+    torch::manual_seed(8);
+    Linear linear(96, 64, /*bias=*/true, torch::TensorOptions().dtype(base));
+    auto init = at::make_generator<at::CPUGeneratorImpl>(1);
+    const double s = lora_settings({"q_proj"}, 4, 8).scaling();  // 2: a power of two
+    linear->add_lora(4, s, 0.0, init, at::Generator());
+    {
+      torch::NoGradGuard no_grad;
+      linear->weight.copy_(torch::randn({64, 96}));
+      linear->bias.copy_(torch::randn({64}));
+      linear->lora_B->weight.copy_(torch::randn({64, 4}));
+    }
+    linear->to(torch::kCUDA);
+    linear->train();
+    linear->weight.requires_grad_(false);
+    linear->bias.requires_grad_(false);
+    const auto &A = linear->lora_A->weight, &B = linear->lora_B->weight;
+    auto x = torch::randn({2, 37, 96}).to(torch::TensorOptions().device(torch::kCUDA).dtype(base));
+    auto x_ours = x.clone().requires_grad_(), x_peft = x.clone().requires_grad_();
+    auto A_peft = A.detach().clone().requires_grad_(), B_peft = B.detach().clone().requires_grad_();
+    auto ours = linear(x_ours);
+    EXPECT_NE(ours.grad_fn()->name().find("Addmm"), std::string::npos) << ours.grad_fn()->name();
+    auto base_out = at::linear(x_peft, linear->weight, linear->bias);
+    auto rank_product = at::linear(x_peft, A_peft.to(base)) * s;
+    auto peft = base_out + at::linear(rank_product, B_peft.to(base));
+    auto upstream = torch::randn(ours.sizes()).to(x.options());
+    (ours * upstream).sum().backward();
+    (peft * upstream).sum().backward();
+
+    const double step = base == torch::kBFloat16 ? std::ldexp(1.0, -7) : 1e-5;
+    auto f64 = [](const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); };
+    auto exact = f64(base_out) + f64(rank_product).matmul(f64(B_peft.to(base)).t());
+    auto error = (f64(ours) - exact).abs(), peft_error = (f64(peft) - exact).abs();
+    EXPECT_TRUE((error <= exact.abs().clamp_min(1e-3 * exact.abs().max().item<double>()) * step).all().item<bool>())
+        << "max error " << error.max().item<double>();
+    if (base == torch::kBFloat16) {
+      EXPECT_LE(error.sum().item<double>(), peft_error.sum().item<double>());
+    }
+    for (const auto& [got, want] : {std::pair{x_ours.grad(), x_peft.grad()}, std::pair{A.grad(), A_peft.grad()},
+                                    std::pair{B.grad(), B_peft.grad()}}) {
+      ASSERT_TRUE(got.defined());
+      EXPECT_LE((f64(got) - f64(want)).abs().max().item<double>(), f64(want).abs().max().item<double>() * step);
+    }
+  }
+}
+
 TEST(Lora, DropoutIsInvertedAndTrainingOnly) {
   // W = 0, A = B = 1 on one feature: each of 4000 rows of ones comes out as its mask value, 0
   // for a dropped input and 1 / (1 - p) for a kept one.
