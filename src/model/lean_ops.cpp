@@ -15,9 +15,9 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // On a GPU, torch's own RMSNorm kernels (torch 2.8 and later): one pass forward and one backward
-// where the composite below makes five and ten, two of them fp32 copies of x (the H200 profile's
-// 294 copies of [16,384 x 896] hidden states and most of its ~22 ms of norm and residual passes in
-// a 0.27 s step, docs/performance.md). Their value rounds x * rstd * weight once where transformers'
+// where the composite below makes five and ten, six of them dtype copies (the H200 profile's 294
+// copies of [16,384 x 896] hidden states, 6 x 49 norms, and most of its ~22 ms of norm and residual
+// passes in a 0.27 s step, docs/performance.md). Their value rounds x * rstd * weight once where transformers'
 // rounds x * rstd first: within a rounding of the composite in bf16, its fp32 value up to the order
 // of two products. A release without them, or a first refusal (an exception) on this GPU, turns the
 // path off for the process and the composite runs.

@@ -22,8 +22,9 @@ namespace cotrain {
 // type and cast back to the base output's dtype (peft at inference). In training mode the two
 // products, the scaling and the sum run in the base's dtype with A and B cast per call: what peft
 // computes under the bf16 autocast that transformers' Trainer (and so LLaMA-Factory and TRL) wraps
-// training steps in (on a GPU the sum is taken inside the update's product, rounded once). Dropout is inverted dropout, active in training mode only, applied in the
-// adapter's dtype, drawing its masks from `dropout_generator` (whose state can be saved and restored).
+// training steps in (on a GPU the sum is taken inside the update's product, rounded once).
+// Dropout is inverted dropout, active in training mode only, applied in the adapter's dtype,
+// drawing its masks from `dropout_generator` (whose state can be saved and restored).
 struct LinearImpl : torch::nn::Module {
   LinearImpl(std::int64_t in, std::int64_t out, bool bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);

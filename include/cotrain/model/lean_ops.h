@@ -11,11 +11,12 @@ namespace cotrain {
 // cpu_elementwise.h's one-pass kernels run (bf16 on AVX-512 BF16 CPUs: within a bf16 rounding of
 // autograd's, and closer to the exact sum), and on a GPU the norm and SwiGLU, which run as one
 // kernel each way there (torch's fused RMSNorm; cuda_swiglu.h), each output the fp32 arithmetic
-// rounded once: within a rounding of the composite's, which rounds an intermediate first. What changes is the activation memory of a training
-// step. Per token and layer of the Qwen2.5-0.5B shape in bf16, the two norms no longer keep an fp32
-// copy of their input (2 x 3.5 KB) and the MLP keeps neither silu(gate) nor the product down_proj
-// reads (2 x 9.5 KB): 26 of the ~58 KB a layer kept, which is what lets 8,192-token steps run
-// without recomputing whole layers (docs/performance.md).
+// rounded once: within a rounding of the composite's, which rounds an intermediate first. What
+// changes is the activation memory of a training step. Per token and layer of the Qwen2.5-0.5B
+// shape in bf16, the two norms no longer keep an fp32 copy of their input (2 x 3.5 KB) and the
+// MLP keeps neither silu(gate) nor the product down_proj reads (2 x 9.5 KB): 26 of the ~58 KB a
+// layer kept, which is what lets 8,192-token steps run without recomputing whole layers
+// (docs/performance.md).
 
 // weight * (x32 * rsqrt(mean(x32^2, -1) + eps)).to(x's dtype), x32 = x in fp32: transformers'
 // RMSNorm. Keeps x and the fp32 rsqrt per row, not x32 and the normalised copy.
