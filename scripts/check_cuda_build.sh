@@ -100,8 +100,15 @@ flock -u 9
 # the same release, as the jiterator does (std's math from the global namespace, -default-device,
 # C++17), instantiated at fp32 (its arithmetic for bf16 and fp32 tensors) and fp64.
 formulas="$BUILD/gpu_formulas"
-printf '#include "cotrain/model/gpu_formulas.h"\n#include <cstdio>\nint main() { using namespace cotrain::gpu_formulas;\n  for (const char* t : {kSwigluText, kSwigluBackwardText, kSwigluBackwardAndProductText}) std::printf("%%s\\n", t); }\n' |
-  g++ -std=c++20 -include initializer_list -Iinclude -x c++ - -o "$formulas"
+g++ -std=c++20 -Iinclude -x c++ - -o "$formulas" <<'CPP'
+#include <cstdio>
+#include <initializer_list>
+#include "cotrain/model/gpu_formulas.h"
+int main() {
+  using namespace cotrain::gpu_formulas;
+  for (const char* text : {kSwigluText, kSwigluBackwardText, kSwigluBackwardAndProductText}) std::printf("%s\n", text);
+}
+CPP
 nvrtc_lib="$root/nvidia/cu13/lib"
 "$formulas" >"$formulas.txt"
 LD_LIBRARY_PATH="$nvrtc_lib" python3 - "$nvrtc_lib/libnvrtc.so.13" "$formulas.txt" <<'PY'

@@ -3,8 +3,10 @@
 #include <ATen/record_function.h>
 
 #include <atomic>
+#include <string>
 
 #include "cotrain/model/gpu_formulas.h"
+#include "cotrain/model/optional_kernel.h"
 
 #ifdef COTRAIN_WITH_CUDA
 #include <ATen/cuda/jiterator.h>
@@ -16,19 +18,16 @@ namespace {
 std::atomic<bool> refused{false};
 
 // The formula's outputs for INPUTS, in the inputs' dtype; nothing where the jiterator refused.
-std::optional<c10::SmallVector<at::Tensor>> launch(const char* text, const char* name, int outputs, const c10::SmallVector<at::Tensor>& inputs) {
+std::optional<c10::SmallVector<at::Tensor>> launch(const std::string& text, const char* name, int outputs,
+                                                   const c10::SmallVector<at::Tensor>& inputs) {
 #ifdef COTRAIN_WITH_CUDA
-  try {
+  return unless_refused(refused, [&] {
     return at::cuda::CompileAndLaunchKernel(text, name, outputs, inputs, /*extra_args=*/{}, /*return_by_ref=*/outputs > 1);
-  } catch (const c10::OutOfMemoryError&) {
-    throw;
-  } catch (const c10::Error&) {
-    refused = true;
-  }
+  });
 #else
   (void)text, (void)name, (void)outputs, (void)inputs;
-#endif
   return std::nullopt;
+#endif
 }
 
 }  // namespace
@@ -53,7 +52,9 @@ std::optional<at::Tensor> cuda_swiglu(const at::Tensor& gate, const at::Tensor& 
 std::optional<SwigluBackward> cuda_swiglu_backward(const at::Tensor& grad, const at::Tensor& gate, const at::Tensor& up, bool need_product) {
   RECORD_FUNCTION("cotrain::cuda_swiglu_backward", std::vector<c10::IValue>{gate});
   if (need_product) {
-    auto out = launch(gpu_formulas::kSwigluBackwardAndProductText, "cotrain_swiglu_backward_and_product", 3, {grad, gate, up});
+    static const std::string text =
+        std::string(gpu_formulas::kSwigluText) + gpu_formulas::kSwigluBackwardText + gpu_formulas::kSwigluBackwardAndProductText;
+    auto out = launch(text, "cotrain_swiglu_backward_and_product", 3, {grad, gate, up});
     if (!out) return std::nullopt;
     return SwigluBackward{(*out)[0], (*out)[1], (*out)[2]};
   }

@@ -6,6 +6,7 @@
 #include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/cpu_low_rank.h"
 #include "cotrain/model/cuda_swiglu.h"
+#include "cotrain/model/optional_kernel.h"
 #include "cotrain/model/weight_gradient.h"
 
 namespace cotrain {
@@ -17,9 +18,9 @@ using torch::autograd::variable_list;
 // On a GPU, torch's own RMSNorm kernels (torch 2.8 and later): one pass forward and one backward
 // where the composite below makes five and ten, six of them dtype copies (the H200 profile's 294
 // copies of [16,384 x 896] hidden states, 6 x 49 norms, and most of its ~22 ms of norm and residual
-// passes in a 0.27 s step, docs/performance.md). Their value rounds x * rstd * weight once where transformers'
-// rounds x * rstd first: within a rounding of the composite in bf16, its fp32 value up to the order
-// of two products. A release without them, or a first refusal (an exception) on this GPU, turns the
+// passes in a 0.27 s step, docs/performance.md). Their value rounds x * rstd * weight once where
+// transformers' rounds x * rstd first: within a rounding of the composite in bf16, its fp32 value
+// up to the order of two products. A release without them, or a first refusal (an exception) on this GPU, turns the
 // path off for the process and the composite runs.
 #if __has_include(<ATen/ops/_fused_rms_norm_backward.h>)
 #define COTRAIN_FUSED_RMS_NORM 1
@@ -38,17 +39,11 @@ bool fused_rms_norm_applies(const torch::Tensor& x, const torch::Tensor& weight)
 // {value, rstd} from torch's kernel, or nothing where it refuses.
 std::optional<std::tuple<torch::Tensor, torch::Tensor>> fused_rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
 #ifdef COTRAIN_FUSED_RMS_NORM
-  try {
-    return at::_fused_rms_norm(x, {x.size(-1)}, weight, eps);
-  } catch (const c10::OutOfMemoryError&) {
-    throw;
-  } catch (const c10::Error&) {
-    fused_rms_norm_refused = true;
-  }
+  return unless_refused(fused_rms_norm_refused, [&] { return at::_fused_rms_norm(x, {x.size(-1)}, weight, eps); });
 #else
   (void)x, (void)weight, (void)eps;
-#endif
   return std::nullopt;
+#endif
 }
 
 // {grad_x, grad_weight} (each where NEED says) from torch's kernel, or nothing where it refuses.
@@ -56,17 +51,12 @@ std::optional<std::tuple<torch::Tensor, torch::Tensor>> fused_rms_norm_backward(
                                                                                 const torch::Tensor& weight, const torch::Tensor& rstd,
                                                                                 std::array<bool, 2> need) {
 #ifdef COTRAIN_FUSED_RMS_NORM
-  try {
-    return at::_fused_rms_norm_backward(grad, x, {x.size(-1)}, rstd, weight, need);
-  } catch (const c10::OutOfMemoryError&) {
-    throw;
-  } catch (const c10::Error&) {
-    fused_rms_norm_refused = true;
-  }
+  return unless_refused(fused_rms_norm_refused,
+                        [&] { return at::_fused_rms_norm_backward(grad, x, {x.size(-1)}, rstd, weight, need); });
 #else
   (void)grad, (void)x, (void)weight, (void)rstd, (void)need;
-#endif
   return std::nullopt;
+#endif
 }
 
 // The backward formulas are autograd's own for the forward's ops (torch's derivatives.yaml),

@@ -19,21 +19,21 @@ COTRAIN_GPU_FORMULA(kSwigluText, template <typename T> T cotrain_swiglu(T gate, 
   return gate / (T(1) + std::exp(-gate)) * up;
 })
 
-// From GRAD of the product: the gradients of gate and up, and the product again (the same
-// arithmetic as cotrain_swiglu, so the same bits) for a weight gradient downstream.
+// From GRAD of the product: the gradients of gate and up.
 COTRAIN_GPU_FORMULA(kSwigluBackwardText,
                     template <typename T> void cotrain_swiglu_backward(T grad, T gate, T up, T& grad_gate, T& grad_up) {
                       const T sigmoid = T(1) / (T(1) + std::exp(-gate));
                       grad_up = grad * gate * sigmoid;
                       grad_gate = grad * up * sigmoid * (T(1) + gate * (T(1) - sigmoid));
                     })
+
+// Both of the above in one kernel: the gradients and the product again (the forward's bits) for a
+// weight gradient downstream. Its text calls theirs, so the jiterator gets all three.
 COTRAIN_GPU_FORMULA(kSwigluBackwardAndProductText,
                     template <typename T> void cotrain_swiglu_backward_and_product(T grad, T gate, T up, T& product, T& grad_gate,
                                                                                    T& grad_up) {
-                      const T sigmoid = T(1) / (T(1) + std::exp(-gate));
-                      product = gate / (T(1) + std::exp(-gate)) * up;
-                      grad_up = grad * gate * sigmoid;
-                      grad_gate = grad * up * sigmoid * (T(1) + gate * (T(1) - sigmoid));
+                      product = cotrain_swiglu(gate, up);
+                      cotrain_swiglu_backward(grad, gate, up, grad_gate, grad_up);
                     })
 
 }  // namespace cotrain::gpu_formulas

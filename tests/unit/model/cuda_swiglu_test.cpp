@@ -3,13 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <cmath>
 #include <string>
 
 #include "cotrain/model/lean_ops.h"
+#include "unit/model/rounded_once.h"
 
 namespace cotrain {
 namespace {
+
+using test::expect_rounded_once;
 
 // The exact (fp64) value of silu(gate) * up and its gradients for the upstream GRAD.
 SwigluBackward exact(const torch::Tensor& grad, const torch::Tensor& gate, const torch::Tensor& up) {
@@ -25,20 +27,6 @@ SwigluBackward composite(const torch::Tensor& grad, const torch::Tensor& gate, c
   auto product = torch::silu(g) * u;
   (product * grad).sum().backward();
   return {product.detach(), g.grad(), u.grad()};
-}
-
-// GOT is the exact value rounded once: within one step of its dtype at the exact value (at a
-// thousandth of the largest value near zero, where an output is a difference of larger terms), and
-// in bf16 no further from it in sum than the composite's.
-void expect_rounded_once(const torch::Tensor& got, const torch::Tensor& plain, const torch::Tensor& exact_t, const std::string& what) {
-  ASSERT_TRUE(got.defined()) << what;
-  const double step = got.scalar_type() == torch::kBFloat16 ? std::pow(2.0, -7) : 1e-5;
-  auto tolerance = exact_t.abs().clamp_min(1e-3 * exact_t.abs().max().item<double>()) * step;
-  auto error = (got.to(torch::kCPU, torch::kFloat64) - exact_t).abs(), plain_error = (plain.to(torch::kCPU, torch::kFloat64) - exact_t).abs();
-  EXPECT_TRUE((error <= tolerance).all().item<bool>()) << what << ": max error in steps " << (error / tolerance).max().item<double>();
-  if (got.scalar_type() == torch::kBFloat16) {
-    EXPECT_LE(error.sum().item<double>(), plain_error.sum().item<double>()) << what;
-  }
 }
 
 TEST(CudaSwiglu, IsTheExactProductRoundedOnceOnCuda) {

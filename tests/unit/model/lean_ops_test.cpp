@@ -1,6 +1,7 @@
 #include "cotrain/model/lean_ops.h"
 
 #include "cotrain/model/cpu_elementwise.h"
+#include "unit/model/rounded_once.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -106,17 +107,10 @@ TEST(LeanOps, RmsNormOnCudaIsTheExactNormRoundedOnce) {
       auto exact = run([&](const std::vector<torch::Tensor>& in) { return in[0] * torch::rsqrt(in[0].pow(2).mean(-1, true) + eps) * in[1]; },
                        {x.to(torch::kFloat64), weight.to(torch::kFloat64)}, upstream.to(torch::kFloat64));
       const auto what = std::string(c10::toString(dtype)) + " rows of " + std::to_string(shape.back());
-      const double step = dtype == torch::kBFloat16 ? std::pow(2.0, -7) : 1e-5;
       auto check = [&](const torch::Tensor& lean_t, const torch::Tensor& plain_t, const torch::Tensor& exact_t, const std::string& name) {
         ASSERT_TRUE(lean_t.defined()) << what << ": " << name;
         EXPECT_EQ(lean_t.scalar_type(), dtype) << what << ": " << name;
-        auto tolerance = exact_t.abs().clamp_min(1e-3 * exact_t.abs().max().item<double>()) * step;
-        auto lean_error = (lean_t.to(torch::kFloat64) - exact_t).abs(), plain_error = (plain_t.to(torch::kFloat64) - exact_t).abs();
-        EXPECT_TRUE((lean_error <= tolerance).all().item<bool>()) << what << ": " << name << ", max error in steps "
-                                                                   << (lean_error / tolerance).max().item<double>();
-        if (dtype == torch::kBFloat16) {
-          EXPECT_LE(lean_error.sum().item<double>(), plain_error.sum().item<double>()) << what << ": " << name;
-        }
+        test::expect_rounded_once(lean_t, plain_t, exact_t, what + ": " + name);
       };
       check(lean.out, plain.out, exact.out, "value");
       check(lean.grads[0], plain.grads[0], exact.grads[0], "gradient of x");
