@@ -106,7 +106,7 @@ g++ -std=c++20 -Iinclude -x c++ - -o "$formulas" <<'CPP'
 #include "cotrain/model/gpu_formulas.h"
 int main() {
   using namespace cotrain::gpu_formulas;
-  for (const char* text : {kSwigluText, kSwigluBackwardText, kSwigluBackwardAndProductText}) std::printf("%s\n", text);
+  for (const char* text : {kSwigluText, kSwigluBackwardText, kSwigluBackwardAndProductText, kRotaryText}) std::printf("%s\n", text);
 }
 CPP
 nvrtc_lib="$root/nvidia/cu13/lib"
@@ -121,11 +121,13 @@ extern "C" __global__ void formulas(float* x, double* y) {
   cotrain_swiglu_backward<float>(x[3], x[1], x[2], g, u);
   cotrain_swiglu_backward_and_product<float>(x[3], x[1], x[2], p, x[4], x[5]);
   x[6] = p + g + u;
+  cotrain_rotary<float>(x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]);
   double dp, dg, du;
   y[0] = cotrain_swiglu<double>(y[1], y[2]);
   cotrain_swiglu_backward<double>(y[3], y[1], y[2], dg, du);
   cotrain_swiglu_backward_and_product<double>(y[3], y[1], y[2], dp, y[4], y[5]);
   y[6] = dp + dg + du;
+  cotrain_rotary<double>(y[1], y[2], y[3], y[4], y[5], y[6], y[7], y[8]);
 }
 """
 program = ctypes.c_void_p()

@@ -5,14 +5,16 @@
 #
 #   scripts/gpu_check.sh prepare   here: Debian's packages (bookworm .debs, unpacked there into
 #                                  a private prefix, never into /) and the Qwen tokenizer into .gpu/
-#   scripts/gpu_check.sh run       there (carry .gpu): builds cotrain, model_tests and
+#   scripts/gpu_check.sh run       there (carry .gpu): builds cotrain, model_tests, train_tests and
 #                                  bench_train_step for the machine's GPU against python3's torch,
 #                                  then checks and measures; results in $OUT (or .gpu/out)
 #
 # What `run` checks and measures, in this order (each check runs to its end even when one before it
 # failed; the exit status says whether all passed):
-#   cuda_unit_tests   varlen flash attention against per-document SDPA, values and gradients;
-#                     decoding with a KV cache runs no cuDNN attention
+#   cuda_unit_tests   the CUDA tests of model_tests and train_tests (varlen flash attention
+#                     against per-document SDPA, values and gradients; decoding with a KV cache runs
+#                     no cuDNN attention; the fused norm, SwiGLU and LoRA kernels; the gradient
+#                     norm's multi-tensor sum); a skipped one fails the check
 #   benchmark         bench_train_step on cuda: Qwen2.5-0.5B and 1.5B shapes, 16,384 packed tokens
 #                     (one document, 8 of 2,048), full SFT and LoRA rank 64, bf16: tokens/s, peak
 #                     tensor memory, MFU against the datasheet's dense bf16 peak
@@ -85,7 +87,7 @@ run() {
     { tail -40 "$out/configure.log"; echo "gpu_check: configure failed"; exit 1; }
   grep -E 'c10d backends|CUDA' "$out/configure.log" | head -5
   step "build"
-  ninja -C "$build" -k 0 -j "$(nproc)" cotrain model_tests bench_train_step >"$out/build.log" 2>&1 ||
+  ninja -C "$build" -k 0 -j "$(nproc)" cotrain model_tests train_tests bench_train_step >"$out/build.log" 2>&1 ||
     { grep -m5 -B2 -A10 'error' "$out/build.log"; echo "gpu_check: build failed"; exit 1; }
 
   # The tiny model and data the checks share (CPU work).
@@ -118,6 +120,7 @@ JSON
 # A test that skips (no CUDA seen: libtorch_cuda not linked, say) fails the check.
 cuda_unit_tests() {
   "$build"/tests/model_tests --gtest_filter='*Cuda*:*CUDA*' | tee "$work/unit.log"
+  "$build"/tests/train_tests --gtest_filter='*Cuda*:*CUDA*' | tee -a "$work/unit.log"
   ! grep -q SKIPPED "$work/unit.log"
 }
 

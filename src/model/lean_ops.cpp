@@ -5,7 +5,7 @@
 
 #include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/cpu_low_rank.h"
-#include "cotrain/model/cuda_swiglu.h"
+#include "cotrain/model/cuda_elementwise.h"
 #include "cotrain/model/optional_kernel.h"
 #include "cotrain/model/weight_gradient.h"
 
@@ -228,6 +228,27 @@ struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
   }
 };
 
+// The same on a GPU (cuda_elementwise.h), each way one kernel or, where the jiterator refused, the
+// pairs' formula in ATen ops.
+struct CudaRotaryFunction : torch::autograd::Function<CudaRotaryFunction> {
+  static torch::Tensor pairs(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool backward) {
+    if (auto out = cuda_rotary(x, cos, sin, backward)) return *out;
+    auto halves = x.chunk(2, -1), cos_halves = cos.chunk(2, -1), sin_halves = sin.chunk(2, -1);
+    const auto sin1 = backward ? -sin_halves[1] : sin_halves[0], sin2 = backward ? -sin_halves[0] : sin_halves[1];
+    return torch::cat({halves[0] * cos_halves[0] - halves[1] * sin1, halves[1] * cos_halves[1] + halves[0] * sin2}, -1);
+  }
+
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return pairs(x, cos, sin, /*backward=*/false);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    return {pairs(grad_out[0], saved[0], saved[1], /*backward=*/true), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // x W^T (+ bias) as at::linear computes it, but in bf16 on the CPU with more than 4,096 output
 // features in two halves of W's rows, each into its half of the output's columns. oneDNN (torch
 // 2.13's) blocks Qwen2.5-0.5B's gate and up projections ([T, 896] x [896, 4,864]) in one call so
@@ -355,6 +376,7 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
       !sin.requires_grad()) {
     return RotaryFunction::apply(x, cos, sin);
   }
+  if (cuda_rotary_applies(x, cos, sin) && !cos.requires_grad() && !sin.requires_grad()) return CudaRotaryFunction::apply(x, cos, sin);
   auto halves = x.chunk(2, -1);
   auto rotated = torch::cat({-halves[1], halves[0]}, -1);
   return x * cos + rotated * sin;

@@ -288,6 +288,19 @@ torch::Tensor squared_norm(const torch::Tensor& flat) {
   return at::linalg_vector_norm(flat, 2, std::nullopt, /*keepdim=*/false, torch::kFloat64).square();
 }
 
+torch::Tensor squared_norm_sum(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(!tensors.empty(), "squared_norm_sum: no tensors");
+  bool on_cpu = true;
+  for (const auto& t : tensors) on_cpu = on_cpu && contiguous_on_cpu({&t});
+  if (on_cpu) {
+    auto total = torch::zeros({}, torch::kFloat64);
+    for (const auto& t : tensors) total += squared_norm(t.reshape(-1));
+    return total;
+  }
+  return at::stack(at::_foreach_norm(tensors, 2, torch::kFloat64)).square().sum();
+}
+
 void split_master(const torch::Tensor& master, const torch::Tensor& high, const torch::Tensor& low) {
   torch::NoGradGuard no_grad;
   if (contiguous_on_cpu({&master, &high, &low})) {

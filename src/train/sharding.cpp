@@ -401,12 +401,13 @@ bool ShardedModel::grads_in_params(const Group& g) const {
 double ShardedModel::grad_norm() {
   torch::NoGradGuard no_grad;
   auto total = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat64).device(pg_.device()));
+  std::vector<torch::Tensor> in_params;  // one rank's gradients in the parameters: summed in one call
   for (const auto& g : groups_) {
     if (!g.trainable) continue;
     const FlatLayout& layout = g.flat->layout();
-    if (grads_in_params(g)) {  // one rank
+    if (grads_in_params(g)) {
       for (const auto& param : g.flat->params()) {
-        if (param.grad().defined()) total += squared_norm(param.grad().reshape(-1)).to(total.device());
+        if (param.grad().defined()) in_params.push_back(param.grad());
       }
       continue;
     }
@@ -415,6 +416,7 @@ double ShardedModel::grad_norm() {
                                          : g.grad_full.narrow(0, layout.shard_begin(pg_.rank()), layout.shard_numel);
     total += squared_norm(slice).to(total.device());
   }
+  if (!in_params.empty()) total += squared_norm_sum(in_params).to(total.device());
   pg_.all_reduce_sum(total, "gradient norm");
   return std::sqrt(total.item<double>());
 }

@@ -1,7 +1,7 @@
 // Element-wise formulas that run on a GPU as one kernel each, written once for two compilers: as
 // C++ here (the CPU tests hold them to autograd's composites in fp64) and as the source text the
 // same macro makes of them, which torch's jiterator compiles with NVRTC at first use
-// (model/cuda_swiglu.cpp). T is the arithmetic's type: the jiterator's opmath type, fp32 for bf16
+// (model/cuda_elementwise.cpp). T is the arithmetic's type: the jiterator's opmath type, fp32 for bf16
 // and fp32 tensors, so inputs are widened when loaded and each output is rounded once when stored.
 // Comments cannot go inside a formula (the preprocessor drops them from the text).
 #pragma once
@@ -35,5 +35,12 @@ COTRAIN_GPU_FORMULA(kSwigluBackwardAndProductText,
                       product = cotrain_swiglu(gate, up);
                       cotrain_swiglu_backward(grad, gate, up, grad_gate, grad_up);
                     })
+
+// The rotary embedding of one pair of features, x1 in a head's first half and x2 in its second:
+// x * cos + rotate_half(x) * sin there, with cos and sin at each half's position.
+COTRAIN_GPU_FORMULA(kRotaryText, template <typename T> void cotrain_rotary(T x1, T x2, T cos1, T sin1, T cos2, T sin2, T& out1, T& out2) {
+  out1 = x1 * cos1 - x2 * sin1;
+  out2 = x2 * cos2 + x1 * sin2;
+})
 
 }  // namespace cotrain::gpu_formulas

@@ -9,8 +9,8 @@ namespace cotrain {
 // autograd through the plain composite (the same ATen ops in the same order), but for weight
 // gradients where MKL computes them (weight_gradient.h), the norm's weight gradient where
 // cpu_elementwise.h's one-pass kernels run (bf16 on AVX-512 BF16 CPUs: within a bf16 rounding of
-// autograd's, and closer to the exact sum), and on a GPU the norm and SwiGLU, which run as one
-// kernel each way there (torch's fused RMSNorm; cuda_swiglu.h), each output the fp32 arithmetic
+// autograd's, and closer to the exact sum), and on a GPU the norm, SwiGLU and the rotary embedding,
+// which run as one kernel each way there (torch's fused RMSNorm; cuda_elementwise.h), each output the fp32 arithmetic
 // rounded once: within a rounding of the composite's, which rounds an intermediate first. What
 // changes is the activation memory of a training step. Per token and layer of the Qwen2.5-0.5B
 // shape in bf16, the two norms no longer keep an fp32 copy of their input (2 x 3.5 KB) and the
@@ -32,7 +32,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 // x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1) (half split, not interleaved):
 // the rotary embedding of x [B, H, T, D], the tables broadcast over B and H. Where
 // cpu_elementwise.h's kernels run (bf16, tables of T x D values) it keeps only the tables and
-// returns a head-major tensor, the attention kernel's layout; the composite elsewhere.
+// returns a head-major tensor, the attention kernel's layout; on a GPU one kernel each way
+// (cuda_elementwise.h), in X's layout; the composite elsewhere.
 torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // silu(gate) * up. Keeps gate and up, not silu(gate).

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace cotrain {
 
@@ -36,6 +37,13 @@ torch::Tensor bf16_of_master(const torch::Tensor& master);                      
 // at any thread count. A single fp32 linalg_vector_norm of the 136 M-element embedding is off by
 // percents (its accumulators saturate).
 torch::Tensor squared_norm(const torch::Tensor& flat);
+
+// The sum of squares of all of TENSORS (fp32 or bf16, on one device), a 0-d fp64 tensor there:
+// squared_norm's of each where they lie contiguous on a CPU; elsewhere one multi-tensor reduction
+// for the lot (_foreach_norm, summing in fp64), whose norms are squared and added. On a GPU the
+// per-tensor reductions of a bf16 step's ~290 gradients were ~870 launches, ~6.5 ms of a 0.5B step
+// on an H200 (docs/performance.md).
+torch::Tensor squared_norm_sum(const std::vector<torch::Tensor>& tensors);
 
 // The optimizer state of one flat tensor of parameters (a group, or this rank's slice of it).
 struct AdamWState {

@@ -86,7 +86,45 @@ TEST(GpuFormulas, SwigluInFp32IsTheExactValueWithinFp32Roundings) {
   expect_composite<float>(narrowed, 1e-6, 1e-5);
 }
 
-// The texts the jiterator compiles are the formulas above, with the names cuda_swiglu.cpp launches.
+// The rotary pairs' formula at T over X [..., d] and tables of its shape: the output's halves,
+// with the sines swapped and negated for the backward (cuda_elementwise.cpp passes them so).
+template <typename T>
+torch::Tensor rotary_pairs(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool backward) {
+  const auto half = x.size(-1) / 2;
+  auto x2d = x.reshape({-1, x.size(-1)}), c = cos.reshape({-1, x.size(-1)}), s = sin.reshape({-1, x.size(-1)});
+  auto out = torch::empty_like(x2d);
+  auto xa = x2d.accessor<double, 2>(), ca = c.accessor<double, 2>(), sa = s.accessor<double, 2>(), oa = out.accessor<double, 2>();
+  for (std::int64_t r = 0; r < x2d.size(0); ++r) {
+    for (std::int64_t i = 0; i < half; ++i) {
+      const T s1 = static_cast<T>(backward ? -sa[r][half + i] : sa[r][i]), s2 = static_cast<T>(backward ? -sa[r][i] : sa[r][half + i]);
+      T out1, out2;
+      cotrain_rotary<T>(static_cast<T>(xa[r][i]), static_cast<T>(xa[r][half + i]), static_cast<T>(ca[r][i]), s1, static_cast<T>(ca[r][half + i]),
+                        s2, out1, out2);
+      oa[r][i] = out1;
+      oa[r][half + i] = out2;
+    }
+  }
+  return out.view(x.sizes());
+}
+
+// transformers' x * cos + rotate_half(x) * sin through autograd in fp64 (tables of any values, the
+// two halves' different), against the formula forward and, for an upstream gradient, backward.
+TEST(GpuFormulas, RotaryIsAutogradsCompositeInFp64) {
+  torch::manual_seed(13);
+  auto x = torch::randn({3, 5, 64}, torch::kFloat64).requires_grad_(true);
+  const auto cos = torch::randn({3, 5, 64}, torch::kFloat64), sin = torch::randn({3, 5, 64}, torch::kFloat64);
+  const auto grad = torch::randn({3, 5, 64}, torch::kFloat64);
+  auto halves = x.chunk(2, -1);
+  auto out = x * cos + torch::cat({-halves[1], halves[0]}, -1) * sin;
+  (out * grad).sum().backward();
+  expect_close(rotary_pairs<double>(x.detach(), cos, sin, /*backward=*/false), out.detach(), 1e-15, "rotary");
+  expect_close(rotary_pairs<double>(grad, cos, sin, /*backward=*/true), x.grad(), 1e-15, "rotary's gradient");
+  // Not a formula that merely ignores the partner: with the halves' sines exchanged it fails.
+  auto swapped = torch::cat({sin.chunk(2, -1)[1], sin.chunk(2, -1)[0]}, -1);
+  EXPECT_GT((rotary_pairs<double>(x.detach(), cos, swapped, false) - out.detach()).abs().max().item<double>(), 0.1);
+}
+
+// The texts the jiterator compiles are the formulas above, with the names cuda_elementwise.cpp launches.
 TEST(GpuFormulas, TextsAreTheFormulas) {
   EXPECT_NE(std::string(kSwigluText).find("T cotrain_swiglu(T gate, T up)"), std::string::npos) << kSwigluText;
   EXPECT_NE(std::string(kSwigluBackwardText).find("void cotrain_swiglu_backward(T grad, T gate, T up, T& grad_gate, T& grad_up)"),
@@ -95,6 +133,9 @@ TEST(GpuFormulas, TextsAreTheFormulas) {
   EXPECT_NE(std::string(kSwigluBackwardAndProductText).find("void cotrain_swiglu_backward_and_product(T grad, T gate, T up, T& product,"),
             std::string::npos)
       << kSwigluBackwardAndProductText;
+  EXPECT_NE(std::string(kRotaryText).find("void cotrain_rotary(T x1, T x2, T cos1, T sin1, T cos2, T sin2, T& out1, T& out2)"),
+            std::string::npos)
+      << kRotaryText;
 }
 
 }  // namespace

@@ -137,5 +137,43 @@ TEST(Optimizer, SquaredNormIsExactWithin1e7AndIndependentOfThreads) {
   }
 }
 
+// The sum over many gradients: squared_norm's where they lie contiguous on a CPU, the multi-tensor
+// reduction elsewhere (reached on a CPU by a strided view), both the fp64 sum of squares.
+TEST(Optimizer, SquaredNormSumIsTheSumOfSquaresOfAll) {
+  torch::manual_seed(4);
+  const std::vector<torch::Tensor> tensors = {torch::randn({3 * (1 << 20) + 5}), torch::randn({1000}).to(torch::kBFloat16) * 1e3,
+                                              torch::randn({37, 29}).to(torch::kBFloat16)};
+  double exact = 0;
+  for (const auto& t : tensors) exact += t.to(torch::kFloat64).square().sum().item<double>();
+  const auto contiguous = squared_norm_sum(tensors);
+  EXPECT_EQ(contiguous.scalar_type(), torch::kFloat64);
+  EXPECT_NEAR(contiguous.item<double>(), exact, 1e-7 * exact);
+  std::vector<torch::Tensor> one_strided = tensors;
+  one_strided[2] = tensors[2].t();
+  ASSERT_FALSE(one_strided[2].is_contiguous());
+  EXPECT_NEAR(squared_norm_sum(one_strided).item<double>(), exact, 1e-12 * exact);
+}
+
+// On a GPU: all-bf16 gradients (one multi-tensor kernel) and mixed dtypes, a 40 M-element one among
+// them (fp32 sums in one chain would be off by percents), within squared_norm's 1e-7.
+TEST(Optimizer, SquaredNormSumOnCudaIsTheExactSum) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device";
+  torch::manual_seed(5);
+  const std::vector<torch::Tensor> bf16 = {(torch::randn({40 * (1 << 20) + 77}) * 1e-3 + 2e-3).to(torch::kBFloat16),
+                                           torch::randn({896, 896}).to(torch::kBFloat16), torch::randn({7}).to(torch::kBFloat16)};
+  const std::vector<torch::Tensor> mixed = {bf16[0], bf16[1], bf16[2], torch::randn({4096, 3})};
+  for (const auto* list : {&bf16, &mixed}) {
+    double exact = 0;
+    std::vector<torch::Tensor> on_gpu;
+    for (const auto& t : *list) {
+      exact += t.to(torch::kFloat64).square().sum().item<double>();
+      on_gpu.push_back(t.cuda());
+    }
+    const auto got = squared_norm_sum(on_gpu);
+    EXPECT_TRUE(got.is_cuda());
+    EXPECT_NEAR(got.item<double>(), exact, 1e-7 * exact) << list->size() << " tensors";
+  }
+}
+
 }  // namespace
 }  // namespace cotrain

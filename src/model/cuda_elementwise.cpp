@@ -1,9 +1,10 @@
-#include "cotrain/model/cuda_swiglu.h"
+#include "cotrain/model/cuda_elementwise.h"
 
 #include <ATen/record_function.h>
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "cotrain/model/gpu_formulas.h"
 #include "cotrain/model/optional_kernel.h"
@@ -61,6 +62,39 @@ std::optional<SwigluBackward> cuda_swiglu_backward(const at::Tensor& grad, const
   auto out = launch(gpu_formulas::kSwigluBackwardText, "cotrain_swiglu_backward", 2, {grad, gate, up});
   if (!out) return std::nullopt;
   return SwigluBackward{at::Tensor(), (*out)[0], (*out)[1]};
+}
+
+bool cuda_rotary_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+#ifdef COTRAIN_WITH_CUDA
+  if (!x.is_cuda() || x.dim() != 4 || x.size(-1) % 2 != 0 || !at::isFloatingType(x.scalar_type()) || refused) return false;
+  // rope_tables' [1, 1, tokens, head_dim] (a shape the kernel would reject must not turn it off).
+  const std::vector<std::int64_t> table{1, 1, x.size(2), x.size(3)};
+  for (const auto* t : {&cos, &sin}) {
+    if (t->device() != x.device() || t->scalar_type() != x.scalar_type() || t->sizes() != table) return false;
+  }
+  return true;
+#else
+  (void)x, (void)cos, (void)sin;
+  return false;
+#endif
+}
+
+std::optional<at::Tensor> cuda_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward) {
+  RECORD_FUNCTION(backward ? "cotrain::cuda_rotary_backward" : "cotrain::cuda_rotary", std::vector<c10::IValue>{x});
+  const auto half = x.size(-1) / 2;
+  auto first = [&](const at::Tensor& t) { return t.narrow(-1, 0, half); };
+  auto second = [&](const at::Tensor& t) { return t.narrow(-1, half, half); };
+  // The backward is the same pairs' formula with the sines swapped and negated (tables of [tokens,
+  // head_dim]: nothing next to the activations).
+  const auto sin1 = backward ? second(sin).neg() : first(sin), sin2 = backward ? first(sin).neg() : second(sin);
+  auto halves = launch(gpu_formulas::kRotaryText, "cotrain_rotary", 2, {first(x), second(x), first(cos), sin1, second(cos), sin2});
+  if (!halves) return std::nullopt;
+  // X's layout: the projection's output seen head-major, which the flash kernel reads token-major
+  // without a copy.
+  auto out = at::empty_like(x);
+  first(out).copy_((*halves)[0]);
+  second(out).copy_((*halves)[1]);
+  return out;
 }
 
 }  // namespace cotrain

@@ -1,10 +1,11 @@
-#include "cotrain/model/cuda_swiglu.h"
+#include "cotrain/model/cuda_elementwise.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <string>
 
+#include "cotrain/model/layers.h"
 #include "cotrain/model/lean_ops.h"
 #include "unit/model/rounded_once.h"
 
@@ -59,6 +60,46 @@ TEST(CudaSwiglu, IsTheExactProductRoundedOnceOnCuda) {
       EXPECT_TRUE(out.detach().equal(*product)) << what;
       EXPECT_TRUE(g.grad().equal(without->grad_gate) && u.grad().equal(without->grad_up)) << what;
     }
+  }
+}
+
+// The rotary embedding of queries laid out as the decoder makes them (the projection's
+// [1, tokens, heads, d] seen head-major), with rope_tables' tables: the kernel's value and gradient
+// against the exact ones and ATen's composite, in X's layout, and rotary() running it both ways.
+TEST(CudaRotary, IsTheExactValueRoundedOnceOnCudaInTheInputsLayout) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a CUDA device";
+  torch::manual_seed(14);
+  const std::int64_t tokens = 301, heads = 14, d = 64;
+  auto inv_freq = 1.0 / torch::pow(1e6, torch::arange(0, d, 2, torch::kFloat64) / d);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    const auto options = torch::TensorOptions().device(torch::kCUDA).dtype(dtype);
+    const auto rope = rope_tables(inv_freq.to(torch::kFloat32).cuda(), torch::arange(tokens, torch::kInt64).cuda() * 37, dtype);
+    auto x = (torch::randn({1, tokens, heads, d}) * 3).to(options).transpose(1, 2);
+    auto grad = torch::randn({1, tokens, heads, d}).to(options).transpose(1, 2);
+    const auto what = std::string(c10::toString(dtype));
+    ASSERT_TRUE(cuda_rotary_applies(x, rope.cos, rope.sin)) << what;
+    auto out = cuda_rotary(x, rope.cos, rope.sin, /*backward=*/false), grad_x = cuda_rotary(grad, rope.cos, rope.sin, /*backward=*/true);
+    ASSERT_TRUE(out && grad_x) << what << ": the jiterator refused";
+    EXPECT_EQ(out->strides(), x.strides()) << what << ": not the input's layout";
+    EXPECT_EQ(out->scalar_type(), dtype);
+
+    auto exact_x = x.to(torch::kCPU, torch::kFloat64).requires_grad_(true);
+    auto c = rope.cos.to(torch::kCPU, torch::kFloat64), s = rope.sin.to(torch::kCPU, torch::kFloat64);
+    auto halves = exact_x.chunk(2, -1);
+    auto exact = exact_x * c + torch::cat({-halves[1], halves[0]}, -1) * s;
+    (exact * grad.to(torch::kCPU, torch::kFloat64)).sum().backward();
+    auto plain_x = x.detach().clone().requires_grad_(true);
+    auto plain_halves = plain_x.chunk(2, -1);
+    auto plain = plain_x * rope.cos + torch::cat({-plain_halves[1], plain_halves[0]}, -1) * rope.sin;
+    (plain * grad).sum().backward();
+    expect_rounded_once(*out, plain.detach(), exact.detach(), what + " rotary");
+    expect_rounded_once(*grad_x, plain_x.grad(), exact_x.grad(), what + " gradient");
+
+    auto y = x.detach().clone().requires_grad_(true);
+    auto through = rotary(y, rope.cos, rope.sin);
+    (through * grad).sum().backward();
+    EXPECT_TRUE(through.detach().equal(*out)) << what;
+    EXPECT_TRUE(y.grad().equal(*grad_x)) << what;
   }
 }
 
