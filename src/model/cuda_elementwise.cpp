@@ -97,4 +97,13 @@ std::optional<at::Tensor> cuda_rotary(const at::Tensor& x, const at::Tensor& cos
   return out;
 }
 
+at::Tensor rotary_pairs(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward) {
+  if (cuda_rotary_applies(x, cos, sin)) {
+    if (auto out = cuda_rotary(x, cos, sin, backward)) return *out;
+  }
+  const auto halves = x.chunk(2, -1), cos_halves = cos.chunk(2, -1), sin_halves = sin.chunk(2, -1);
+  const auto sin1 = backward ? -sin_halves[1] : sin_halves[0], sin2 = backward ? -sin_halves[0] : sin_halves[1];
+  return at::cat({halves[0] * cos_halves[0] - halves[1] * sin1, halves[1] * cos_halves[1] + halves[0] * sin2}, -1);
+}
+
 }  // namespace cotrain

@@ -228,24 +228,17 @@ struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
   }
 };
 
-// The same on a GPU (cuda_elementwise.h), each way one kernel or, where the jiterator refused, the
-// pairs' formula in ATen ops.
+// The same on a GPU, each way one kernel or, where the jiterator refused, the pairs' formula in
+// ATen ops (rotary_pairs, cuda_elementwise.h).
 struct CudaRotaryFunction : torch::autograd::Function<CudaRotaryFunction> {
-  static torch::Tensor pairs(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin, bool backward) {
-    if (auto out = cuda_rotary(x, cos, sin, backward)) return *out;
-    auto halves = x.chunk(2, -1), cos_halves = cos.chunk(2, -1), sin_halves = sin.chunk(2, -1);
-    const auto sin1 = backward ? -sin_halves[1] : sin_halves[0], sin2 = backward ? -sin_halves[0] : sin_halves[1];
-    return torch::cat({halves[0] * cos_halves[0] - halves[1] * sin1, halves[1] * cos_halves[1] + halves[0] * sin2}, -1);
-  }
-
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
     ctx->save_for_backward({cos, sin});
-    return pairs(x, cos, sin, /*backward=*/false);
+    return rotary_pairs(x, cos, sin, /*backward=*/false);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    return {pairs(grad_out[0], saved[0], saved[1], /*backward=*/true), torch::Tensor(), torch::Tensor()};
+    return {rotary_pairs(grad_out[0], saved[0], saved[1], /*backward=*/true), torch::Tensor(), torch::Tensor()};
   }
 };
 

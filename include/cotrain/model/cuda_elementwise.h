@@ -38,4 +38,9 @@ bool cuda_rotary_applies(const at::Tensor& x, const at::Tensor& cos, const at::T
 // where the kernel refused.
 std::optional<at::Tensor> cuda_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward);
 
+// cuda_rotary's value where its kernel runs; elsewhere (the jiterator refused, or any other
+// device) the same pairs' formula in ATen ops, which gives the composite's values bit for bit:
+// the forward and backward of the GPU's rotary autograd function (lean_ops.cpp).
+at::Tensor rotary_pairs(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward);
+
 }  // namespace cotrain

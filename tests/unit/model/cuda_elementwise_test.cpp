@@ -63,6 +63,26 @@ TEST(CudaSwiglu, IsTheExactProductRoundedOnceOnCuda) {
   }
 }
 
+// The GPU's rotary function where its kernel does not run (the jiterator refused; here, a CPU):
+// the pairs' formula in ATen ops, forward and backward, is autograd through transformers'
+// composite bit for bit, in fp32 and bf16.
+TEST(RotaryPairs, AtenFormulaIsTheCompositeBitForBit) {
+  torch::manual_seed(15);
+  const std::int64_t tokens = 37, heads = 3, d = 64;
+  auto inv_freq = 1.0 / torch::pow(1e6, torch::arange(0, d, 2, torch::kFloat64) / d);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    const auto rope = rope_tables(inv_freq.to(torch::kFloat32), torch::arange(tokens, torch::kInt64) * 37, dtype);
+    auto x = (torch::randn({1, tokens, heads, d}) * 3).to(dtype).transpose(1, 2).requires_grad_(true);
+    auto grad = torch::randn({1, tokens, heads, d}).to(dtype).transpose(1, 2);
+    auto halves = x.chunk(2, -1);
+    auto composite = x * rope.cos + torch::cat({-halves[1], halves[0]}, -1) * rope.sin;
+    (composite * grad).sum().backward();
+    const auto what = std::string(c10::toString(dtype));
+    EXPECT_TRUE(rotary_pairs(x.detach(), rope.cos, rope.sin, /*backward=*/false).equal(composite.detach())) << what;
+    EXPECT_TRUE(rotary_pairs(grad, rope.cos, rope.sin, /*backward=*/true).equal(x.grad())) << what;
+  }
+}
+
 // The rotary embedding of queries laid out as the decoder makes them (the projection's
 // [1, tokens, heads, d] seen head-major), with rope_tables' tables: the kernel's value and gradient
 // against the exact ones and ATen's composite, in X's layout, and rotary() running it both ways.
