@@ -115,19 +115,17 @@ LD_LIBRARY_PATH="$nvrtc_lib" python3 - "$nvrtc_lib/libnvrtc.so.13" "$formulas.tx
 import ctypes, sys
 nvrtc = ctypes.CDLL(sys.argv[1])
 source = "namespace std { using ::exp; }\n" + open(sys.argv[2]).read() + r"""
-extern "C" __global__ void formulas(float* x, double* y) {
-  float p, g, u;
-  x[0] = cotrain_swiglu<float>(x[1], x[2]);
-  cotrain_swiglu_backward<float>(x[3], x[1], x[2], g, u);
-  cotrain_swiglu_backward_and_product<float>(x[3], x[1], x[2], p, x[4], x[5]);
+template <typename T> void every_formula(T* x) {
+  T p, g, u;
+  x[0] = cotrain_swiglu<T>(x[1], x[2]);
+  cotrain_swiglu_backward<T>(x[3], x[1], x[2], g, u);
+  cotrain_swiglu_backward_and_product<T>(x[3], x[1], x[2], p, x[4], x[5]);
   x[6] = p + g + u;
-  cotrain_rotary<float>(x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]);
-  double dp, dg, du;
-  y[0] = cotrain_swiglu<double>(y[1], y[2]);
-  cotrain_swiglu_backward<double>(y[3], y[1], y[2], dg, du);
-  cotrain_swiglu_backward_and_product<double>(y[3], y[1], y[2], dp, y[4], y[5]);
-  y[6] = dp + dg + du;
-  cotrain_rotary<double>(y[1], y[2], y[3], y[4], y[5], y[6], y[7], y[8]);
+  cotrain_rotary<T>(x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8]);
+}
+extern "C" __global__ void formulas(float* x, double* y) {
+  every_formula(x);
+  every_formula(y);
 }
 """
 program = ctypes.c_void_p()

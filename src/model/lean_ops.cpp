@@ -228,9 +228,9 @@ struct RotaryFunction : torch::autograd::Function<RotaryFunction> {
   }
 };
 
-// The same on a GPU, each way one kernel or, where the jiterator refused, the pairs' formula in
-// ATen ops (rotary_pairs, cuda_elementwise.h).
-struct CudaRotaryFunction : torch::autograd::Function<CudaRotaryFunction> {
+// Elsewhere the pairs of features each way (rotary_pairs, cuda_elementwise.h): on a GPU one kernel,
+// else ATen ops with the composite's bits; keeps only the tables.
+struct RotaryPairsFunction : torch::autograd::Function<RotaryPairsFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
     ctx->save_for_backward({cos, sin});
     return rotary_pairs(x, cos, sin, /*backward=*/false);
@@ -369,8 +369,8 @@ torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const tor
       !sin.requires_grad()) {
     return RotaryFunction::apply(x, cos, sin);
   }
-  if (cuda_rotary_applies(x, cos, sin) && !cos.requires_grad() && !sin.requires_grad()) return CudaRotaryFunction::apply(x, cos, sin);
-  auto halves = x.chunk(2, -1);
+  if (!cos.requires_grad() && !sin.requires_grad()) return RotaryPairsFunction::apply(x, cos, sin);
+  auto halves = x.chunk(2, -1);  // tables that learn: autograd through the composite
   auto rotated = torch::cat({-halves[1], halves[0]}, -1);
   return x * cos + rotated * sin;
 }

@@ -40,7 +40,7 @@ std::optional<at::Tensor> cuda_rotary(const at::Tensor& x, const at::Tensor& cos
 
 // cuda_rotary's value where its kernel runs; elsewhere (the jiterator refused, or any other
 // device) the same pairs' formula in ATen ops, which gives the composite's values bit for bit:
-// the forward and backward of the GPU's rotary autograd function (lean_ops.cpp).
+// the forward and backward of rotary() wherever the CPU kernel does not run (lean_ops.cpp).
 at::Tensor rotary_pairs(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool backward);
 
 }  // namespace cotrain

@@ -32,8 +32,8 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 // x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1) (half split, not interleaved):
 // the rotary embedding of x [B, H, T, D], the tables broadcast over B and H. Where
 // cpu_elementwise.h's kernels run (bf16, tables of T x D values) it keeps only the tables and
-// returns a head-major tensor, the attention kernel's layout; on a GPU one kernel each way
-// (cuda_elementwise.h), in X's layout; the composite elsewhere.
+// returns a head-major tensor, the attention kernel's layout; elsewhere the pairs of features in
+// X's layout (on a GPU one kernel each way, cuda_elementwise.h; else the composite's bits).
 torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 // silu(gate) * up. Keeps gate and up, not silu(gate).
