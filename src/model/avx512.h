@@ -20,9 +20,11 @@ namespace cotrain::avx512 {
 
 // e^x = 2^n e^r with n = round(x / ln 2) and r = x - n ln 2 in two steps (Cody and Waite), e^r by
 // its Taylor polynomial to degree 7 (|r| <= 0.35: relative error below 1e-8). Below -104 the
-// result is 0; NaN stays NaN (max/min return their second operand when either is NaN).
+// result is 0; past ln(FLT_MAX) ~ 88.72 it is infinity (the bound of 89 keeps n at 128, where
+// vscalefps overflows; a bound of 88 gave e^88 for every larger x); NaN stays NaN (max/min return
+// their second operand when either is NaN).
 COTRAIN_AVX512_BF16 inline __m512 exp16(__m512 x) {
-  x = _mm512_min_ps(_mm512_set1_ps(88.f), _mm512_max_ps(_mm512_set1_ps(-104.f), x));
+  x = _mm512_min_ps(_mm512_set1_ps(89.f), _mm512_max_ps(_mm512_set1_ps(-104.f), x));
   const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);

@@ -87,10 +87,38 @@ COTRAIN_AVX512_BF16 inline Silu silu(__m512 g) {
   return {_mm512_div_ps(g, denominator), _mm512_div_ps(one, denominator)};
 }
 
-COTRAIN_AVX512_BF16 void swiglu_elements(const BFloat16* gate, const BFloat16* up, std::int64_t n, BFloat16* out) {
+// bf16(silu(g)) and the sigmoid for each of the 65,536 bf16 gates, by their bits, made once by
+// silu() itself: a lookup has the arithmetic's bits without its exponential and divisions, which
+// bounded the SwiGLU passes (docs/performance.md).
+struct SiluTables {
+  std::vector<float> activated = std::vector<float>(65536), sigmoid = std::vector<float>(65536);
+};
+
+COTRAIN_AVX512_BF16 SiluTables make_silu_tables() {
+  SiluTables tables;
+  const auto lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (std::int32_t bits = 0; bits < 65536; bits += 16) {
+    const auto s = silu(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_set1_epi32(bits), lane), 16)));
+    _mm512_storeu_ps(tables.activated.data() + bits, round_bf16(s.value));
+    _mm512_storeu_ps(tables.sigmoid.data() + bits, s.sigmoid);
+  }
+  return tables;
+}
+
+const SiluTables& silu_tables() {
+  static const SiluTables tables = make_silu_tables();
+  return tables;
+}
+
+// The bits of 16 bf16 values (those of LANES; 0 elsewhere), as indices into the tables.
+COTRAIN_AVX512_BF16 inline __m512i bf16_bits(const BFloat16* p, __mmask16 lanes) {
+  return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p));
+}
+
+COTRAIN_AVX512_BF16 void swiglu_elements(const BFloat16* gate, const BFloat16* up, std::int64_t n, const SiluTables& silu, BFloat16* out) {
   for (std::int64_t i = 0; i < n; i += 16) {
     const auto lanes = first_lanes(n - i);
-    const auto activated = round_bf16(silu(load_bf16(gate + i, lanes)).value);
+    const auto activated = _mm512_i32gather_ps(bf16_bits(gate + i, lanes), silu.activated.data(), 4);
     store_bf16(out + i, _mm512_mul_ps(activated, load_bf16(up + i, lanes)), lanes);
   }
 }
@@ -158,19 +186,20 @@ COTRAIN_AVX512_BF16 void transpose_rows(const BFloat16* x, std::int64_t ldx, std
 // autograd's formulas: grad_up = grad * bf16(silu(g)), grad_gate = silu_backward(bf16(grad * up), g)
 // = bf16(grad * up) * sigmoid * (1 + g (1 - sigmoid)). Null outputs are not computed.
 COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BFloat16* gate, const BFloat16* up, std::int64_t n,
-                                                  BFloat16* product, BFloat16* grad_gate, BFloat16* grad_up) {
+                                                  const SiluTables& silu, BFloat16* product, BFloat16* grad_gate, BFloat16* grad_up) {
   const auto one = _mm512_set1_ps(1.f);
   for (std::int64_t i = 0; i < n; i += 16) {
     const auto lanes = first_lanes(n - i);
-    const auto g = load_bf16(gate + i, lanes), u = load_bf16(up + i, lanes), dy = load_bf16(grad + i, lanes);
-    const auto s = silu(g);
-    const auto activated = round_bf16(s.value);
+    const auto bits = bf16_bits(gate + i, lanes);
+    const auto u = load_bf16(up + i, lanes), dy = load_bf16(grad + i, lanes);
+    const auto activated = _mm512_i32gather_ps(bits, silu.activated.data(), 4);
     if (product) store_bf16(product + i, _mm512_mul_ps(activated, u), lanes);
     if (grad_up) store_bf16(grad_up + i, _mm512_mul_ps(dy, activated), lanes);
     if (grad_gate) {
+      const auto g = _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16)), sigmoid = _mm512_i32gather_ps(bits, silu.sigmoid.data(), 4);
       const auto grad_silu = round_bf16(_mm512_mul_ps(dy, u));
-      const auto slope = _mm512_fmadd_ps(g, _mm512_sub_ps(one, s.sigmoid), one);
-      store_bf16(grad_gate + i, _mm512_mul_ps(_mm512_mul_ps(grad_silu, s.sigmoid), slope), lanes);
+      const auto slope = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sigmoid), one);
+      store_bf16(grad_gate + i, _mm512_mul_ps(_mm512_mul_ps(grad_silu, sigmoid), slope), lanes);
     }
   }
 }
@@ -295,8 +324,9 @@ Tensor cpu_swiglu(const Tensor& gate_in, const Tensor& up_in) {
   RECORD_FUNCTION("cotrain::cpu_swiglu", std::vector<c10::IValue>{gate_in});
   const auto gate = gate_in.contiguous(), up = up_in.contiguous();
   auto out = at::empty(gate.sizes(), gate.options());
+  const auto& silu = silu_tables();
   at::parallel_for(0, gate.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
-    swiglu_elements(gate.data_ptr<BFloat16>() + begin, up.data_ptr<BFloat16>() + begin, end - begin, out.data_ptr<BFloat16>() + begin);
+    swiglu_elements(gate.data_ptr<BFloat16>() + begin, up.data_ptr<BFloat16>() + begin, end - begin, silu, out.data_ptr<BFloat16>() + begin);
   });
   return out;
 }
@@ -343,9 +373,10 @@ SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in,
   auto output = [&](bool needed) { return needed ? at::empty(gate.sizes(), gate.options()) : Tensor(); };
   SwigluBackward out{output(need_product), output(need_gate), output(need_up)};
   auto *product = data_or_null(out.product), *grad_gate = data_or_null(out.grad_gate), *grad_up = data_or_null(out.grad_up);
+  const auto& silu = silu_tables();
   at::parallel_for(0, gate.numel(), kElementBlock, [&](std::int64_t begin, std::int64_t end) {
     swiglu_backward_elements(grad.data_ptr<BFloat16>() + begin, gate.data_ptr<BFloat16>() + begin, up.data_ptr<BFloat16>() + begin,
-                             end - begin, product ? product + begin : nullptr, grad_gate ? grad_gate + begin : nullptr,
+                             end - begin, silu, product ? product + begin : nullptr, grad_gate ? grad_gate + begin : nullptr,
                              grad_up ? grad_up + begin : nullptr);
   });
   return out;
