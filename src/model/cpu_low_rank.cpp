@@ -47,13 +47,19 @@ COTRAIN_AMX void strip(const BFloat16* r, std::int64_t rank, const std::int32_t*
   const bool two_steps = rank > 2 * amx::kAmxPairs;
   _tile_loadd(2, r, rank * 2);
   if (two_steps) _tile_loadd(3, r + 2 * amx::kAmxPairs, rank * 2);
-  // Rows shorter than a page are too short for the hardware's prefetcher to run ahead in: there the
-  // next strip's sums (right after this one's) are asked for a block's share at a time while the
-  // tiles work (with longer rows that only slowed the sum: docs/performance.md).
+  // The hardware's prefetcher does not run ahead in the strip's 16 rows of sums (one 64-byte piece
+  // of each per block): the sums are asked for ahead of the tiles. Rows shorter than a page: the
+  // next strip's (right after this one's), a block's share at a time. Longer rows: this strip's,
+  // two blocks ahead (one, three or more, and the next strip's, were slower: docs/performance.md).
+  const bool short_rows = out * 2 <= kPageBytes;
   const auto* next = reinterpret_cast<const char*>(sum + kRows * out);
-  const auto next_bytes = out * 2 <= kPageBytes ? next_rows * out * 2 : 0, share = (next_bytes / (out / kColumns) + 63) / 64 * 64;
+  const auto next_bytes = short_rows ? next_rows * out * 2 : 0, share = (next_bytes / (out / kColumns) + 63) / 64 * 64;
+  constexpr std::int64_t kAhead = 2 * kColumns;
   for (std::int64_t j = 0, ahead = 0; j < out; j += kColumns) {
     for (const auto end = std::min(next_bytes, ahead + share); ahead < end; ahead += 64) _mm_prefetch(next + ahead, _MM_HINT_T0);
+    if (!short_rows && j + kAhead < out) {
+      for (std::int64_t i = 0; i < rows; ++i) _mm_prefetch(reinterpret_cast<const char*>(sum + i * out + j + kAhead), _MM_HINT_T0);
+    }
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(4, b_pairs + j, out * 4);
