@@ -54,10 +54,17 @@ inline __mmask16 first_lanes(std::int64_t count) {
   return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
 }
 
-// 16 bf16 values (those of LANES; 0 elsewhere) widened to fp32, which is exact.
-COTRAIN_AVX512_BF16 inline __m512 load_bf16(const c10::BFloat16* p, __mmask16 lanes) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)), 16));
+// The bits of 16 bf16 values (those of LANES; 0 elsewhere) in the low halves of 16 32-bit lanes.
+COTRAIN_AVX512_BF16 inline __m512i load_bf16_bits(const c10::BFloat16* p, __mmask16 lanes) {
+  return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p));
 }
+
+// bf16 bits in the low halves of 32-bit lanes as the fp32 values they are (the upper half of an
+// fp32's bits), which is exact.
+COTRAIN_AVX512_BF16 inline __m512 widen_bf16_bits(__m512i bits) { return _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16)); }
+
+// 16 bf16 values (those of LANES; 0 elsewhere) widened to fp32, which is exact.
+COTRAIN_AVX512_BF16 inline __m512 load_bf16(const c10::BFloat16* p, __mmask16 lanes) { return widen_bf16_bits(load_bf16_bits(p, lanes)); }
 
 // fp32 rounded to the nearest bf16, ties to even, as c10::BFloat16 rounds (but for inputs below
 // 2^-126, which the instruction flushes to zero).
@@ -67,7 +74,7 @@ COTRAIN_AVX512_BF16 inline void store_bf16(c10::BFloat16* p, __m512 x, __mmask16
 
 // x rounded to bf16 and widened back: where a composite of bf16 ops would round an intermediate.
 COTRAIN_AVX512_BF16 inline __m512 round_bf16(__m512 x) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(to_bf16(x)), 16));
+  return widen_bf16_bits(_mm512_cvtepu16_epi32(to_bf16(x)));
 }
 
 // The 64-bit halves of each 128-bit lane's pairs: the low ones of A and B, the high ones.

@@ -98,7 +98,7 @@ COTRAIN_AVX512_BF16 SiluTables make_silu_tables() {
   SiluTables tables;
   const auto lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   for (std::int32_t bits = 0; bits < 65536; bits += 16) {
-    const auto s = silu(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_set1_epi32(bits), lane), 16)));
+    const auto s = silu(widen_bf16_bits(_mm512_add_epi32(_mm512_set1_epi32(bits), lane)));
     _mm512_storeu_ps(tables.activated.data() + bits, round_bf16(s.value));
     _mm512_storeu_ps(tables.sigmoid.data() + bits, s.sigmoid);
   }
@@ -110,15 +110,10 @@ const SiluTables& silu_tables() {
   return tables;
 }
 
-// The bits of 16 bf16 values (those of LANES; 0 elsewhere), as indices into the tables.
-COTRAIN_AVX512_BF16 inline __m512i bf16_bits(const BFloat16* p, __mmask16 lanes) {
-  return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p));
-}
-
 COTRAIN_AVX512_BF16 void swiglu_elements(const BFloat16* gate, const BFloat16* up, std::int64_t n, const SiluTables& silu, BFloat16* out) {
   for (std::int64_t i = 0; i < n; i += 16) {
     const auto lanes = first_lanes(n - i);
-    const auto activated = _mm512_i32gather_ps(bf16_bits(gate + i, lanes), silu.activated.data(), 4);
+    const auto activated = _mm512_i32gather_ps(load_bf16_bits(gate + i, lanes), silu.activated.data(), 4);
     store_bf16(out + i, _mm512_mul_ps(activated, load_bf16(up + i, lanes)), lanes);
   }
 }
@@ -140,9 +135,7 @@ COTRAIN_AVX512_BF16 void scaled_elements(const float* x, float scale, std::int64
 
 // 16 bf16 values (those of LANES; 0 elsewhere) as the low halves of 16 32-bit lanes, and back:
 // moves of bits, which no floating-point rule (denormals flushed, NaNs quietened) touches.
-COTRAIN_AVX512_BF16 inline __m512 load_bits(const BFloat16* p, __mmask16 lanes) {
-  return _mm512_castsi512_ps(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)));
-}
+COTRAIN_AVX512_BF16 inline __m512 load_bits(const BFloat16* p, __mmask16 lanes) { return _mm512_castsi512_ps(load_bf16_bits(p, lanes)); }
 COTRAIN_AVX512_BF16 inline __m256i narrow_bits(__m512 v) { return _mm512_cvtepi32_epi16(_mm512_castps_si512(v)); }
 
 // OUT [cols, rows] (row stride LDO) = X [rows, cols]^T (row stride LDX) for input rows
@@ -190,13 +183,13 @@ COTRAIN_AVX512_BF16 void swiglu_backward_elements(const BFloat16* grad, const BF
   const auto one = _mm512_set1_ps(1.f);
   for (std::int64_t i = 0; i < n; i += 16) {
     const auto lanes = first_lanes(n - i);
-    const auto bits = bf16_bits(gate + i, lanes);
+    const auto bits = load_bf16_bits(gate + i, lanes);  // the tables' indices
     const auto u = load_bf16(up + i, lanes), dy = load_bf16(grad + i, lanes);
     const auto activated = _mm512_i32gather_ps(bits, silu.activated.data(), 4);
     if (product) store_bf16(product + i, _mm512_mul_ps(activated, u), lanes);
     if (grad_up) store_bf16(grad_up + i, _mm512_mul_ps(dy, activated), lanes);
     if (grad_gate) {
-      const auto g = _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16)), sigmoid = _mm512_i32gather_ps(bits, silu.sigmoid.data(), 4);
+      const auto g = widen_bf16_bits(bits), sigmoid = _mm512_i32gather_ps(bits, silu.sigmoid.data(), 4);
       const auto grad_silu = round_bf16(_mm512_mul_ps(dy, u));
       const auto slope = _mm512_fmadd_ps(g, _mm512_sub_ps(one, sigmoid), one);
       store_bf16(grad_gate + i, _mm512_mul_ps(_mm512_mul_ps(grad_silu, sigmoid), slope), lanes);

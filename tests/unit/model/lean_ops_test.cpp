@@ -144,8 +144,8 @@ TEST(LeanOps, SwigluEqualsAutogradForEveryBf16Gate) {
   torch::manual_seed(6);
   const auto bits = torch::arange(0, 65536, torch::kInt32);
   const auto exponent = bits.bitwise_and(0x7F80);
-  const auto finite = exponent.ne(0x7F80).logical_and(exponent.ge(27 << 7).logical_or(bits.bitwise_and(0x7FFF).eq(0)));
-  const auto gate = bits.masked_select(finite).to(torch::kInt16).view(torch::kBFloat16);
+  const auto tested = exponent.ne(0x7F80).logical_and(exponent.ge(27 << 7).logical_or(bits.bitwise_and(0x7FFF).eq(0)));
+  const auto gate = bits.masked_select(tested).to(torch::kInt16).view(torch::kBFloat16);
   auto up = torch::randn(gate.sizes()).to(torch::kBFloat16);
   auto upstream = torch::randn(gate.sizes()).to(torch::kBFloat16);
   auto lean = run([](const std::vector<torch::Tensor>& in) { return swiglu(in[0], in[1]); }, {gate, up}, upstream);
