@@ -363,16 +363,22 @@ Tensor cpu_scaled_bf16(const Tensor& x_in, float scale) {
 }
 
 Tensor cpu_transpose(const Tensor& x) {
+  auto out = at::empty({x.size(1), x.size(0)}, x.options());
+  cpu_transpose_into(x, out);
+  return out;
+}
+
+void cpu_transpose_into(const Tensor& x, const Tensor& out) {
   RECORD_FUNCTION("cotrain::cpu_transpose", std::vector<c10::IValue>{x});
   TORCH_CHECK(x.dim() == 2 && x.stride(1) == 1, "cpu_transpose: a matrix with contiguous rows, got strides ", x.strides());
   const auto rows = x.size(0), cols = x.size(1);
-  auto out = at::empty({cols, rows}, x.options());
-  if (x.numel() == 0) return out;
+  TORCH_CHECK(out.sizes() == at::IntArrayRef({cols, rows}) && out.stride(1) == 1 && out.scalar_type() == x.scalar_type(),
+              "cpu_transpose: into [", cols, ", ", rows, "] with contiguous rows, got ", out.sizes(), " strides ", out.strides());
+  if (x.numel() == 0) return;
   at::parallel_for(0, (rows + 31) / 32, 1, [&](std::int64_t begin, std::int64_t end) {
-    transpose_rows(x.data_ptr<BFloat16>(), x.stride(0), cols, begin * 32, std::min(rows, end * 32), out.data_ptr<BFloat16>(), rows);
+    transpose_rows(x.data_ptr<BFloat16>(), x.stride(0), cols, begin * 32, std::min(rows, end * 32), out.data_ptr<BFloat16>(), out.stride(0));
     _mm_sfence();  // this thread's streamed lines reach memory before whoever reads OUT next
   });
-  return out;
 }
 
 SwigluBackward cpu_swiglu_backward(const Tensor& grad_in, const Tensor& gate_in, const Tensor& up_in, bool need_product, bool need_gate,
@@ -451,6 +457,7 @@ at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false,
 at::Tensor cpu_add(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 at::Tensor cpu_scaled_bf16(const at::Tensor&, float) { TORCH_CHECK(false, "no AVX-512"); }
 at::Tensor cpu_transpose(const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+void cpu_transpose_into(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool, bool) {
   TORCH_CHECK(false, "no AVX-512");
 }

@@ -188,12 +188,35 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o
   }
 }
 
+namespace {
+
+// The outputs of LAYERS for the one input X: one joint function where each is a plain linear layer
+// (linears_of_one_input, lean_ops.h), each layer's own forward otherwise.
+std::vector<torch::Tensor> outputs_for_one_input(const torch::Tensor& x, std::initializer_list<LinearImpl*> layers) {
+  std::vector<torch::Tensor> weights, biases;
+  bool plain = true;
+  for (auto* layer : layers) {
+    plain = plain && !layer->lora_A && !layer->packed.defined();
+    weights.push_back(layer->weight);
+    if (layer->bias.defined()) biases.push_back(layer->bias);
+  }
+  if (plain) {
+    if (auto out = linears_of_one_input(x, weights, biases)) return *out;
+  }
+  std::vector<torch::Tensor> out;
+  for (auto* layer : layers) out.push_back(layer->forward(x));
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
                                      const LayerCache* cache) {
   const auto batch = x.size(0), len = x.size(1);
-  auto q = q_proj(x).view({batch, len, num_heads, head_dim});
-  auto k = k_proj(x).view({batch, len, num_kv_heads, head_dim});
-  auto v = v_proj(x).view({batch, len, num_kv_heads, head_dim}).transpose(1, 2);
+  const auto qkv = outputs_for_one_input(x, {q_proj.get(), k_proj.get(), v_proj.get()});
+  auto q = qkv[0].view({batch, len, num_heads, head_dim});
+  auto k = qkv[1].view({batch, len, num_kv_heads, head_dim});
+  auto v = qkv[2].view({batch, len, num_kv_heads, head_dim}).transpose(1, 2);
   if (q_norm) {  // per-head norm before rotary (Qwen3)
     q = q_norm(q);
     k = k_norm(k);
@@ -310,7 +333,8 @@ MLPImpl::MLPImpl(const ModelConfig& c, const torch::TensorOptions& options) {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
-  auto gate = gate_proj(x), up = up_proj(x);
+  const auto gate_up = outputs_for_one_input(x, {gate_proj.get(), up_proj.get()});
+  const auto &gate = gate_up[0], &up = gate_up[1];
   // An adapted or packed down_proj runs as its own module (an adapter's A reads the product anyway).
   if (down_proj->lora_A || down_proj->packed.defined()) return down_proj(swiglu(gate, up));
   return swiglu_linear(gate, up, down_proj->weight, down_proj->bias);

@@ -290,6 +290,53 @@ struct LinearFunction : torch::autograd::Function<LinearFunction> {
   }
 };
 
+// linear_in_halves for each weight, the backward as linears_of_one_input (lean_ops.h) says. Inputs
+// X, then WEIGHTS, then BIASES (empty or one per weight), in that order in needs_input_grad.
+struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, at::TensorList weights, at::TensorList biases) {
+    variable_list out, saved{x};
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      out.push_back(linear_in_halves(x, weights[i], biases.empty() ? std::nullopt : std::optional<torch::Tensor>(biases[i])));
+      saved.push_back(weights[i]);
+    }
+    ctx->save_for_backward(saved);
+    ctx->saved_data["biases"] = !biases.empty();
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto n = saved.size() - 1;
+    const auto rows = x.reshape({-1, x.size(-1)});
+    std::vector<torch::Tensor> grads;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto features = saved[1 + i].size(0);
+      grads.push_back(grad_out[i].defined() ? grad_out[i].reshape({-1, features}) : torch::zeros({rows.size(0), features}, x.options()));
+    }
+    variable_list result(1 + 2 * n);
+    if (ctx->needs_input_grad(0)) {
+      auto grad_x = grads[0].mm(saved[1]);
+      for (std::size_t i = 1; i < n; ++i) grad_x.addmm_(grads[i], saved[1 + i]);
+      result[0] = grad_x.view(x.sizes());
+    }
+    bool weights = false;
+    for (std::size_t i = 0; i < n; ++i) weights = weights || ctx->needs_input_grad(1 + i);
+    if (weights) {
+      auto weight_grads = weight_gradients(grads, rows);
+      for (std::size_t i = 0; i < n; ++i) result[1 + i] = std::move(weight_grads[i]);
+    }
+    if (ctx->saved_data["biases"].toBool()) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (ctx->needs_input_grad(1 + n + i)) result[1 + n + i] = grads[i].sum(0);
+      }
+    } else {
+      result.resize(1 + n);
+    }
+    return result;
+  }
+};
+
 // bf16(SUM + bf16(R B)) of bf16 rows, as the composite rounds: in place in one pass where
 // cpu_low_rank.h's kernel runs, else the product and then cpu_add's sum.
 torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, const torch::Tensor& b) {
@@ -359,6 +406,16 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
   const bool mkl = mkl_bf16_products_here() && weight.is_cpu() && weight.scalar_type() == torch::kBFloat16;
   if (!mkl || !weight.requires_grad() || !torch::GradMode::is_enabled()) return at::linear(x, weight, bias);
   return LinearFunction::apply(x, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt);
+}
+
+std::optional<std::vector<torch::Tensor>> linears_of_one_input(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
+                                                               const std::vector<torch::Tensor>& biases) {
+  if (!mkl_bf16_products_here() || !torch::GradMode::is_enabled() || weights.empty()) return std::nullopt;
+  if (!biases.empty() && biases.size() != weights.size()) return std::nullopt;
+  for (const auto& w : weights) {
+    if (!w.is_cpu() || w.scalar_type() != torch::kBFloat16 || !w.requires_grad() || w.size(1) != x.size(-1)) return std::nullopt;
+  }
+  return JointLinearFunction::apply(x, at::TensorList(weights), at::TensorList(biases));
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }

@@ -52,6 +52,8 @@ at::Tensor cpu_scaled_bf16(const at::Tensor& x, float scale);
 // X [rows, cols] (bf16, rows any stride) transposed into a contiguous [cols, rows]: the same
 // values, at memory speed where ATen's bf16 transposing copy runs ~10x slower.
 at::Tensor cpu_transpose(const at::Tensor& x);
+// The same into OUT [cols, rows], bf16 with contiguous rows of any stride (rows of a larger matrix).
+void cpu_transpose_into(const at::Tensor& x, const at::Tensor& out);
 
 // The fused loss's softmax over one block of the vocabulary at a time (model/loss.cpp), on logits
 // [n, w] in bf16 as the head's product rounds them (rows any stride). The exponentials are

@@ -16,6 +16,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include <vector>
+
 namespace cotrain {
 
 // True when bf16 products below run on MKL's bf16 GEMM in this process.
@@ -36,5 +38,12 @@ void product_into(const torch::Tensor& out, const torch::Tensor& a, const torch:
 // transposed first where out != in); elsewhere autograd's own formula (INPUT^T GRAD, transposed),
 // the same bits.
 torch::Tensor weight_gradient(const torch::Tensor& grad, const torch::Tensor& input);
+
+// The weight gradients of linear layers that read the same INPUT [k, in]: GRADS[i]^T INPUT, [out_i,
+// in] each. On an AMX CPU one oneDNN product of all of them, their rows transposed one after the
+// other into one [sum of out_i, k] matrix (the attention's q, k and v projections: one product of
+// 1,152 rows instead of a square one on MKL and two of 128 rows that ran at a third of the speed);
+// the results are views of its rows. Elsewhere weight_gradient() each.
+std::vector<torch::Tensor> weight_gradients(const std::vector<torch::Tensor>& grads, const torch::Tensor& input);
 
 }  // namespace cotrain

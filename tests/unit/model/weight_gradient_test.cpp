@@ -82,6 +82,88 @@ void expect_weight_gradient_rounded_once(std::int64_t out_features, std::int64_t
   EXPECT_TRUE(weight_gradient(g32, x32).equal(x32.t().mm(g32).t()));
 }
 
+// Layers that read one input, as the 0.5B's q, k and v projections (896 + 128 + 128 rows: the
+// joint product runs in two halves of its rows): each gradient the exact product rounded once, as
+// weight_gradient's, and no further from it than autograd's.
+TEST(WeightGradient, OfLayersSharingAnInputIsEachOnesRoundedOnce) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(15);
+  const auto input = torch::randn({2048, 896}).to(torch::kBFloat16);
+  std::vector<torch::Tensor> grads;
+  for (const std::int64_t features : {896, 128, 128}) grads.push_back(torch::randn({2048, features}).to(torch::kBFloat16));
+  const auto ours = weight_gradients(grads, input);
+  ASSERT_EQ(ours.size(), grads.size());
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    SCOPED_TRACE("layer " + std::to_string(i));
+    const auto autograd = input.t().mm(grads[i]).t();
+    ASSERT_EQ(ours[i].sizes(), autograd.sizes());
+    ASSERT_EQ(ours[i].scalar_type(), torch::kBFloat16);
+    if (!mkl_bf16_products_here()) {
+      EXPECT_TRUE(ours[i].equal(weight_gradient(grads[i], input)));
+      continue;
+    }
+    const auto exact = torch::mm(grads[i].to(torch::kFloat64).t(), input.to(torch::kFloat64));
+    const auto ours_error = (ours[i].to(torch::kFloat64) - exact).abs(), autograd_error = (autograd.to(torch::kFloat64) - exact).abs();
+    EXPECT_LE(ours_error.sum().item<double>(), autograd_error.sum().item<double>() * (1 + 1e-6));
+    EXPECT_GT(ours[i].eq(exact.to(torch::kBFloat16)).to(torch::kFloat64).mean().item<double>(), 0.999);
+  }
+}
+
+// linears_of_one_input: each layer's value and bias gradient as linear()'s, the weights' gradients
+// weight_gradients', and the input's gradient, summed inside the products, within one bf16 step (of
+// the terms' magnitude) of autograd's sum of the three and no further from the exact one.
+TEST(WeightGradient, LinearsOfOneInputAreLinearEachWithTheInputsGradientSummedInTheProducts) {
+  SCOPED_TRACE(path());
+  torch::manual_seed(16);
+  const std::vector<std::int64_t> features{40, 24, 24};
+  const auto x0 = torch::randn({1, 300, 64}).to(torch::kBFloat16);
+  std::vector<torch::Tensor> w0, b0, upstream;
+  for (const auto f : features) {
+    w0.push_back((torch::randn({f, 64}) * 0.1).to(torch::kBFloat16));
+    b0.push_back(torch::randn({f}).to(torch::kBFloat16));
+    upstream.push_back(torch::randn({1, 300, f}).to(torch::kBFloat16));
+  }
+  auto leaves = [](const std::vector<torch::Tensor>& ts) {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : ts) out.push_back(t.clone().requires_grad_(true));
+    return out;
+  };
+  auto x = x0.clone().requires_grad_(true), xp = x0.clone().requires_grad_(true);
+  auto w = leaves(w0), b = leaves(b0), wp = leaves(w0), bp = leaves(b0);
+  const auto joint = linears_of_one_input(x, w, b);
+  if (!mkl_bf16_products_here()) {
+    EXPECT_FALSE(joint.has_value());
+    return;
+  }
+  ASSERT_TRUE(joint.has_value());
+  auto loss = torch::zeros({}), loss_plain = torch::zeros({});
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const auto plain = linear(xp, wp[i], bp[i]);
+    EXPECT_TRUE((*joint)[i].equal(plain)) << "value " << i;
+    loss = loss + ((*joint)[i] * upstream[i]).sum();
+    loss_plain = loss_plain + (plain * upstream[i]).sum();
+  }
+  loss.backward();
+  loss_plain.backward();
+  std::vector<torch::Tensor> grad_rows;
+  for (const auto& u : upstream) grad_rows.push_back(u.reshape({-1, u.size(-1)}));
+  const auto weight_grads = weight_gradients(grad_rows, x0.reshape({-1, 64}));
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    EXPECT_TRUE(w[i].grad().equal(weight_grads[i])) << "weight gradient " << i;
+    EXPECT_TRUE(b[i].grad().equal(bp[i].grad())) << "bias gradient " << i;
+  }
+  // SCALE: the sum of the three products' absolute terms, what their roundings are relative to.
+  auto exact = torch::zeros({1, 300, 64}, torch::kFloat64), scale = exact.clone();
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const auto u = upstream[i].to(torch::kFloat64), w64 = w0[i].to(torch::kFloat64);
+    exact += torch::matmul(u, w64);
+    scale += torch::matmul(u.abs(), w64.abs());
+  }
+  const auto ours = x.grad().to(torch::kFloat64), autograd = xp.grad().to(torch::kFloat64);
+  EXPECT_TRUE((ours - autograd).abs().le(scale * std::ldexp(1.0, -7)).all().item<bool>()) << "input gradient";
+  EXPECT_LE((ours - exact).abs().sum().item<double>(), (autograd - exact).abs().sum().item<double>()) << "input gradient";
+}
+
 // Both AMX paths: a square weight (MKL's product of GRAD as it lies) and an oblong one (oneDNN's of
 // GRAD transposed first).
 TEST(WeightGradient, IsAutogradsWithinOneRoundingAndNoLessAccurate) {
