@@ -190,22 +190,30 @@ AttentionImpl::AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o
 
 namespace {
 
-// The outputs of LAYERS for the one input X: one joint function where each is a plain linear layer
-// (linears_of_one_input, lean_ops.h), each layer's own forward otherwise.
+// The outputs of LAYERS for the one input X: one joint function (linears_of_one_input, lean_ops.h)
+// where all are plain linear layers or all carry adapters that train as lora_linear's, each layer's
+// own forward otherwise.
 std::vector<torch::Tensor> outputs_for_one_input(const torch::Tensor& x, std::initializer_list<LinearImpl*> layers) {
-  std::vector<torch::Tensor> weights, biases;
-  bool plain = true;
+  std::vector<torch::Tensor> weights, biases, As, Bs;
+  bool plain = true, adapted = true;
+  const double scaling = (*layers.begin())->lora_scaling;
   for (auto* layer : layers) {
     plain = plain && !layer->lora_A && !layer->packed.defined();
+    adapted = adapted && layer->lora_A && layer->is_training() && layer->lora_dropout == 0 && layer->lora_scaling == scaling;
     weights.push_back(layer->weight);
     if (layer->bias.defined()) biases.push_back(layer->bias);
+    if (layer->lora_A) {
+      As.push_back(layer->lora_A->weight);
+      Bs.push_back(layer->lora_B->weight);
+    }
   }
-  if (plain) {
-    if (auto out = linears_of_one_input(x, weights, biases)) return *out;
-  }
-  std::vector<torch::Tensor> out;
-  for (auto* layer : layers) out.push_back(layer->forward(x));
-  return out;
+  std::optional<std::vector<torch::Tensor>> out;
+  if (plain) out = linears_of_one_input(x, weights, biases);
+  if (adapted) out = linears_of_one_input(x, weights, biases, As, Bs, scaling);
+  if (out) return *out;
+  std::vector<torch::Tensor> each;
+  for (auto* layer : layers) each.push_back(layer->forward(x));
+  return each;
 }
 
 }  // namespace

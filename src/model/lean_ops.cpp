@@ -290,53 +290,6 @@ struct LinearFunction : torch::autograd::Function<LinearFunction> {
   }
 };
 
-// linear_in_halves for each weight, the backward as linears_of_one_input (lean_ops.h) says. Inputs
-// X, then WEIGHTS, then BIASES (empty or one per weight), in that order in needs_input_grad.
-struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
-  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, at::TensorList weights, at::TensorList biases) {
-    variable_list out, saved{x};
-    for (std::size_t i = 0; i < weights.size(); ++i) {
-      out.push_back(linear_in_halves(x, weights[i], biases.empty() ? std::nullopt : std::optional<torch::Tensor>(biases[i])));
-      saved.push_back(weights[i]);
-    }
-    ctx->save_for_backward(saved);
-    ctx->saved_data["biases"] = !biases.empty();
-    return out;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& x = saved[0];
-    const auto n = saved.size() - 1;
-    const auto rows = x.reshape({-1, x.size(-1)});
-    std::vector<torch::Tensor> grads;
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto features = saved[1 + i].size(0);
-      grads.push_back(grad_out[i].defined() ? grad_out[i].reshape({-1, features}) : torch::zeros({rows.size(0), features}, x.options()));
-    }
-    variable_list result(1 + 2 * n);
-    if (ctx->needs_input_grad(0)) {
-      auto grad_x = grads[0].mm(saved[1]);
-      for (std::size_t i = 1; i < n; ++i) grad_x.addmm_(grads[i], saved[1 + i]);
-      result[0] = grad_x.view(x.sizes());
-    }
-    bool weights = false;
-    for (std::size_t i = 0; i < n; ++i) weights = weights || ctx->needs_input_grad(1 + i);
-    if (weights) {
-      auto weight_grads = weight_gradients(grads, rows);
-      for (std::size_t i = 0; i < n; ++i) result[1 + i] = std::move(weight_grads[i]);
-    }
-    if (ctx->saved_data["biases"].toBool()) {
-      for (std::size_t i = 0; i < n; ++i) {
-        if (ctx->needs_input_grad(1 + n + i)) result[1 + n + i] = grads[i].sum(0);
-      }
-    } else {
-      result.resize(1 + n);
-    }
-    return result;
-  }
-};
-
 // bf16(SUM + bf16(R B)) of bf16 rows, as the composite rounds: in place in one pass where
 // cpu_low_rank.h's kernel runs, else the product and then cpu_add's sum.
 torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, const torch::Tensor& b) {
@@ -360,42 +313,102 @@ torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b, dou
   return (scale == 1 ? product : product * scale).to(out);
 }
 
-// The composite's ops in its order, and its bits; its backward is autograd's for them (MmBackward's
-// products, MulBackward's scaling, the casts' exact widening), its two sums plus_low_rank's. The
-// scaling, a power of two, rides on the bf16 copy of A (s A16, made in one pass from the fp32 A):
-// x (s A16)^T has the bits of the composite's (x A16^T) s (but for values of s A below 2^-126,
-// which cpu_scaled_bf16 makes zero), and so have the products downstream of it, without a pass
-// over the [tokens, r] products forward and backward.
-struct LoraLinearFunction : torch::autograd::Function<LoraLinearFunction> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& A, const torch::Tensor& B,
-                               const torch::Tensor& weight, const std::optional<torch::Tensor>& bias, double scaling) {
-    const auto scaled_A16 =
-        A.scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(A, static_cast<float>(scaling)) : A.to(weight.scalar_type()) * scaling;
-    const auto B16 = B.to(weight.scalar_type());
-    auto rank_product = at::linear(x, scaled_A16);
-    auto out = linear_in_halves(x, weight, bias);
-    out = plus_low_rank(out.view({-1, out.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(out.sizes());
-    ctx->save_for_backward({x, scaled_A16, B16, weight, rank_product});
+// Linear layers that read one input X: y_i = linear_in_halves(x, W_i, b_i), plus, with adapters,
+// peft's LoRA update linear(linear(x, A16_i) * s, B16_i) (lora_linear in lean_ops.h). Inputs in
+// needs_input_grad's order: X, the WEIGHTS, the BIASES, the adapters' As, their Bs (each list
+// empty or one per weight).
+//
+// With adapters, the composite's ops in its order, and its bits; its backward is autograd's for
+// them (MmBackward's products, MulBackward's scaling, the casts' exact widening), its two sums
+// plus_low_rank's. The scaling, a power of two, rides on the bf16 copy of A (s A16, made in one
+// pass from the fp32 A): x (s A16)^T has the bits of the composite's (x A16^T) s (but for values of
+// s A below 2^-126, which cpu_scaled_bf16 makes zero), and so have the products downstream of it,
+// without a pass over the [tokens, r] products forward and backward.
+//
+// X's gradient is summed inside the products (addmm: autograd added each further layer's in a pass
+// over [tokens, in]), one adapter's term as the composite adds it; the weights' gradients come
+// from weight_gradients()' one product.
+struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, at::TensorList weights, at::TensorList biases,
+                               at::TensorList As, at::TensorList Bs, double scaling) {
+    const bool adapted = !As.empty();
+    variable_list out, saved{x};
+    saved.insert(saved.end(), weights.begin(), weights.end());
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      const auto& weight = weights[i];
+      auto y = linear_in_halves(x, weight, biases.empty() ? std::nullopt : std::optional<torch::Tensor>(biases[i]));
+      if (adapted) {
+        const auto scaled_A16 = As[i].scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(As[i], static_cast<float>(scaling))
+                                                                        : As[i].to(weight.scalar_type()) * scaling;
+        const auto B16 = Bs[i].to(weight.scalar_type());
+        const auto rank_product = at::linear(x, scaled_A16);
+        y = plus_low_rank(y.view({-1, y.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(y.sizes());
+        saved.insert(saved.end(), {scaled_A16, B16, rank_product});
+      }
+      out.push_back(y);
+    }
+    ctx->save_for_backward(saved);
+    ctx->saved_data["layers"] = static_cast<std::int64_t>(weights.size());
+    ctx->saved_data["biases"] = !biases.empty();
     ctx->saved_data["scaling"] = scaling;
-    ctx->saved_data["adapter_dtype"] = static_cast<std::int64_t>(A.scalar_type());
+    if (adapted) ctx->saved_data["adapter_dtype"] = static_cast<std::int64_t>(As[0].scalar_type());
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &scaled_A16 = saved[1], &B16 = saved[2], &weight = saved[3], &rank_product = saved[4];
+    const auto n = static_cast<std::size_t>(ctx->saved_data["layers"].toInt());
+    const bool biases = ctx->saved_data["biases"].toBool(), adapted = ctx->saved_data.count("adapter_dtype") > 0;
     const double scaling = ctx->saved_data["scaling"].toDouble();
-    const auto adapter = static_cast<torch::ScalarType>(ctx->saved_data["adapter_dtype"].toInt());
-    const auto grad = grad_out[0].reshape({-1, grad_out[0].size(-1)});
+    const auto& x = saved[0];
+    auto weight = [&](std::size_t i) -> const torch::Tensor& { return saved[1 + i]; };
+    auto adapter_piece = [&](std::size_t i, std::size_t k) -> const torch::Tensor& { return saved[1 + n + 3 * i + k]; };  // s A16, B16, x s A16^T
+    // Where each input's gradient goes in the result.
+    const std::size_t first_bias = 1 + n, first_A = first_bias + (biases ? n : 0), first_B = first_A + (adapted ? n : 0);
+    variable_list result(first_B + (adapted ? n : 0));
     const auto rows = x.reshape({-1, x.size(-1)});
-    torch::Tensor grad_x, grad_A, grad_B;
-    if (ctx->needs_input_grad(2)) grad_B = tokens_product(grad, rank_product.reshape({-1, rank_product.size(-1)}), 1.0, adapter);
-    if (ctx->needs_input_grad(0) || ctx->needs_input_grad(1)) {
-      const auto unscaled_grad_rank = grad.mm(B16);  // the composite's is this times s
-      if (ctx->needs_input_grad(1)) grad_A = tokens_product(unscaled_grad_rank, rows, scaling, adapter);
-      if (ctx->needs_input_grad(0)) grad_x = plus_low_rank(grad.mm(weight), unscaled_grad_rank, scaled_A16).view(x.sizes());
+    std::vector<torch::Tensor> grads;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto features = weight(i).size(0);
+      grads.push_back(grad_out[i].defined() ? grad_out[i].reshape({-1, features}) : torch::zeros({rows.size(0), features}, x.options()));
     }
-    return {grad_x, grad_A, grad_B, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    std::vector<torch::Tensor> grad_rank(n);  // the composite's gradient of x s A16^T is this times s
+    if (adapted) {
+      const auto adapter = static_cast<torch::ScalarType>(ctx->saved_data["adapter_dtype"].toInt());
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& rank_product = adapter_piece(i, 2);
+        if (ctx->needs_input_grad(first_B + i)) {
+          result[first_B + i] = tokens_product(grads[i], rank_product.reshape({-1, rank_product.size(-1)}), 1.0, adapter);
+        }
+        if (ctx->needs_input_grad(0) || ctx->needs_input_grad(first_A + i)) grad_rank[i] = grads[i].mm(adapter_piece(i, 1));
+        if (ctx->needs_input_grad(first_A + i)) result[first_A + i] = tokens_product(grad_rank[i], rows, scaling, adapter);
+      }
+    }
+    if (ctx->needs_input_grad(0)) {
+      torch::Tensor grad_x;
+      if (adapted && n == 1) {  // as the composite adds them: peft's bits
+        grad_x = plus_low_rank(grads[0].mm(weight(0)), grad_rank[0], adapter_piece(0, 0));
+      } else {
+        // Several adapters' terms summed first, while small (each added to the sum of the base
+        // products instead rounded the whole sum once more per layer); then the base products.
+        for (std::size_t i = 0; adapted && i < n; ++i) {
+          grad_x.defined() ? void(grad_x.addmm_(grad_rank[i], adapter_piece(i, 0))) : void(grad_x = grad_rank[i].mm(adapter_piece(i, 0)));
+        }
+        for (std::size_t i = 0; i < n; ++i) grad_x.defined() ? void(grad_x.addmm_(grads[i], weight(i))) : void(grad_x = grads[i].mm(weight(i)));
+      }
+      result[0] = grad_x.view(x.sizes());
+    }
+    bool weights = false;
+    for (std::size_t i = 0; i < n; ++i) weights = weights || ctx->needs_input_grad(1 + i);
+    if (weights) {
+      auto weight_grads = weight_gradients(grads, rows);
+      for (std::size_t i = 0; i < n; ++i) result[1 + i] = std::move(weight_grads[i]);
+    }
+    for (std::size_t i = 0; biases && i < n; ++i) {
+      if (ctx->needs_input_grad(first_bias + i)) result[first_bias + i] = grads[i].sum(0);
+    }
+    result.push_back(torch::Tensor());  // scaling
+    return result;
   }
 };
 
@@ -409,13 +422,22 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 }
 
 std::optional<std::vector<torch::Tensor>> linears_of_one_input(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
-                                                               const std::vector<torch::Tensor>& biases) {
-  if (!mkl_bf16_products_here() || !torch::GradMode::is_enabled() || weights.empty()) return std::nullopt;
-  if (!biases.empty() && biases.size() != weights.size()) return std::nullopt;
-  for (const auto& w : weights) {
-    if (!w.is_cpu() || w.scalar_type() != torch::kBFloat16 || !w.requires_grad() || w.size(1) != x.size(-1)) return std::nullopt;
+                                                               const std::vector<torch::Tensor>& biases, const std::vector<torch::Tensor>& As,
+                                                               const std::vector<torch::Tensor>& Bs, double scaling) {
+  if (weights.empty() || (!biases.empty() && biases.size() != weights.size()) || As.size() != Bs.size()) return std::nullopt;
+  if (!As.empty() && As.size() != weights.size()) return std::nullopt;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const auto& w = weights[i];
+    if (w.dim() != 2 || w.size(1) != x.size(-1)) return std::nullopt;
+    if (As.empty()) {  // trainable weights on linear()'s path
+      const bool mkl = mkl_bf16_products_here() && w.is_cpu() && w.scalar_type() == torch::kBFloat16;
+      if (!mkl || !w.requires_grad() || !torch::GradMode::is_enabled()) return std::nullopt;
+    } else {  // frozen ones under adapters, as lora_linear's
+      const bool frozen = !w.requires_grad() && (biases.empty() || !biases[i].requires_grad());
+      if (!scales_exactly(scaling) || !frozen || x.dim() < 2 || !cpu_elementwise_applies({&x, &w})) return std::nullopt;
+    }
   }
-  return JointLinearFunction::apply(x, at::TensorList(weights), at::TensorList(biases));
+  return JointLinearFunction::apply(x, at::TensorList(weights), at::TensorList(biases), at::TensorList(As), at::TensorList(Bs), scaling);
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }
@@ -450,9 +472,9 @@ bool scales_exactly(double scaling) {
 
 std::optional<torch::Tensor> lora_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                          const torch::Tensor& A, const torch::Tensor& B, double scaling) {
-  const bool frozen = !weight.requires_grad() && (!bias.defined() || !bias.requires_grad());
-  if (!scales_exactly(scaling) || !frozen || x.dim() < 2 || !cpu_elementwise_applies({&x, &weight})) return std::nullopt;
-  return LoraLinearFunction::apply(x, A, B, weight, bias.defined() ? std::optional<torch::Tensor>(bias) : std::nullopt, scaling);
+  const auto biases = bias.defined() ? std::vector<torch::Tensor>{bias} : std::vector<torch::Tensor>{};
+  const auto out = linears_of_one_input(x, {weight}, biases, {A}, {B}, scaling);
+  return out ? std::optional<torch::Tensor>((*out)[0]) : std::nullopt;
 }
 
 }  // namespace cotrain

@@ -30,13 +30,18 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
 
 // linear(x, weights[i], biases[i]) for linear layers that read the same X (the attention's q, k
-// and v projections; the MLP's gate and up), BIASES empty or one per weight: in the backward X's
-// gradient summed inside the products (each added by addmm into the first: autograd added each
-// further layer's in a pass over [tokens, in]) and the weights' gradients from weight_gradients()'
-// one product. nullopt where linear() would be at::linear (not a trainable bf16 weight on MKL's
-// path): the caller runs the layers one by one.
+// and v projections; the MLP's gate and up), BIASES empty or one per weight; with adapters (AS and
+// BS one per weight, SCALING theirs) each layer lora_linear's, without trainable weights. In the
+// backward X's gradient is summed inside the products (addmm: autograd added each further layer's
+// in a pass over [tokens, in]; adapters' terms first, while small, so no further from the exact
+// sum than autograd's, tests/unit/model/lora_test.cpp) and the weights' gradients come from
+// weight_gradients()' one product. nullopt where a layer would not take that path (without
+// adapters: linear() would be at::linear, not a trainable bf16 weight on MKL's path; with them:
+// lora_linear's conditions): the caller runs the layers one by one.
 std::optional<std::vector<torch::Tensor>> linears_of_one_input(const torch::Tensor& x, const std::vector<torch::Tensor>& weights,
-                                                               const std::vector<torch::Tensor>& biases);
+                                                               const std::vector<torch::Tensor>& biases,
+                                                               const std::vector<torch::Tensor>& As = {},
+                                                               const std::vector<torch::Tensor>& Bs = {}, double scaling = 0);
 
 // x * cos + rotate_half(x) * sin with rotate_half(x) = cat(-x2, x1) (half split, not interleaved):
 // the rotary embedding of x [B, H, T, D], the tables broadcast over B and H. Where

@@ -6,6 +6,7 @@
 #include "cotrain/core/error.h"
 #include "cotrain/model/cpu_elementwise.h"
 #include "cotrain/model/cpu_low_rank.h"
+#include "cotrain/model/lean_ops.h"
 #include "cotrain/model/logprobs.h"
 #include "unit/model/rounded_once.h"
 #include "unit/model/tiny_models.h"
@@ -168,9 +169,10 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
       }
       EXPECT_EQ(trained.scalar_type(), base);
       // bf16 with a power-of-two scaling (rank 4) runs as one autograd function (lean_ops.h's
-      // lora_linear) where the element-wise kernels run; the composite otherwise.
+      // lora_linear, the joint function of linears_of_one_input for one layer) where the
+      // element-wise kernels run; the composite otherwise.
       const bool fused = base == torch::kBFloat16 && rank != 3 && cpu_elementwise_applies({&x});
-      EXPECT_EQ(trained.grad_fn()->name().find("LoraLinearFunction") != std::string::npos, fused) << trained.grad_fn()->name();
+      EXPECT_EQ(trained.grad_fn()->name().find("JointLinearFunction") != std::string::npos, fused) << trained.grad_fn()->name();
       EXPECT_TRUE(trained.equal(autocast)) << "rslora " << rslora;
       EXPECT_TRUE(x_grad.grad().equal(x_peft.grad())) << "rslora " << rslora;
       // The adapters' gradients from cpu_low_rank.h's product where it runs: oneDNN's sums in another
@@ -190,6 +192,62 @@ TEST(Lora, LinearComputesPeftsFormulaInPeftsDtypes) {
     }
    }
   }
+}
+
+// Adapted layers that read one input, as the attention's q, k and v projections (lean_ops.h's
+// linears_of_one_input): each value and adapter gradient lora_linear's bit for bit, and the
+// input's gradient, summed inside the products, within one bf16 step (of the terms' magnitude) of
+// autograd's sum of the three layers' and no further from the exact one.
+TEST(Lora, LayersOfOneInputAreEachLoraLinearWithTheInputsGradientSummedInTheProducts) {
+  const auto bf16 = torch::kBFloat16;
+  const auto probe = torch::empty({1}, bf16);
+  if (!cpu_elementwise_applies({&probe})) GTEST_SKIP() << "lora_linear's function runs where the element-wise kernels do";
+  torch::manual_seed(17);
+  const double s = 0.5;
+  const std::vector<std::int64_t> features{96, 32, 32};
+  const auto x0 = torch::randn({1, 70, 64}).to(bf16);
+  std::vector<torch::Tensor> w, b, A0, B0, upstream;
+  for (const auto f : features) {
+    w.push_back((torch::randn({f, 64}) * 0.1).to(bf16));
+    b.push_back(torch::randn({f}).to(bf16));
+    A0.push_back(torch::randn({16, 64}) * 0.1);
+    B0.push_back(torch::randn({f, 16}) * 0.1);
+    upstream.push_back(torch::randn({1, 70, f}).to(bf16));
+  }
+  auto leaves = [](const std::vector<torch::Tensor>& ts) {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : ts) out.push_back(t.clone().requires_grad_(true));
+    return out;
+  };
+  auto x = x0.clone().requires_grad_(true), x_each = x0.clone().requires_grad_(true);
+  auto A = leaves(A0), B = leaves(B0), A_each = leaves(A0), B_each = leaves(B0);
+  const auto joint = linears_of_one_input(x, w, b, A, B, s);
+  ASSERT_TRUE(joint.has_value());
+  auto loss = torch::zeros({}), loss_each = torch::zeros({});
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const auto each = lora_linear(x_each, w[i], b[i], A_each[i], B_each[i], s);
+    ASSERT_TRUE(each.has_value());
+    EXPECT_TRUE((*joint)[i].equal(*each)) << "value " << i;
+    loss = loss + ((*joint)[i] * upstream[i]).sum();
+    loss_each = loss_each + (*each * upstream[i]).sum();
+  }
+  loss.backward();
+  loss_each.backward();
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    EXPECT_TRUE(A[i].grad().equal(A_each[i].grad())) << "A's gradient " << i;
+    EXPECT_TRUE(B[i].grad().equal(B_each[i].grad())) << "B's gradient " << i;
+  }
+  // The exact composite in fp64, and SCALE: the sum of its terms' magnitudes.
+  const auto f64 = torch::kFloat64;
+  auto exact = torch::zeros({1, 70, 64}, f64), scale = exact.clone();
+  for (std::size_t i = 0; i < features.size(); ++i) {
+    const auto u = upstream[i].to(f64), path = w[i].to(f64) + s * torch::mm(B0[i].to(f64), A0[i].to(f64));
+    exact += torch::matmul(u, path);
+    scale += torch::matmul(u.abs(), w[i].to(f64).abs()) + s * torch::matmul(torch::matmul(u.abs(), B0[i].to(f64).abs()), A0[i].to(f64).abs());
+  }
+  const auto ours = x.grad().to(f64), each = x_each.grad().to(f64);
+  EXPECT_TRUE((ours - each).abs().le(scale * std::ldexp(1.0, -6)).all().item<bool>()) << "input gradient";
+  EXPECT_LE((ours - exact).abs().sum().item<double>(), (each - exact).abs().sum().item<double>()) << "input gradient";
 }
 
 // On a GPU a training step's layer adds the update inside the base output's product (addmm), so
