@@ -386,15 +386,14 @@ struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
     }
     if (ctx->needs_input_grad(0)) {
       torch::Tensor grad_x;
+      auto add_product = [&](const torch::Tensor& a, const torch::Tensor& b) { grad_x = grad_x.defined() ? grad_x.addmm_(a, b) : a.mm(b); };
       if (adapted && n == 1) {  // as the composite adds them: peft's bits
         grad_x = plus_low_rank(grads[0].mm(weight(0)), grad_rank[0], adapter_piece(0, 0));
       } else {
         // Several adapters' terms summed first, while small (each added to the sum of the base
         // products instead rounded the whole sum once more per layer); then the base products.
-        for (std::size_t i = 0; adapted && i < n; ++i) {
-          grad_x.defined() ? void(grad_x.addmm_(grad_rank[i], adapter_piece(i, 0))) : void(grad_x = grad_rank[i].mm(adapter_piece(i, 0)));
-        }
-        for (std::size_t i = 0; i < n; ++i) grad_x.defined() ? void(grad_x.addmm_(grads[i], weight(i))) : void(grad_x = grads[i].mm(weight(i)));
+        for (std::size_t i = 0; adapted && i < n; ++i) add_product(grad_rank[i], adapter_piece(i, 0));
+        for (std::size_t i = 0; i < n; ++i) add_product(grads[i], weight(i));
       }
       result[0] = grad_x.view(x.sizes());
     }
