@@ -532,11 +532,10 @@ std::tuple<Tensor, Tensor, Tensor> backward_pass(const Tensor& q, const Tensor& 
           const auto token_offset = (row0 + start) / 2 * d;
           // Inside the key block, the query block's own 64 keys start their sums here (no zeroed
           // buffer to read); the rows before them, and all of them after it, add to earlier sums.
+          const auto new_rows = start - key0 < kKeyBlock ? kQueryBlock : 0, old_rows = w - new_rows;
           auto add_or_start = [&](const BFloat16* a, Operand b, float* c) {
-            const auto old_rows = start - key0 < kKeyBlock ? w - kQueryBlock : w;
-            if (old_rows == w) return matmul(w, d, kQueryBlock / 2, a, kQueryBlock, b, c, d, true);
             if (old_rows > 0) matmul(old_rows, d, kQueryBlock / 2, a, kQueryBlock, b, c, d, true);
-            matmul(kQueryBlock, d, kQueryBlock / 2, a + old_rows * kQueryBlock, kQueryBlock, b, c + old_rows * d, d, false);
+            if (new_rows > 0) matmul(new_rows, d, kQueryBlock / 2, a + old_rows * kQueryBlock, kQueryBlock, b, c + old_rows * d, d, false);
           };
           add_or_start(pt.data, row_major(gt + token_offset, d), dv_data + (row0 + key0) * d);
           add_or_start(dst.data, row_major(qt + token_offset, d), dk_data + (row0 + key0) * d);

@@ -122,9 +122,10 @@ std::vector<torch::Tensor> weight_gradients(const std::vector<torch::Tensor>& gr
   }
   // oneDNN (torch 2.13, 2 threads) runs [1,152, k] x [k, 896], the 0.5B's q, k and v projections,
   // at 930-1,220 GFLOP/s for k from 2,048 to 16,384 tokens and each half of its rows at 1,740-2,270;
-  // 2,048 rows (the 1.5B's) run faster whole. So fewer rows than that are made in two products.
+  // 832 rows and fewer, and 2,048 (the 1.5B's), run fast whole. So the rows between are made in
+  // two products.
   auto all = torch::empty({rows, input.size(1)}, input.options());
-  const auto part = rows < 2048 ? (rows / 2 + 63) / 64 * 64 : rows;
+  const auto part = rows > 832 && rows < 2048 ? (rows / 2 + 63) / 64 * 64 : rows;
   for (std::int64_t row = 0; row < rows; row += part) {
     const auto n = std::min(part, rows - row);
     auto rows_out = all.narrow(0, row, n);
