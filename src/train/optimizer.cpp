@@ -347,7 +347,8 @@ AdamWState::AdamWState(const torch::Tensor& params, bool decay_, const torch::De
     high = params.detach();
     low = torch::zeros(params.sizes(), fp32.dtype(torch::kInt16));
   } else {
-    master = params.detach().to(device, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    master_is_params = params.scalar_type() == torch::kFloat32 && params.device() == device;
+    master = master_is_params ? params.detach() : params.detach().to(device, torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
   }
   exp_avg = torch::zeros(params.sizes(), fp32);
   exp_avg_sq = torch::zeros(params.sizes(), fp32);
@@ -368,7 +369,7 @@ void AdamWState::set_master(const torch::Tensor& fp32) {
 std::int64_t AdamWState::bytes() const {
   std::int64_t total = 0;
   for (const auto* t : {&master, &low, &exp_avg, &exp_avg_sq}) {
-    if (t->defined()) total += t->numel() * static_cast<std::int64_t>(t->element_size());
+    if (t->defined() && !(t == &master && master_is_params)) total += t->numel() * static_cast<std::int64_t>(t->element_size());
   }
   return total;
 }

@@ -429,7 +429,7 @@ void ShardedModel::step(double lr, double grad_scale) {
     if (!g.trainable) continue;
     auto grad = [&](std::int64_t begin, std::int64_t n) { return owned_grad(g, begin, n); };
     adamw_step(*g.adam, grad, lr, options_.adamw, grad_scale);
-    if (g.adam->split()) {  // the step updated this rank's parameters in place
+    if (g.adam->steps_params()) {  // the step updated this rank's parameters in place
       if (options_.mode == ShardMode::Optimizer || options_.mode == ShardMode::Grads) updated[gi] = g.flat->shard().clone();
       continue;
     }

@@ -48,18 +48,23 @@ torch::Tensor squared_norm_sum(const std::vector<torch::Tensor>& tensors);
 // The optimizer state of one flat tensor of parameters (a group, or this rank's slice of it).
 struct AdamWState {
   // The master starts equal to PARAMS. SPLIT (bf16 PARAMS on DEVICE): the master is PARAMS plus a
-  // 16-bit rest, and the step updates PARAMS in place; else an fp32 copy on DEVICE.
+  // 16-bit rest, and the step updates PARAMS in place. fp32 PARAMS on DEVICE (LoRA's adapters) are
+  // their own master, also updated in place: no copy of them each step. Else an fp32 copy on DEVICE.
   AdamWState(const torch::Tensor& params, bool decay, const torch::Device& device, bool split);
-  torch::Tensor master;     // fp32; undefined when split
+  torch::Tensor master;     // fp32; undefined when split; PARAMS themselves where they are fp32 on DEVICE
   torch::Tensor high, low;  // split: PARAMS (bf16) and the rest of the master (int16)
   torch::Tensor exp_avg, exp_avg_sq;  // fp32
   torch::Tensor step;                 // steps taken, a 0-d fp32 tensor (the fused kernel's form)
   bool decay = true;                  // weight decay applies (else a no-decay group)
 
   bool split() const { return low.defined(); }
+  bool steps_params() const { return split() || master_is_params; }  // the step updates PARAMS themselves
   torch::Tensor master_fp32() const;           // a copy when split
   void set_master(const torch::Tensor& fp32);  // split: also sets the parameters
-  std::int64_t bytes() const;
+  std::int64_t bytes() const;  // what the state adds to the parameters
+
+ private:
+  bool master_is_params = false;
 };
 
 // One AdamW update of STATE at learning rate LR, with the gradient of its elements [begin,

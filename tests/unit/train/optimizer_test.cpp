@@ -104,6 +104,32 @@ TEST(Optimizer, SplitMasterStepsABf16GradientAsItsFp32Values) {
   EXPECT_FALSE(torch::equal(from_bf16, initial));
 }
 
+// fp32 parameters (LoRA's adapters) are their own master: the step writes them, as it writes an
+// fp32 copy of them, and the state adds only the moments.
+TEST(Optimizer, Fp32ParametersAreTheirOwnMaster) {
+  torch::manual_seed(4);
+  const std::int64_t n = (1 << 20) + 3;
+  const torch::Tensor initial = torch::randn({n}) * 0.02;
+  torch::Tensor params = initial.clone();
+  AdamWState own(params, true, torch::kCPU, false), copy(initial.clone(), true, torch::kCPU, false);  // the same numbers elsewhere
+  EXPECT_TRUE(own.steps_params());
+  EXPECT_EQ(own.bytes(), 8 * n);
+  const torch::Tensor grad = torch::randn({n});
+  auto slice = [&](std::int64_t begin, std::int64_t count) { return grad.narrow(0, begin, count); };
+  AdamWSettings settings;
+  adamw_step(own, slice, 1e-3, settings);
+  EXPECT_EQ(own.master.data_ptr(), params.data_ptr());
+  EXPECT_FALSE(torch::equal(params, initial));
+  // A state over bf16 parameters keeps an fp32 copy: the same numbers from the same master.
+  AdamWState of_bf16(initial.to(torch::kBFloat16), true, torch::kCPU, false);
+  EXPECT_FALSE(of_bf16.steps_params());
+  EXPECT_EQ(of_bf16.bytes(), 12 * n);
+  adamw_step(copy, slice, 1e-3, settings);
+  EXPECT_TRUE(torch::equal(params, copy.master));
+  own.set_master(initial);
+  EXPECT_TRUE(torch::equal(params, initial));
+}
+
 TEST(Optimizer, SplitMasterLoadsAnFp32Master) {
   torch::Tensor params = torch::zeros({4}, torch::kBFloat16);
   AdamWState state(params, true, torch::kCPU, true);
