@@ -5,6 +5,7 @@
 #include <ATen/record_function.h>
 
 #include <algorithm>
+#include <optional>
 
 #if defined(__x86_64__)
 #include "amx.h"
@@ -153,6 +154,67 @@ COTRAIN_AMX void gradient_block(const BFloat16* a, std::int64_t f, std::int64_t 
   _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
 }
 
+// A finished 32 x 32 block of sums C (rows ldc apart) as an adapter's gradient: each sum times
+// SCALE rounded to bf16 (cpu_scaled_bf16's bits) and widened back, in place, or with OUT_T into
+// OUT_T's rows (ldt apart) transposed: while the block is in L1, not in passes over the result.
+COTRAIN_AVX512_BF16 void round_block(float* c, std::int64_t ldc, float scale, float* out_t, std::int64_t ldt) {
+  const auto factor = _mm512_set1_ps(scale);
+  for (std::int64_t i = 0; i < 32; i += 16) {
+    for (std::int64_t j = 0; j < 32; j += 16) {
+      __m512 block[16];
+      for (std::int64_t k = 0; k < 16; ++k) {
+        auto* row = c + (i + k) * ldc + j;
+        block[k] = avx512::round_bf16(_mm512_mul_ps(_mm512_loadu_ps(row), factor));
+        if (out_t == nullptr) _mm512_storeu_ps(row, block[k]);
+      }
+      if (out_t == nullptr) continue;
+      avx512::transpose16(block);
+      for (std::int64_t k = 0; k < 16; ++k) _mm512_storeu_ps(out_t + (j + k) * ldt + i, block[k]);
+    }
+  }
+}
+
+struct Rounding {
+  float scale;
+  bool transposed;
+};
+
+// P^T Q [r, n] fp32, or with ROUNDING its rounded form ([n, r] where transposed).
+Tensor low_rank_gradient(const Tensor& p, const Tensor& q, std::optional<Rounding> rounding) {
+  const auto tokens = p.size(0), rank = p.size(1), n = q.size(1), steps = (tokens + kStep - 1) / kStep;
+  auto out = at::empty({rank, n}, p.options().dtype(at::kFloat));
+  const bool transposed = rounding && rounding->transposed;
+  auto result = transposed ? at::empty({n, rank}, out.options()) : out;
+  if (steps == 0) return result.zero_();
+  auto a = at::empty({rank * steps * kStep}, p.options());
+  pack_transposed(p.data_ptr<BFloat16>(), p.stride(0), tokens, rank, steps, a.data_ptr<BFloat16>());
+  const auto* a_data = a.data_ptr<BFloat16>();
+  const auto* q_data = q.data_ptr<BFloat16>();
+  auto* out_data = out.data_ptr<float>();
+  auto* result_data = result.data_ptr<float>();
+  // Each thread its columns, token chunk by chunk: the chunk's pairs of its columns (~300 KB at
+  // n = 4,864) and its [r, columns] sums stay in L2.
+  at::parallel_for(0, n / 32, 1, [&](std::int64_t begin, std::int64_t end) {
+    amx::amx_load_config();
+    auto b = at::empty({(end - begin) * kChunkSteps * 2 * kRows * kRows}, q.options().dtype(at::kInt));
+    auto* b_data = b.data_ptr<std::int32_t>();
+    for (std::int64_t first_step = 0; first_step < steps; first_step += kChunkSteps) {
+      const auto chunk_steps = std::min(kChunkSteps, steps - first_step);
+      const bool last = first_step + chunk_steps == steps;
+      pack_pairs(q_data + 32 * begin, q.stride(0), tokens, first_step * kStep, chunk_steps, end - begin, b_data);
+      for (auto block = begin; block < end; ++block) {
+        for (std::int64_t f = 0; f < rank / kRows; f += 2) {
+          auto* sums = out_data + f * kRows * n + 32 * block;
+          gradient_block(a_data, f, steps, first_step, chunk_steps, b_data + (block - begin) * chunk_steps * 2 * kRows * kRows, sums, n,
+                         /*accumulate=*/first_step > 0);
+          if (last && rounding) round_block(sums, n, rounding->scale, transposed ? result_data + 32 * block * rank + f * kRows : nullptr, rank);
+        }
+      }
+    }
+  });
+  return result;
+}
+
 }  // namespace
 
 bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& b) {
@@ -167,7 +229,10 @@ bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& 
 void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tensor& b) {
   TORCH_CHECK(cpu_low_rank_sum_applies(sum, r_in, b), "cpu_add_low_rank_product_: operands it does not take");
   RECORD_FUNCTION("cotrain::cpu_add_low_rank_product_", std::vector<c10::IValue>{sum, r_in});  // named in --profile traces
-  const auto r = r_in.contiguous(), b_pairs = amx::token_pairs(b.contiguous().unsqueeze(0)).squeeze(0);  // [rank / 2, out]
+  // B's pairs of rows, [rank / 2, out] int32. A LoRA layer passes B^T of its [out, rank] B, whose
+  // rows hold each pair side by side already: its int32 view transposed, one copy of 4 bytes a pair.
+  const bool of_rows = b.stride(0) == 1 && b.stride(1) == b.size(0);
+  const auto r = r_in.contiguous(), b_pairs = of_rows ? b.t().view(at::kInt).t().contiguous() : amx::token_pairs(b.contiguous().unsqueeze(0)).squeeze(0);
   const auto n = sum.size(0), rank = r.size(1), out = sum.size(1);
   const auto* r_data = r.data_ptr<BFloat16>();
   const auto* b_data = b_pairs.data_ptr<std::int32_t>();
@@ -193,32 +258,13 @@ bool cpu_low_rank_gradient_applies(const Tensor& p, const Tensor& q) {
 Tensor cpu_low_rank_gradient(const Tensor& p, const Tensor& q) {
   TORCH_CHECK(cpu_low_rank_gradient_applies(p, q), "cpu_low_rank_gradient: operands it does not take");
   RECORD_FUNCTION("cotrain::cpu_low_rank_gradient", std::vector<c10::IValue>{p, q});  // named in --profile traces
-  const auto tokens = p.size(0), rank = p.size(1), n = q.size(1), steps = (tokens + kStep - 1) / kStep;
-  auto out = at::empty({rank, n}, p.options().dtype(at::kFloat));
-  if (steps == 0) return out.zero_();
-  auto a = at::empty({rank * steps * kStep}, p.options());
-  pack_transposed(p.data_ptr<BFloat16>(), p.stride(0), tokens, rank, steps, a.data_ptr<BFloat16>());
-  const auto* a_data = a.data_ptr<BFloat16>();
-  const auto* q_data = q.data_ptr<BFloat16>();
-  auto* out_data = out.data_ptr<float>();
-  // Each thread its columns, token chunk by chunk: the chunk's pairs of its columns (~300 KB at
-  // n = 4,864) and its [r, columns] sums stay in L2.
-  at::parallel_for(0, n / 32, 1, [&](std::int64_t begin, std::int64_t end) {
-    amx::amx_load_config();
-    auto b = at::empty({(end - begin) * kChunkSteps * 2 * kRows * kRows}, q.options().dtype(at::kInt));
-    auto* b_data = b.data_ptr<std::int32_t>();
-    for (std::int64_t first_step = 0; first_step < steps; first_step += kChunkSteps) {
-      const auto chunk_steps = std::min(kChunkSteps, steps - first_step);
-      pack_pairs(q_data + 32 * begin, q.stride(0), tokens, first_step * kStep, chunk_steps, end - begin, b_data);
-      for (auto block = begin; block < end; ++block) {
-        for (std::int64_t f = 0; f < rank / kRows; f += 2) {
-          gradient_block(a_data, f, steps, first_step, chunk_steps, b_data + (block - begin) * chunk_steps * 2 * kRows * kRows,
-                         out_data + f * kRows * n + 32 * block, n, /*accumulate=*/first_step > 0);
-        }
-      }
-    }
-  });
-  return out;
+  return low_rank_gradient(p, q, std::nullopt);
+}
+
+Tensor cpu_low_rank_gradient_rounded(const Tensor& p, const Tensor& q, float scale, bool transposed) {
+  TORCH_CHECK(cpu_low_rank_gradient_applies(p, q), "cpu_low_rank_gradient_rounded: operands it does not take");
+  RECORD_FUNCTION("cotrain::cpu_low_rank_gradient_rounded", std::vector<c10::IValue>{p, q});
+  return low_rank_gradient(p, q, Rounding{scale, transposed});
 }
 
 }  // namespace cotrain
@@ -231,6 +277,7 @@ bool cpu_low_rank_sum_applies(const at::Tensor&, const at::Tensor&, const at::Te
 void cpu_add_low_rank_product_(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
 bool cpu_low_rank_gradient_applies(const at::Tensor&, const at::Tensor&) { return false; }
 at::Tensor cpu_low_rank_gradient(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
+at::Tensor cpu_low_rank_gradient_rounded(const at::Tensor&, const at::Tensor&, float, bool) { TORCH_CHECK(false, "no AMX"); }
 
 }  // namespace cotrain
 

@@ -301,14 +301,13 @@ torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, co
 }
 
 // An adapter's gradient in its dtype OUT: A^T B over the tokens (rows), one of A and B rank-r wide,
-// rounded to bf16 once as oneDNN's product is (cpu_low_rank.h's fp32 sums where it takes the pair,
-// otherwise MmBackward's product), times SCALE, a power of two (so the same bits as the rounded
-// product of A scaled; below 2^-126 cpu_scaled_bf16 gives zero where ATen keeps a denormal).
+// rounded to bf16 once as oneDNN's product is (cpu_low_rank.h's fp32 sums, rounded and laid out by
+// its kernel, where it takes the pair; otherwise MmBackward's product), times SCALE, a power of two
+// (so the same bits as the rounded product of A scaled; below 2^-126 the kernel's rounding gives
+// zero where ATen keeps a denormal).
 torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b, double scale, torch::ScalarType out) {
-  if (cpu_low_rank_gradient_applies(a, b)) return cpu_scaled_bf16(cpu_low_rank_gradient(a, b), static_cast<float>(scale)).to(out);
-  if (cpu_low_rank_gradient_applies(b, a)) {
-    return cpu_scaled_bf16(cpu_low_rank_gradient(b, a), static_cast<float>(scale)).t().to(out, false, false, at::MemoryFormat::Contiguous);
-  }
+  if (cpu_low_rank_gradient_applies(a, b)) return cpu_low_rank_gradient_rounded(a, b, static_cast<float>(scale), /*transposed=*/false).to(out);
+  if (cpu_low_rank_gradient_applies(b, a)) return cpu_low_rank_gradient_rounded(b, a, static_cast<float>(scale), /*transposed=*/true).to(out);
   const auto product = a.t().mm(b);
   return (scale == 1 ? product : product * scale).to(out);
 }

@@ -32,4 +32,10 @@ bool cpu_low_rank_gradient_applies(const at::Tensor& p, const at::Tensor& q);
 // P^T Q, [r, n] fp32.
 at::Tensor cpu_low_rank_gradient(const at::Tensor& p, const at::Tensor& q);
 
+// P^T Q as an adapter's gradient in fp32: each sum times SCALE rounded to bf16 (cpu_scaled_bf16's
+// bits, cpu_elementwise.h) and widened back, [r, n], or with TRANSPOSED [n, r]. Made as each block
+// of sums is finished: the rounding pass and the transposing copy it replaces were ~0.8% of a LoRA
+// step (docs/performance.md).
+at::Tensor cpu_low_rank_gradient_rounded(const at::Tensor& p, const at::Tensor& q, float scale, bool transposed);
+
 }  // namespace cotrain

@@ -79,5 +79,35 @@ TEST(CpuLowRank, GradientIsTheExactProductInFp32) {
   EXPECT_FALSE(cpu_low_rank_gradient_applies(torch::zeros({4, 32}), torch::zeros({4, 32})));              // fp32
 }
 
+// The adapter's gradient as tokens_product (model/lean_ops.cpp) uses it: the fp32 sums times the
+// scale rounded to bf16, as cpu_scaled_bf16 rounds them, bit for bit, in either layout.
+TEST(CpuLowRank, RoundedGradientIsTheScaledBf16OfTheSumsInEitherLayout) {
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  if (!cpu_low_rank_gradient_applies(torch::zeros({4, 32}, bf16), torch::zeros({4, 32}, bf16))) GTEST_SKIP() << "this CPU has no AMX tile unit";
+  for (std::int64_t rank : {32, 64}) {
+    for (std::int64_t tokens : {0, 37, 300}) {
+      for (std::int64_t n : {32, 160}) {
+        for (float scale : {1.f, 0.5f, 4.f}) {
+          SCOPED_TRACE("rank " + std::to_string(rank) + " tokens " + std::to_string(tokens) + " n " + std::to_string(n) + " scale " +
+                       std::to_string(scale));
+          torch::manual_seed(tokens + n + rank);
+          const auto p = torch::randn({tokens, rank}, bf16), q = torch::randn({tokens, n + 64}, bf16).narrow(1, 32, n);
+          const auto expected = cpu_scaled_bf16(cpu_low_rank_gradient(p, q), scale).to(torch::kFloat32);
+          const auto got = cpu_low_rank_gradient_rounded(p, q, scale, /*transposed=*/false);
+          const auto got_t = cpu_low_rank_gradient_rounded(p, q, scale, /*transposed=*/true);
+          ASSERT_EQ(got.scalar_type(), torch::kFloat32);
+          EXPECT_TRUE(got.equal(expected));
+          ASSERT_EQ(got_t.sizes(), torch::IntArrayRef({n, rank}));
+          EXPECT_TRUE(got_t.is_contiguous());
+          EXPECT_TRUE(got_t.equal(expected.t()));
+          if (tokens > 0) {
+            EXPECT_FALSE(got.equal(cpu_low_rank_gradient(p, q) * scale));  // rounded, not the sums
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cotrain
