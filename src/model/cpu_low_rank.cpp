@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <vector>
 
 #if defined(__x86_64__)
 #include "amx.h"
@@ -215,6 +216,46 @@ Tensor low_rank_gradient(const Tensor& p, const Tensor& q, std::optional<Roundin
   return result;
 }
 
+// One 16-row strip of X W^T into C [16 x r] fp32 (r 32 or 64): X's rows (ldx apart, K values)
+// are A's tiles as they lie, W^T's pairs [K / 2, r] B's. The strip's 16 rows are 16 streams a
+// 64-byte piece at a time: asked for two steps ahead, as cpu_add_low_rank_product_'s sums are.
+COTRAIN_AMX void rank_strip(const BFloat16* x, std::int64_t ldx, std::int64_t k, const std::int32_t* pairs, std::int64_t r, float* c) {
+  constexpr std::int64_t kAhead = 2 * kStep;
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const bool wide = r == 64;
+  for (std::int64_t step = 0; step < k; step += kStep) {
+    if (step + kAhead < k) {
+      for (std::int64_t i = 0; i < kRows; ++i) _mm_prefetch(reinterpret_cast<const char*>(x + i * ldx + step + kAhead), _MM_HINT_T0);
+    }
+    const auto* b = pairs + step / 2 * r;
+    _tile_loadd(4, x + step, ldx * 2);
+    _tile_loadd(5, b, r * 4);
+    _tile_dpbf16ps(0, 4, 5);
+    _tile_loadd(6, b + 16, r * 4);
+    _tile_dpbf16ps(1, 4, 6);
+    if (wide) {
+      _tile_loadd(7, b + 32, r * 4);
+      _tile_dpbf16ps(2, 4, 7);
+      _tile_loadd(5, b + 48, r * 4);
+      _tile_dpbf16ps(3, 4, 5);
+    }
+  }
+  _tile_stored(0, c, r * 4);
+  _tile_stored(1, c + 16, r * 4);
+  if (wide) {
+    _tile_stored(2, c + 32, r * 4);
+    _tile_stored(3, c + 48, r * 4);
+  }
+}
+
+// OUT[i] = bf16(C[i]) for N fp32 sums, N a multiple of 16.
+COTRAIN_AVX512_BF16 void rounded_rows(const float* c, std::int64_t n, BFloat16* out) {
+  for (std::int64_t i = 0; i < n; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), avx512::to_bf16(_mm512_loadu_ps(c + i)));
+}
+
 }  // namespace
 
 bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& b) {
@@ -247,6 +288,47 @@ void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tens
   });
 }
 
+bool cpu_rank_product_applies(const Tensor& x, const Tensor& w) {
+  for (const auto* t : {&x, &w}) {
+    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 2) return false;
+  }
+  const auto r = w.size(0);
+  return amx::amx_usable() && (r == 32 || r == 64) && x.stride(1) == 1 && w.size(1) == x.size(1) && x.size(1) % kStep == 0;
+}
+
+Tensor cpu_rank_product(const Tensor& x, const Tensor& w) {
+  TORCH_CHECK(cpu_rank_product_applies(x, w), "cpu_rank_product: operands it does not take");
+  RECORD_FUNCTION("cotrain::cpu_rank_product", std::vector<c10::IValue>{x, w});
+  const auto n = x.size(0), k = x.size(1), r = w.size(0);
+  // W^T's pairs, [K / 2, r] int32: an A [r, K] holds each pair side by side in its rows (its int32
+  // view transposed); a B^T (B [K, r]) has them in pairs of B's rows.
+  const auto pairs = w.stride(1) == 1 ? w.contiguous().view(at::kInt).t().contiguous() : amx::token_pairs(w.t().contiguous().unsqueeze(0)).squeeze(0);
+  auto out = at::empty({n, r}, x.options());
+  const auto* x_data = x.data_ptr<BFloat16>();
+  const auto* pairs_data = pairs.data_ptr<std::int32_t>();
+  auto* out_data = out.data_ptr<BFloat16>();
+  const auto ldx = x.stride(0);
+  at::parallel_for(0, (n + kRows - 1) / kRows, 1, [&](std::int64_t begin, std::int64_t end) {
+    amx::amx_load_config();
+    alignas(64) float c[kRows * 64];
+    std::vector<BFloat16> padded;  // a ragged last strip's rows, zero below them
+    for (auto s = begin; s < end; ++s) {
+      const auto first = s * kRows, rows = std::min(kRows, n - first);
+      const auto* strip_rows = x_data + first * ldx;
+      auto ld = ldx;
+      if (rows < kRows) {
+        padded.assign(static_cast<std::size_t>(kRows * k), BFloat16(0.f));
+        for (std::int64_t i = 0; i < rows; ++i) std::copy(strip_rows + i * ldx, strip_rows + i * ldx + k, padded.data() + i * k);
+        strip_rows = padded.data();
+        ld = k;
+      }
+      rank_strip(strip_rows, ld, k, pairs_data, r, c);
+      rounded_rows(c, rows * r, out_data + first * r);
+    }
+  });
+  return out;
+}
+
 bool cpu_low_rank_gradient_applies(const Tensor& p, const Tensor& q) {
   for (const auto* t : {&p, &q}) {
     if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 2 || t->stride(1) != 1) return false;
@@ -275,6 +357,8 @@ namespace cotrain {
 
 bool cpu_low_rank_sum_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
 void cpu_add_low_rank_product_(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
+bool cpu_rank_product_applies(const at::Tensor&, const at::Tensor&) { return false; }
+at::Tensor cpu_rank_product(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
 bool cpu_low_rank_gradient_applies(const at::Tensor&, const at::Tensor&) { return false; }
 at::Tensor cpu_low_rank_gradient(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AMX"); }
 at::Tensor cpu_low_rank_gradient_rounded(const at::Tensor&, const at::Tensor&, float, bool) { TORCH_CHECK(false, "no AMX"); }

@@ -300,6 +300,16 @@ torch::Tensor plus_low_rank(const torch::Tensor& sum, const torch::Tensor& r, co
   return cpu_add(sum, r.mm(b));
 }
 
+// X W^T of bf16 rows X [..., K] and a rank-r W [r, K] (an adapter's s A16, or B16^T): cpu_low_rank.h's
+// kernel where it takes them, at::linear's product otherwise; the same bits.
+torch::Tensor rank_product(const torch::Tensor& x, const torch::Tensor& w) {
+  const auto rows = x.reshape({-1, x.size(-1)});
+  if (!cpu_rank_product_applies(rows, w)) return at::linear(x, w);
+  auto sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  return cpu_rank_product(rows, w).view(sizes);
+}
+
 // An adapter's gradient in its dtype OUT: A^T B over the tokens (rows), one of A and B rank-r wide,
 // rounded to bf16 once as oneDNN's product is (cpu_low_rank.h's fp32 sums, rounded and laid out by
 // its kernel, where it takes the pair; otherwise MmBackward's product), times SCALE, a power of two
@@ -340,7 +350,7 @@ struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
         const auto scaled_A16 = As[i].scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(As[i], static_cast<float>(scaling))
                                                                         : As[i].to(weight.scalar_type()) * scaling;
         const auto B16 = Bs[i].to(weight.scalar_type());
-        const auto rank_product = at::linear(x, scaled_A16);
+        const auto rank_product = cotrain::rank_product(x, scaled_A16);
         y = plus_low_rank(y.view({-1, y.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(y.sizes());
         saved.insert(saved.end(), {scaled_A16, B16, rank_product});
       }
@@ -379,7 +389,7 @@ struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
         if (ctx->needs_input_grad(first_B + i)) {
           result[first_B + i] = tokens_product(grads[i], rank_product.reshape({-1, rank_product.size(-1)}), 1.0, adapter);
         }
-        if (ctx->needs_input_grad(0) || ctx->needs_input_grad(first_A + i)) grad_rank[i] = grads[i].mm(adapter_piece(i, 1));
+        if (ctx->needs_input_grad(0) || ctx->needs_input_grad(first_A + i)) grad_rank[i] = cotrain::rank_product(grads[i], adapter_piece(i, 1).t());
         if (ctx->needs_input_grad(first_A + i)) result[first_A + i] = tokens_product(grad_rank[i], rows, scaling, adapter);
       }
     }

@@ -17,6 +17,19 @@ bool cpu_low_rank_sum_applies(const at::Tensor& sum, const at::Tensor& r, const 
 // SUM = bf16(SUM + bf16(R B)) in place; SUM contiguous.
 void cpu_add_low_rank_product_(const at::Tensor& sum, const at::Tensor& r, const at::Tensor& b);
 
+// A LoRA layer's rank-r products X W^T, W [r, K]: x A^T forward, and grad B (W = B^T) for the
+// gradients. oneDNN's bf16 matmul runs them at ~1,000 GFLOP/s ([2,048, 4,864] x [4,864, 64], ~1.2
+// ms: X read from memory, and its blocking for so few columns); here each 16-row strip of X is
+// the tile unit's A operand as it lies, W^T's pairs packed once, the strip's rows asked for ahead.
+// The fp32 sums are the tile unit's over K in order, rounded to bf16 once, as oneDNN's product is.
+//
+// Whether cpu_rank_product runs here: an AMX CPU; X [T, K] and W [r, K] bf16 on the CPU, X's rows
+// contiguous (any stride between them), W any strides, r 32 or 64, K a multiple of 32.
+bool cpu_rank_product_applies(const at::Tensor& x, const at::Tensor& w);
+
+// X W^T, [T, r] bf16.
+at::Tensor cpu_rank_product(const at::Tensor& x, const at::Tensor& w);
+
 // A LoRA layer's adapter gradients are products summed over the tokens with a rank-r side:
 // grad_A = (grad B)^T x and grad_B^T = (x A^T)^T grad, each P^T Q with P [tokens, r]. oneDNN's bf16
 // matmul takes the transposed operand at ~550 GFLOP/s there (a tenth of a LoRA step at 2,048

@@ -48,6 +48,41 @@ TEST(CpuLowRank, DeclinesWhatItDoesNotCompute) {
   EXPECT_FALSE(cpu_low_rank_sum_applies(torch::zeros({64, 8}, bf16).t(), r, b));                           // a sum not contiguous
 }
 
+// X W^T for a LoRA layer's rank-r W, given as A [r, K] and as B^T (B [K, r]), X's rows further
+// apart than K, rows below, at and past a 16-row strip, at the 0.5B's widths: the exact product
+// rounded to bf16 once (within the fp32 sums' rounding); oneDNN's bf16 product bit for bit up to
+// K = 896, where oneDNN sums over K in the same order (at 4,864 it blocks K otherwise, and the two
+// differ where a sum lies within fp32 rounding of a bf16 midpoint).
+TEST(CpuLowRank, RankProductIsTheExactProductRoundedOnce) {
+  const auto bf16 = torch::TensorOptions().dtype(torch::kBFloat16);
+  if (!cpu_rank_product_applies(torch::zeros({4, 32}, bf16), torch::zeros({32, 32}, bf16))) GTEST_SKIP() << "this CPU has no AMX tile unit";
+  for (std::int64_t r : {32, 64}) {
+    for (std::int64_t k : {64, 896, 4864}) {
+      for (std::int64_t rows : {1, 37, 300}) {
+        for (bool transposed : {false, true}) {
+          SCOPED_TRACE("r " + std::to_string(r) + " k " + std::to_string(k) + " rows " + std::to_string(rows) + (transposed ? " B^T" : " A"));
+          torch::manual_seed(r + k + rows);
+          const auto x = torch::randn({rows, k + 32}, bf16).narrow(1, 0, k);
+          const auto w = transposed ? (torch::randn({k, r}) * 0.1).to(torch::kBFloat16).t() : (torch::randn({r, k}) * 0.1).to(torch::kBFloat16);
+          ASSERT_TRUE(cpu_rank_product_applies(x, w));
+          const auto got = cpu_rank_product(x, w);
+          ASSERT_EQ(got.sizes(), torch::IntArrayRef({rows, r}));
+          const auto x64 = x.to(torch::kFloat64), w64 = w.to(torch::kFloat64);
+          const auto exact = x64.mm(w64.t()), magnitude = x64.abs().mm(w64.abs().t());
+          const auto half_step = exact.abs() * std::ldexp(1.0, -8);  // half a bf16 step, at most
+          EXPECT_TRUE((got.to(torch::kFloat64) - exact).abs().le(half_step + magnitude * 1e-6).all().item<bool>());
+          if (k <= 896) {
+            EXPECT_TRUE(got.equal(x.mm(w.t())));
+          }
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(cpu_rank_product_applies(torch::zeros({4, 32}, bf16), torch::zeros({16, 32}, bf16)));  // rank 16
+  EXPECT_FALSE(cpu_rank_product_applies(torch::zeros({4, 48}, bf16), torch::zeros({32, 48}, bf16)));  // K not a multiple of 32
+  EXPECT_FALSE(cpu_rank_product_applies(torch::zeros({32, 4}, bf16).t(), torch::zeros({32, 32}, bf16)));  // X's rows strided
+}
+
 // P^T Q in fp32 over 1, 37 (a ragged last step) and 2,048 tokens, Q a view of rows further apart:
 // the exact sums within fp32 rounding, and rounded to bf16 oneDNN's bf16 product but for a few
 // sums near a midpoint, by one unit in the last place.
