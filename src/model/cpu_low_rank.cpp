@@ -251,6 +251,15 @@ COTRAIN_AMX void rank_strip(const BFloat16* x, std::int64_t ldx, std::int64_t k,
   }
 }
 
+// M [K, n] (K even, n a multiple of 32, any strides) as the tile unit's B operand, [K / 2, n] int32:
+// element (p, j) holds M's (2p, j) and (2p + 1, j). Where M's columns are contiguous (a LoRA
+// layer's B^T, or A^T) each pair lies side by side already, and this is M^T's int32 view
+// transposed: one copy of 4 bytes a pair.
+Tensor pairs_of_rows(const Tensor& m) {
+  if (m.stride(0) == 1) return m.t().contiguous().view(at::kInt).t().contiguous();
+  return amx::token_pairs(m.contiguous().unsqueeze(0)).squeeze(0);
+}
+
 // OUT[i] = bf16(C[i]) for N fp32 sums, N a multiple of 16.
 COTRAIN_AVX512_BF16 void rounded_rows(const float* c, std::int64_t n, BFloat16* out) {
   for (std::int64_t i = 0; i < n; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), avx512::to_bf16(_mm512_loadu_ps(c + i)));
@@ -270,10 +279,7 @@ bool cpu_low_rank_sum_applies(const Tensor& sum, const Tensor& r, const Tensor& 
 void cpu_add_low_rank_product_(const Tensor& sum, const Tensor& r_in, const Tensor& b) {
   TORCH_CHECK(cpu_low_rank_sum_applies(sum, r_in, b), "cpu_add_low_rank_product_: operands it does not take");
   RECORD_FUNCTION("cotrain::cpu_add_low_rank_product_", std::vector<c10::IValue>{sum, r_in});  // named in --profile traces
-  // B's pairs of rows, [rank / 2, out] int32. A LoRA layer passes B^T of its [out, rank] B, whose
-  // rows hold each pair side by side already: its int32 view transposed, one copy of 4 bytes a pair.
-  const bool of_rows = b.stride(0) == 1 && b.stride(1) == b.size(0);
-  const auto r = r_in.contiguous(), b_pairs = of_rows ? b.t().view(at::kInt).t().contiguous() : amx::token_pairs(b.contiguous().unsqueeze(0)).squeeze(0);
+  const auto r = r_in.contiguous(), b_pairs = pairs_of_rows(b);  // [rank / 2, out]
   const auto n = sum.size(0), rank = r.size(1), out = sum.size(1);
   const auto* r_data = r.data_ptr<BFloat16>();
   const auto* b_data = b_pairs.data_ptr<std::int32_t>();
@@ -300,9 +306,7 @@ Tensor cpu_rank_product(const Tensor& x, const Tensor& w) {
   TORCH_CHECK(cpu_rank_product_applies(x, w), "cpu_rank_product: operands it does not take");
   RECORD_FUNCTION("cotrain::cpu_rank_product", std::vector<c10::IValue>{x, w});
   const auto n = x.size(0), k = x.size(1), r = w.size(0);
-  // W^T's pairs, [K / 2, r] int32: an A [r, K] holds each pair side by side in its rows (its int32
-  // view transposed); a B^T (B [K, r]) has them in pairs of B's rows.
-  const auto pairs = w.stride(1) == 1 ? w.contiguous().view(at::kInt).t().contiguous() : amx::token_pairs(w.t().contiguous().unsqueeze(0)).squeeze(0);
+  const auto pairs = pairs_of_rows(w.t());  // [K / 2, r]
   auto out = at::empty({n, r}, x.options());
   const auto* x_data = x.data_ptr<BFloat16>();
   const auto* pairs_data = pairs.data_ptr<std::int32_t>();
