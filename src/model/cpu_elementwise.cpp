@@ -51,7 +51,7 @@ COTRAIN_AVX512_BF16 void rms_norm_rows(const BFloat16* x, const BFloat16* weight
 // grad_mean / h * 2x; the weight's gradient sum(grad * bf16(x * inv_rms)) over the rows added
 // into WEIGHT_SUMS [h] fp32.
 COTRAIN_AVX512_BF16 void rms_norm_backward_rows(const BFloat16* grad, const BFloat16* x, const BFloat16* weight, const float* inv_rms,
-                                                std::int64_t rows, std::int64_t h, BFloat16* grad_x, float* weight_sums) {
+                                                const BFloat16* skip, std::int64_t rows, std::int64_t h, BFloat16* grad_x, float* weight_sums) {
   for (std::int64_t r = 0; r < rows; ++r, grad += h, x += h) {
     const auto factor = _mm512_set1_ps(inv_rms[r]);
     if (weight_sums) {
@@ -75,7 +75,8 @@ COTRAIN_AVX512_BF16 void rms_norm_backward_rows(const BFloat16* grad, const BFlo
     for (std::int64_t j = 0; j < h; j += 16) {
       const auto lanes = first_lanes(h - j);
       const auto grad_normed = round_bf16(_mm512_mul_ps(load_bf16(grad + j, lanes), load_bf16(weight + j, lanes)));
-      const auto value = _mm512_fmadd_ps(twice_grad_square, load_bf16(x + j, lanes), _mm512_mul_ps(grad_normed, factor));
+      auto value = _mm512_fmadd_ps(twice_grad_square, load_bf16(x + j, lanes), _mm512_mul_ps(grad_normed, factor));
+      if (skip) value = _mm512_add_ps(round_bf16(value), load_bf16(skip + r * h + j, lanes));  // as autograd adds the two rounded gradients
       store_bf16(grad_x + r * h + j, value, lanes);
     }
   }
@@ -302,9 +303,11 @@ std::pair<Tensor, Tensor> cpu_rms_norm(const Tensor& x_in, const Tensor& weight_
 }
 
 std::pair<Tensor, Tensor> cpu_rms_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& weight_in, const Tensor& inv_in,
-                                                bool need_x, bool need_weight) {
+                                                bool need_x, bool need_weight, const Tensor& skip_in) {
   RECORD_FUNCTION("cotrain::cpu_rms_norm_backward", std::vector<c10::IValue>{grad_in});
   const auto grad = grad_in.contiguous(), x = x_in.contiguous(), weight = weight_in.contiguous(), inv_rms = inv_in.contiguous();
+  const auto skip = skip_in.defined() ? skip_in.contiguous() : Tensor();
+  TORCH_CHECK(!skip.defined() || skip.sizes() == x.sizes(), "cpu_rms_norm_backward: a skip gradient of x's shape");
   const auto h = x.size(-1), rows = x.numel() / h, blocks = (rows + kRowBlock - 1) / kRowBlock;
   Tensor grad_x = need_x ? at::empty(x.sizes(), x.options()) : Tensor();
   // One partial sum per block of rows, added in order: the same bits on any number of threads.
@@ -313,7 +316,8 @@ std::pair<Tensor, Tensor> cpu_rms_norm_backward(const Tensor& grad_in, const Ten
     for (auto b = begin; b < end; ++b) {
       const auto first = b * kRowBlock, count = std::min(kRowBlock, rows - first);
       rms_norm_backward_rows(grad.data_ptr<BFloat16>() + first * h, x.data_ptr<BFloat16>() + first * h, weight.data_ptr<BFloat16>(),
-                             inv_rms.data_ptr<float>() + first, count, h, need_x ? grad_x.data_ptr<BFloat16>() + first * h : nullptr,
+                             inv_rms.data_ptr<float>() + first, skip.defined() ? skip.data_ptr<BFloat16>() + first * h : nullptr, count, h,
+                             need_x ? grad_x.data_ptr<BFloat16>() + first * h : nullptr,
                              need_weight ? partial.data() + b * h : nullptr);
     }
   });
@@ -450,7 +454,7 @@ bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*>) { return 
 // Unreachable: callers check cpu_elementwise_applies first.
 std::pair<at::Tensor, at::Tensor> cpu_rms_norm(const at::Tensor&, const at::Tensor&, double) { TORCH_CHECK(false, "no AVX-512"); }
 std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, bool,
-                                                        bool) {
+                                                        bool, const at::Tensor&) {
   TORCH_CHECK(false, "no AVX-512");
 }
 at::Tensor cpu_swiglu(const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }

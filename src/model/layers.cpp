@@ -357,8 +357,10 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, const torch::TensorOpti
 
 torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const RopeTables& rope, const std::vector<std::int64_t>& cu_seqlens,
                                         const LayerCache* cache) {
-  auto h = x + self_attn(input_layernorm(x), rope, cu_seqlens, cache);
-  return h + mlp(post_attention_layernorm(h));
+  const auto [normed, skip] = rms_norm_and_skip(x, input_layernorm->weight, input_layernorm->eps);
+  const auto h = residual_add(skip, self_attn(normed, rope, cu_seqlens, cache));
+  const auto [normed_h, skip_h] = rms_norm_and_skip(h, post_attention_layernorm->weight, post_attention_layernorm->eps);
+  return residual_add(skip_h, mlp(normed_h));
 }
 
 }  // namespace cotrain

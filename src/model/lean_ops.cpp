@@ -123,6 +123,33 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
   }
 };
 
+// RMSNorm of x and x itself, a pre-norm layer's two uses of its input: the norm's backward adds the
+// residual path's gradient of x in its one pass (cpu_rms_norm_backward's SKIP), where autograd made
+// the two apart and added them in a pass of its own. The same bits: the same roundings, and a sum
+// of two terms does not depend on their order.
+struct NormAndSkipFunction : torch::autograd::Function<NormAndSkipFunction> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+    auto [out, inv_rms] = cpu_rms_norm(x, weight, eps);
+    ctx->save_for_backward({x, weight, inv_rms});
+    return {out, x};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &grad = grad_out[0], &skip = grad_out[1];
+    if (!grad.defined()) return {skip, torch::Tensor(), torch::Tensor()};
+    auto [grad_x, grad_weight] =
+        cpu_rms_norm_backward(grad, saved[0], saved[1], saved[2], ctx->needs_input_grad(0), ctx->needs_input_grad(1), skip);
+    return {grad_x, grad_weight, torch::Tensor()};
+  }
+};
+
+// A residual connection's sum in one pass (cpu_add); its gradient is the output's, to both inputs.
+struct ResidualAddFunction : torch::autograd::Function<ResidualAddFunction> {
+  static torch::Tensor forward(AutogradContext*, const torch::Tensor& x, const torch::Tensor& branch) { return cpu_add(x, branch); }
+  static variable_list backward(AutogradContext*, variable_list grad_out) { return {grad_out[0], grad_out[0]}; }
+};
+
 struct EmbeddingRowsFunction : torch::autograd::Function<EmbeddingRowsFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& weight, const torch::Tensor& ids) {
     ctx->save_for_backward({ids});
@@ -449,6 +476,17 @@ std::optional<std::vector<torch::Tensor>> linears_of_one_input(const torch::Tens
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) { return RMSNormFunction::apply(x, weight, eps); }
+
+std::pair<torch::Tensor, torch::Tensor> rms_norm_and_skip(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  if (!cpu_elementwise_applies({&x, &weight}) || !torch::GradMode::is_enabled()) return {rms_norm(x, weight, eps), x};
+  auto out = NormAndSkipFunction::apply(x, weight, eps);
+  return {out[0], out[1]};
+}
+
+torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& branch) {
+  if (!cpu_elementwise_applies({&x, &branch}) || x.sizes() != branch.sizes()) return x + branch;
+  return torch::GradMode::is_enabled() ? ResidualAddFunction::apply(x, branch) : cpu_add(x, branch);
+}
 
 torch::Tensor rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto table = x.dim() == 4 ? x.size(2) * x.size(3) : -1;

@@ -19,9 +19,11 @@ bool cpu_elementwise_applies(std::initializer_list<const at::Tensor*> tensors);
 std::pair<at::Tensor, at::Tensor> cpu_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
 // The gradients of cpu_rms_norm for x and weight (those NEEDED; the others undefined), from GRAD
-// of its output and the forward's inv_rms.
+// of its output and the forward's inv_rms. With SKIP (x's gradient along another path, of x's
+// shape: a residual connection's) x's is the sum of the two, rounded as autograd adds them.
 std::pair<at::Tensor, at::Tensor> cpu_rms_norm_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& weight,
-                                                        const at::Tensor& inv_rms, bool need_x, bool need_weight);
+                                                        const at::Tensor& inv_rms, bool need_x, bool need_weight,
+                                                        const at::Tensor& skip = {});
 
 // bf16(bf16(silu(gate)) * up).
 at::Tensor cpu_swiglu(const at::Tensor& gate, const at::Tensor& up);

@@ -22,6 +22,17 @@ namespace cotrain {
 // RMSNorm. Keeps x and the fp32 rsqrt per row, not x32 and the normalised copy.
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 
+// {rms_norm(x, weight, eps), x} for a pre-norm layer, whose residual connection reads x beside the
+// norm: where cpu_elementwise.h's kernels run, the norm's backward adds the residual path's
+// gradient of x in its own pass (autograd added the two in a pass over [tokens, hidden] of its
+// own, ~2% of a 2,048-token LoRA step with the residual sums below); the same bits.
+std::pair<torch::Tensor, torch::Tensor> rms_norm_and_skip(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// x + branch, a residual connection: in one pass where cpu_elementwise.h's kernels run (cpu_add:
+// ATen's bits but for sums below 2^-126, which round to zero; ATen's bf16 add runs at ~12 GB/s),
+// its gradient the output's, to both.
+torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& branch);
+
 // at::linear(x, weight, bias), bias optional, with the weight's gradient from weight_gradient()
 // (model/weight_gradient.h): on MKL's path there, within a bf16 rounding of autograd's and closer
 // to the exact product; elsewhere at::linear itself. A bf16 CPU weight of more than 4,096 output

@@ -87,6 +87,32 @@ TEST(LeanOps, RmsNormMatchesAutogradThroughTheComposite) {
   }
 }
 
+// A pre-norm block, x + branch(rms_norm(x)) with a branch that mixes the rows (as attention does),
+// through rms_norm_and_skip and residual_add against rms_norm and ATen's +: the value and x's
+// gradient the same bits (the residual path's gradient added inside the norm's pass, as autograd
+// adds it), the weight's rms_norm's; in fp32 and on a GPU the plain ops themselves.
+TEST(LeanOps, NormAndSkipWithTheResidualSumIsThePlainBlockBitForBit) {
+  torch::manual_seed(5);
+  for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (std::vector<std::int64_t> shape : {std::vector<std::int64_t>{1, 37, 64}, std::vector<std::int64_t>{1, 300, 40}}) {
+      auto x = (torch::randn(shape) * 3).to(dtype);
+      auto weight = (1 + 0.1 * torch::randn({shape.back()})).to(dtype);
+      auto mix = (torch::randn({shape[1], shape[1]}) / std::sqrt(static_cast<double>(shape[1]))).to(dtype);
+      auto upstream = torch::randn(shape).to(dtype);
+      const double eps = 1e-6;
+      auto branch = [&](const torch::Tensor& normed) { return torch::matmul(mix, normed.tanh()); };
+      auto lean = run(
+          [&](const std::vector<torch::Tensor>& in) {
+            const auto [normed, skip] = rms_norm_and_skip(in[0], in[1], eps);
+            return residual_add(skip, branch(normed));
+          },
+          {x, weight}, upstream);
+      auto plain = run([&](const std::vector<torch::Tensor>& in) { return in[0] + branch(rms_norm(in[0], in[1], eps)); }, {x, weight}, upstream);
+      expect_same_bits(lean, plain, std::string(c10::toString(dtype)) + " rows of " + std::to_string(shape.back()));
+    }
+  }
+}
+
 // On a GPU the norm is torch's fused kernel, which rounds x * rstd * weight once where the
 // composite rounds x * rstd first: its value and gradients must be the exact ones (fp64) rounded,
 // within one step of the dtype at the exact value, and no further from them in sum than the
