@@ -94,7 +94,11 @@ def main():
              ("2^{5000}", "3^{5000}"), ("\\infty", "-\\infty"), ("\\text{(C)}", "C"),
              ("5", "The answer is $\\boxed{5}$. I hope it is correct."),
              ("\\dfrac{3}{4}", "<|begin_of_thought|>wait<|end_of_thought|><|begin_of_solution|>\\boxed{\\frac34}<|end_of_solution|>"),
-             ("\\sum_{k=0}^{10} k", "55"), ("0.10\\%10^{400}%", "0.1000.11%\n0.18\\%"), ("\\binom{10}{3}", "120"), ("\\sin^2 x + \\cos^2 x", "1"), ("a<b\\le c", "(a, c]")]
+             ("\\sum_{k=0}^{10} k", "55"), ("0.10\\%10^{400}%", "0.1000.11%\n0.18\\%"), ("\\binom{10}{3}", "120"), ("\\sin^2 x + \\cos^2 x", "1"), ("a<b\\le c", "(a, c]"),
+             # found by fuzzing: factorials' values added and divided over every pair of ± alternatives
+             ("{10l7}", "\\pm2601650600/282!9\\pm49670320537676"),
+             ("{10l7}", "\\pm2601\\pm2601650600/282!9\\pm496703207650600/282!9\\pm49670320737676"),
+             ("{10\\pm26316/0600/282!9\\pm4!967l3205376l7}", "\\pm26316/0600/0600/282!9\\pm5!0\\pm26316/0600/282!9\\pm4!96796737676")]
     for i, (gold, pred) in enumerate(pairs):
         write("fuzz_grade", f"seed{i}", gold + "\n" + pred)
     # trace files: the first byte picks the perturbation

@@ -32,7 +32,7 @@ class BigInt {
   friend std::optional<BigInt> mul(const BigInt& a, const BigInt& b);
   // Truncating division: a = q*b + r, |r| < |b|, r has a's sign.
   friend std::optional<std::pair<BigInt, BigInt>> divmod(const BigInt& a, const BigInt& b);
-  friend BigInt gcd(BigInt a, BigInt b);
+  friend BigInt gcd(const BigInt& a, const BigInt& b);
   BigInt abs() const { BigInt r = *this; r.neg_ = false; return r; }
   BigInt negated() const { BigInt r = *this; if (!r.is_zero()) r.neg_ = !r.neg_; return r; }
 
