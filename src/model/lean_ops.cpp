@@ -357,9 +357,10 @@ torch::Tensor tokens_product(const torch::Tensor& a, const torch::Tensor& b, dou
 // With adapters, the composite's ops in its order, and its bits; its backward is autograd's for
 // them (MmBackward's products, MulBackward's scaling, the casts' exact widening), its two sums
 // plus_low_rank's. The scaling, a power of two, rides on the bf16 copy of A (s A16, made in one
-// pass from the fp32 A): x (s A16)^T has the bits of the composite's (x A16^T) s (but for values of
-// s A below 2^-126, which cpu_scaled_bf16 makes zero), and so have the products downstream of it,
-// without a pass over the [tokens, r] products forward and backward.
+// pass from the fp32 A; B16 made by the same kernel): x (s A16)^T has the bits of the composite's
+// (x A16^T) s (but for values of s A or B below 2^-126, which cpu_scaled_bf16 makes zero), and so
+// have the products downstream of it, without a pass over the [tokens, r] products forward and
+// backward.
 //
 // X's gradient is summed inside the products (addmm: autograd added each further layer's in a pass
 // over [tokens, in]), one adapter's term as the composite adds it; the weights' gradients come
@@ -376,7 +377,7 @@ struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
       if (adapted) {
         const auto scaled_A16 = As[i].scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(As[i], static_cast<float>(scaling))
                                                                         : As[i].to(weight.scalar_type()) * scaling;
-        const auto B16 = Bs[i].to(weight.scalar_type());
+        const auto B16 = Bs[i].scalar_type() == torch::kFloat32 ? cpu_scaled_bf16(Bs[i], 1.f) : Bs[i].to(weight.scalar_type());
         const auto rank_product = cotrain::rank_product(x, scaled_A16);
         y = plus_low_rank(y.view({-1, y.size(-1)}), rank_product.view({-1, rank_product.size(-1)}), B16.t()).view(y.sizes());
         saved.insert(saved.end(), {scaled_A16, B16, rank_product});
@@ -426,9 +427,15 @@ struct JointLinearFunction : torch::autograd::Function<JointLinearFunction> {
       if (adapted && n == 1) {  // as the composite adds them: peft's bits
         grad_x = plus_low_rank(grads[0].mm(weight(0)), grad_rank[0], adapter_piece(0, 0));
       } else {
-        // Several adapters' terms summed first, while small (each added to the sum of the base
-        // products instead rounded the whole sum once more per layer); then the base products.
-        for (std::size_t i = 0; adapted && i < n; ++i) add_product(grad_rank[i], adapter_piece(i, 0));
+        // Several adapters' terms first, while small (each added to the sum of the base products
+        // instead rounded the whole sum once more per layer), as one product over their ranks side
+        // by side (one rounding of their sum, and one pass over [tokens, in] where a product per
+        // adapter made one each); then the base products.
+        if (adapted) {
+          std::vector<torch::Tensor> pieces;
+          for (std::size_t i = 0; i < n; ++i) pieces.push_back(adapter_piece(i, 0));
+          grad_x = at::cat(grad_rank, 1).mm(at::cat(pieces, 0));
+        }
         for (std::size_t i = 0; i < n; ++i) add_product(grads[i], weight(i));
       }
       result[0] = grad_x.view(x.sizes());
