@@ -111,9 +111,10 @@ struct ShardedModel::Group {
   std::vector<std::uintptr_t> hook_keys;
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
-  torch::Tensor grad_full;       // none/optimizer: [padded], fp32; fp32 parameters' .grad are views of it,
-                                 // others' are folded into it after each backward (fold_grads; allocated
-                                 // by the first fold, so never when every step has one pass, see grads_in_params_)
+  torch::Tensor grad_full;       // none/optimizer: [padded], fp32; the parameters' gradients are folded
+                                 // into it after each backward (fold_grads; allocated by the first fold,
+                                 // so for parameters not in fp32 never when every step has one pass, see
+                                 // grads_in_params_)
   bool grad_full_stale = false;  // holds the last step's gradients: the next fold overwrites instead of adding
   torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
                                  // on the state device
@@ -175,10 +176,6 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     if (shards_grads()) {
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
-    } else if (g.flat->dtype() == torch::kFloat32) {  // other dtypes: allocated by their first fold
-      g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-      auto views = unflatten(layout, g.grad_full);
-      for (std::size_t i = 0; i < views.size(); ++i) g.flat->params()[i].mutable_grad() = views[i];
     }
     // bf16 parameters beside their optimizer state are the upper half of their masters (optimizer.h).
     const bool split = g.flat->dtype() == torch::kBFloat16 && !options_.offload;
@@ -323,11 +320,13 @@ void ShardedModel::complete_reduction(std::size_t gi) {
   }
 }
 
-// none/optimizer, parameters not in fp32: adds their gradients to the group's fp32 buffer (the
-// step's first fold converts them into it: one pass instead of zeroing, converting and adding).
+// none/optimizer: adds the parameters' gradients to the group's fp32 buffer (the step's first fold
+// copies or converts them into it: one pass instead of zeroing, converting and adding; fp32
+// parameters' gradients, as views of the buffer that autograd added into, cost a zeroing pass and
+// an addition per parameter).
 void ShardedModel::fold_grads(std::size_t gi) {
   Group& g = groups_[gi];
-  if (!g.trainable || shards_grads() || g.flat->dtype() == torch::kFloat32 || grads_in_params_) return;
+  if (!g.trainable || shards_grads() || grads_in_params(g)) return;
   torch::NoGradGuard no_grad;
   if (!g.grad_full.defined()) {  // fp32 whatever the parameters' dtype: passes are summed in full precision
     g.grad_full = torch::zeros({g.flat->layout().padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(g.flat->full().device()));
@@ -458,15 +457,7 @@ void ShardedModel::zero_grad() {
     if (grads_in_params(g)) {
       for (const auto& param : g.flat->params()) param.mutable_grad().reset();
     }
-    if (g.grad_full.defined()) {
-      // fp32 parameters' .grad are views autograd adds into; the others' buffer is overwritten by
-      // the next step's first fold.
-      if (g.flat->dtype() == torch::kFloat32) {
-        g.grad_full.zero_();
-      } else {
-        g.grad_full_stale = true;
-      }
-    }
+    if (g.grad_full.defined()) g.grad_full_stale = true;  // overwritten by the next step's first fold
     if (g.grad_shard.defined()) g.grad_shard.zero_();
   }
   grads_in_params_ = false;

@@ -65,7 +65,7 @@ TEST(Sharding, ParametersBecomeViewsOfBucketsAndKeepTheirValues) {
   EXPECT_GT(sharded.num_groups(), units.units.size());
   for (const auto& item : model->named_parameters()) {
     EXPECT_TRUE(torch::equal(item.value(), before[item.key()])) << item.key();
-    ASSERT_TRUE(item.value().grad().defined()) << item.key();  // a view of the group's gradient buffer
+    EXPECT_FALSE(item.value().grad().defined()) << item.key();  // autograd's until a backward's fold
   }
   std::map<std::string, torch::Tensor> saved;
   sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) { saved[name] = t; });
@@ -160,6 +160,45 @@ TEST(Sharding, Bf16GradientsAccumulateInFp32AcrossMicroBatches) {
     sharded.finish_backward();
   }
   EXPECT_NEAR(sharded.grad_norm(), 2 * expected, 2e-6 * expected);
+}
+
+// fp32 parameters: autograd's gradients of each pass are folded into the group's buffer (the
+// step's first fold copies them, later ones add), so the parameters hold none after a backward;
+// after zero_grad a parameter that gets no gradient counts zero, not the last step's.
+TEST(Sharding, Fp32GradientsAreFoldedIntoTheBufferAndAStaleOneCountsZero) {
+  CausalLM model = tiny_model(false);
+  const std::vector<PackedRow> rows = {pack_documents({{1, 2, 3, 4, 5, 6}}), pack_documents({{7, 8, 9, 10, 11}})};
+  auto nll = [&](const PackedRow& row) {
+    return summed_nll(model->hidden_states(row).squeeze(0), model->head_weight(), row.targets, LossGradients::build);
+  };
+  double squares = 0;  // of autograd's sum of the two passes' gradients
+  {
+    auto loss = nll(rows[0]) + nll(rows[1]);
+    const auto params = model->parameters();
+    for (const auto& g : torch::autograd::grad({loss}, params)) squares += g.to(torch::kFloat64).square().sum().item<double>();
+  }
+  ProcessGroup single;
+  ShardedModel sharded(single, decoder_units(*model).units, ShardOptions{});
+  for (int step = 0; step < 2; ++step) {  // the second step's first fold overwrites the first's sums
+    for (std::size_t m = 0; m < rows.size(); ++m) {
+      auto loss = nll(rows[m]);
+      sharded.begin_backward(m + 1 == rows.size());
+      loss.backward();
+      sharded.finish_backward();
+      for (const auto& p : model->parameters()) EXPECT_FALSE(p.grad().defined());
+    }
+    EXPECT_NEAR(sharded.grad_norm(), std::sqrt(squares), 1e-6 * std::sqrt(squares));
+    sharded.zero_grad();
+  }
+  const torch::Tensor ids = torch::tensor({1, 2, 2}).reshape({1, -1});
+  auto embedding_loss = [&] { return model->model->embed_tokens(ids).square().sum(); };
+  const torch::Tensor weight = model->model->embed_tokens->weight;
+  const double expected = torch::autograd::grad({embedding_loss()}, {weight})[0].to(torch::kFloat64).norm().item<double>();
+  ASSERT_GT(expected, 0);
+  sharded.begin_backward(true);
+  embedding_loss().backward();
+  sharded.finish_backward();
+  EXPECT_NEAR(sharded.grad_norm(), expected, 1e-6 * expected);
 }
 
 // A step of one backward pass on one rank keeps the bf16 gradients autograd produced (no fp32
