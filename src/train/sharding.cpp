@@ -176,6 +176,12 @@ ShardedModel::ShardedModel(ProcessGroup& group, std::vector<ParamUnit> units, co
     if (shards_grads()) {
       // Only the optimizer reads it: with offload it lives in CPU memory too.
       g.grad_shard = torch::zeros({layout.shard_numel}, torch::TensorOptions().dtype(torch::kFloat32).device(state_device_));
+    } else if (g.flat->dtype() == torch::kFloat32) {
+      // Every fold of fp32 gradients goes into it (they never stay in the parameters): made here,
+      // before the first step's activations, not amid its backward (where the allocator then
+      // placed it so that the next forward faulted in ~180 MB more at 8,192 tokens, ~5% slower).
+      g.grad_full = torch::zeros({layout.padded_numel()}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+      g.grad_full_stale = true;
     }
     // bf16 parameters beside their optimizer state are the upper half of their masters (optimizer.h).
     const bool split = g.flat->dtype() == torch::kBFloat16 && !options_.offload;
