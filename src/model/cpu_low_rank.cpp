@@ -270,8 +270,8 @@ COTRAIN_AVX512_BF16 void transposed_words(const std::int32_t* x, std::int64_t ro
 // transposed: one copy of 4 bytes a pair.
 Tensor pairs_of_rows(const Tensor& m) {
   if (m.stride(0) != 1) return amx::token_pairs(m.contiguous().unsqueeze(0)).squeeze(0);
-  const auto words = m.t().contiguous().view(at::kInt);  // [n, K / 2]
-  if (words.size(0) % 16 != 0 || words.size(1) % 16 != 0) return words.t().contiguous();
+  const auto words = m.t().contiguous().view(at::kInt);  // [n, K / 2]: the callers' K and n are multiples of 32
+  TORCH_CHECK(words.size(0) % 16 == 0 && words.size(1) % 16 == 0, "pairs_of_rows: ", m.sizes(), " not in 32 x 32 blocks");
   auto out = at::empty({words.size(1), words.size(0)}, words.options());
   transposed_words(words.data_ptr<std::int32_t>(), words.size(0), words.size(1), out.data_ptr<std::int32_t>());
   return out;
