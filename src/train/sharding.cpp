@@ -112,9 +112,9 @@ struct ShardedModel::Group {
   int grads_pending = 0;  // parameters whose gradient this backward has not accumulated yet
   bool ready = false;
   torch::Tensor grad_full;       // none/optimizer: [padded], fp32; the parameters' gradients are folded
-                                 // into it after each backward (fold_grads; allocated by the first fold,
-                                 // so for parameters not in fp32 never when every step has one pass, see
-                                 // grads_in_params_)
+                                 // into it after each backward (fold_grads). fp32 parameters' is made with
+                                 // the group; others' by the first fold, so never when every step has one
+                                 // pass (see grads_in_params_)
   bool grad_full_stale = false;  // holds the last step's gradients: the next fold overwrites instead of adding
   torch::Tensor grad_shard;      // grads/params: this rank's reduced slice, fp32, summed over micro-batches,
                                  // on the state device
@@ -326,10 +326,10 @@ void ShardedModel::complete_reduction(std::size_t gi) {
   }
 }
 
-// none/optimizer: adds the parameters' gradients to the group's fp32 buffer (the step's first fold
-// copies or converts them into it: one pass instead of zeroing, converting and adding; fp32
-// parameters' gradients, as views of the buffer that autograd added into, cost a zeroing pass and
-// an addition per parameter).
+// none/optimizer: adds the parameters' gradients to the group's fp32 buffer; the step's first fold
+// copies or converts them into it, one pass instead of zeroing, converting and adding (fp32
+// parameters too: as views of the buffer that autograd added into, theirs cost a zeroing pass and
+// an addition per parameter each step).
 void ShardedModel::fold_grads(std::size_t gi) {
   Group& g = groups_[gi];
   if (!g.trainable || shards_grads() || grads_in_params(g)) return;
@@ -350,7 +350,7 @@ void ShardedModel::fold_grads(std::size_t gi) {
     } else {
       views[i].add_(grad);
     }
-    grad.reset();  // the next micro-batch starts a fresh low-precision gradient
+    grad.reset();  // the next micro-batch's gradient is autograd's anew, not added to this one
   }
   g.grad_full_stale = false;
 }
