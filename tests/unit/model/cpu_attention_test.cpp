@@ -38,9 +38,10 @@ TEST(CpuFlashAttention, MatchesFp64AttentionAsCloselyAsTorchsBf16Kernel) {
     std::int64_t batch, heads, kv_heads, length, dim;
   };
   // Lengths: one token, part of a query block, one block, several blocks with a ragged end, more
-  // than two key blocks; grouped-query (7 and 4 heads per K/V head) and plain heads; d 64 and 128.
+  // than two of the backward's key blocks (512) and of the forward's (2,048); grouped-query (7, 4
+  // and 2 heads per K/V head) and plain heads; d 64 and 128.
   for (const auto& c : {Case{1, 14, 2, 1, 64}, Case{1, 14, 2, 37, 64}, Case{1, 14, 2, 64, 64}, Case{1, 14, 2, 700, 64},
-                        Case{2, 4, 4, 130, 128}, Case{1, 4, 1, 1100, 64}}) {
+                        Case{2, 4, 4, 130, 128}, Case{1, 4, 1, 1100, 64}, Case{1, 2, 1, 4200, 64}}) {
     SCOPED_TRACE("batch " + std::to_string(c.batch) + " heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " length " +
                  std::to_string(c.length) + " d " + std::to_string(c.dim));
     torch::manual_seed(c.length);
