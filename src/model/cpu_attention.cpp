@@ -6,6 +6,7 @@
 #include <torch/autograd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -581,24 +582,68 @@ Shape shape_of(const Tensor& q, const Tensor& k) {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// The documents of a row (STARTS: cu_seqlens over the tokens) each attend within themselves, the
+// kernel run once per document into one output and, backward, one gradient per input: where each
+// document was a slice of the row's Q, K and V, autograd gave every slice's gradient a zeroed
+// tensor of the whole row (at 8,192 tokens in 8 documents ~10 ms a layer, a fifth of the attention).
 struct CpuFlashAttentionFunction : torch::autograd::Function<CpuFlashAttentionFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v) {
-    const auto shape = shape_of(q, k);
-    auto [out, lse] = forward_pass(padded(q, shape), padded(k, shape), padded(v, shape), shape);
-    auto result = out.narrow(1, 0, shape.length).transpose(1, 2);
-    ctx->save_for_backward({q, k, v, result, lse});
+  static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<std::int64_t>& starts) {
+    const auto documents = starts.size() - 1;
+    variable_list saved{q, k, v};
+    Tensor result;
+    if (documents == 1) {  // the kernel's own token-major output, no copy
+      const auto shape = shape_of(q, k);
+      auto [out, lse] = forward_pass(padded(q, shape), padded(k, shape), padded(v, shape), shape);
+      result = out.narrow(1, 0, shape.length).transpose(1, 2);
+      saved.push_back(lse);
+    } else {
+      auto out = at::empty({q.size(0), q.size(2), q.size(1), q.size(3)}, q.options());  // token-major, as the kernel's
+      for (std::size_t i = 0; i < documents; ++i) {
+        const auto start = starts[i], n = starts[i + 1] - starts[i];
+        const auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
+        const auto shape = shape_of(qi, ki);
+        auto [document_out, lse] = forward_pass(padded(qi, shape), padded(ki, shape), padded(vi, shape), shape);
+        out.narrow(1, start, n).copy_(document_out.narrow(1, 0, n));
+        saved.push_back(lse);
+      }
+      result = out.transpose(1, 2);
+    }
+    saved.push_back(result);
+    ctx->save_for_backward(saved);
+    ctx->saved_data["starts"] = starts;
     return result;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
-    const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
+    const auto starts = ctx->saved_data["starts"].toIntVector();
+    const auto documents = starts.size() - 1;
+    const auto &q = saved[0], &k = saved[1], &v = saved[2], &out = saved.back();
     const auto grad = grad_out[0].stride(3) == 1 ? grad_out[0] : grad_out[0].contiguous();
-    const auto shape = shape_of(q, k);
-    auto [dq, dk_heads, dv_heads] = backward_pass(padded(q, shape), padded(k, shape), padded(v, shape), padded_any_strides(grad, shape), lse,
-                                                  query_dots(grad, out, shape), shape);
-    return {dq.view({shape.batch, shape.heads, shape.padded, shape.dim}).narrow(2, 0, shape.length), per_kv_head(dk_heads, shape),
-            per_kv_head(dv_heads, shape)};
+    // One document's gradients: dQ [B, heads, n, d] (a view of the kernel's padded rows), dK, dV.
+    auto document = [&](std::size_t i) {
+      const auto start = starts[i], n = starts[i + 1] - starts[i];
+      const auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n), gi = grad.narrow(2, start, n);
+      const auto shape = shape_of(qi, ki);
+      auto [dq, dk_heads, dv_heads] = backward_pass(padded(qi, shape), padded(ki, shape), padded(vi, shape), padded_any_strides(gi, shape),
+                                                    saved[3 + i], query_dots(gi, out.narrow(2, start, n), shape), shape);
+      return std::array<Tensor, 3>{dq.view({shape.batch, shape.heads, shape.padded, shape.dim}).narrow(2, 0, n), per_kv_head(dk_heads, shape),
+                                   per_kv_head(dv_heads, shape)};
+    };
+    if (documents == 1) {
+      auto [dq, dk, dv] = document(0);
+      return {dq, dk, dv, Tensor()};
+    }
+    auto dq = at::empty_like(q, at::MemoryFormat::Contiguous), dk = at::empty_like(k, at::MemoryFormat::Contiguous),
+         dv = at::empty_like(v, at::MemoryFormat::Contiguous);
+    for (std::size_t i = 0; i < documents; ++i) {
+      const auto start = starts[i], n = starts[i + 1] - starts[i];
+      const auto grads = document(i);
+      dq.narrow(2, start, n).copy_(grads[0]);
+      dk.narrow(2, start, n).copy_(grads[1]);
+      dv.narrow(2, start, n).copy_(grads[2]);
+    }
+    return {dq, dk, dv, Tensor()};
   }
 };
 
@@ -609,7 +654,7 @@ bool cpu_flash_attention_runs_here() {
   return runs;
 }
 
-std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<std::int64_t>& documents) {
   if (!cpu_flash_attention_runs_here()) return std::nullopt;
   for (const auto* t : {&q, &k, &v}) {
     if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 4) return std::nullopt;
@@ -619,7 +664,12 @@ std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, cons
       q.size(1) % k.size(1) != 0) {
     return std::nullopt;
   }
-  return CpuFlashAttentionFunction::apply(q, k, v);
+  const auto starts = documents.empty() ? std::vector<std::int64_t>{0, q.size(2)} : documents;
+  if (starts.size() < 2 || starts.front() != 0 || starts.back() != q.size(2)) return std::nullopt;
+  for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+    if (starts[i + 1] <= starts[i]) return std::nullopt;  // an empty document: SDPA's path takes it
+  }
+  return CpuFlashAttentionFunction::apply(q, k, v, starts);
 }
 
 }  // namespace cotrain
@@ -629,7 +679,9 @@ std::optional<Tensor> cpu_flash_attention(const Tensor& q, const Tensor& k, cons
 namespace cotrain {
 
 bool cpu_flash_attention_runs_here() { return false; }
-std::optional<at::Tensor> cpu_flash_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return std::nullopt; }
+std::optional<at::Tensor> cpu_flash_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, const std::vector<std::int64_t>&) {
+  return std::nullopt;
+}
 
 }  // namespace cotrain
 

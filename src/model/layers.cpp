@@ -239,22 +239,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const RopeTables& r
   // 0.148 s against 0.188, docs/performance.md); one plan costs more than that difference.
   if (!cache) {
     if (auto out = varlen_flash_attention(q, k, v, cu_seqlens)) return o_proj(out->reshape({batch, len, num_heads * head_dim}));
+    // Our CPU kernel where the CPU has its instructions: the row's documents in one call too.
+    if (auto out = cpu_flash_attention(q, k, v, cu_seqlens)) return o_proj(out->transpose(1, 2).reshape({batch, len, num_heads * head_dim}));
   }
   const bool gqa = num_heads != num_kv_heads;
   // Packed documents: one causal attention per document, so none sees another. This is the
-  // variable-length attention of flash-attn done with the public SDPA, on any device, or with our
-  // CPU kernel where the CPU has its instructions (cpu_attention.h).
+  // variable-length attention of flash-attn done with the public SDPA, on any device.
   std::vector<torch::Tensor> parts;
   parts.reserve(cu_seqlens.size());
   for (std::size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
     const auto start = cu_seqlens[i], n = cu_seqlens[i + 1] - cu_seqlens[i];
     auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
-    if (!cache) {
-      if (auto out = cpu_flash_attention(qi, ki, vi)) {
-        parts.push_back(*out);
-        continue;
-      }
-    }
     torch::Tensor mask;
     if (cache) {  // store the document's keys and values in its row, then attend to the whole row
       const auto row = cache->step.rows[i], past = cache->step.starts[i];

@@ -9,7 +9,9 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace cotrain {
 
@@ -18,8 +20,11 @@ bool cpu_flash_attention_runs_here();
 
 // softmax(Q K^T / sqrt(d) + causal mask) V with gradients for Q, K and V. Q [B, heads, T, d], K/V
 // [B, kv_heads, T, d], heads a multiple of kv_heads (grouped-query heads share theirs), bf16, on
-// the CPU, d a multiple of 64 -> [B, heads, T, d]. std::nullopt where any of that does not hold or
-// the CPU lacks the instructions.
-std::optional<at::Tensor> cpu_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+// the CPU, d a multiple of 64 -> [B, heads, T, d]. With DOCUMENTS (cu_seqlens: 0, the first
+// document's end, ..., T) the tokens of each attend only within their document, as packed rows
+// need; empty, the row is one document. std::nullopt where any of that does not hold (an empty
+// document included) or the CPU lacks the instructions.
+std::optional<at::Tensor> cpu_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                              const std::vector<std::int64_t>& documents = {});
 
 }  // namespace cotrain

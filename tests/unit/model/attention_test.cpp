@@ -9,6 +9,8 @@
 #include <string>
 
 #include "cotrain/model/causal_lm.h"
+#include "cotrain/model/cpu_attention.h"
+#include "cotrain/model/logprobs.h"
 #include "cotrain/model/layers.h"
 
 namespace cotrain {
@@ -63,6 +65,7 @@ class OperatorNames {
   bool saw(const std::string& part) const {
     return std::any_of(names_.begin(), names_.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
   }
+  std::int64_t count(const std::string& name) const { return std::count(names_.begin(), names_.end(), name); }
 
  private:
   static std::vector<std::string>*& sink() {
@@ -143,6 +146,37 @@ TEST(AttentionWithoutCudnnPlans, DecodesWithoutCudnnOnCuda) {
   EXPECT_EQ(at::globalContext().userEnabledCuDNNSDP(), before);
   ASSERT_EQ(planless.sizes(), free_choice.sizes());
   EXPECT_LE((planless - free_choice).abs().max().item<double>(), 2e-2 * std::max(1.0, free_choice.abs().max().item<double>()));
+}
+
+// On a CPU with the kernel's instructions, the decoder hands it a packed row's documents in one
+// call (cpu_attention_test.cpp checks that call against one per document, bit for bit): each
+// document's log-probabilities are those it has alone, and the kernel ran for each.
+TEST(CpuPackedAttention, ARowsDocumentsAttendAsEachAlone) {
+  if (!cpu_flash_attention_runs_here()) GTEST_SKIP() << "this CPU has no AVX-512 BF16 instructions";
+  const nlohmann::json j = {{"model_type", "qwen2"}, {"vocab_size", 97}, {"hidden_size", 128}, {"intermediate_size", 64},
+                            {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"num_key_value_heads", 1}};  // head_dim 64
+  CausalLM model(ModelConfig::from_json(j, "test"), torch::TensorOptions().dtype(torch::kBFloat16));
+  init_weights(model, 0.3, 5);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<std::int64_t>> documents;
+  for (const std::int64_t n : {5, 70, 1, 30}) {
+    std::vector<std::int64_t> ids;
+    for (std::int64_t t = 0; t < n; ++t) ids.push_back((t * 31 + n * 7) % 97);
+    documents.push_back(ids);
+  }
+  OperatorNames ops;
+  const auto packed = row_logprobs(model, pack_documents(documents));
+  EXPECT_EQ(ops.count("cotrain::cpu_flash_attention"), 2 * static_cast<std::int64_t>(documents.size()));  // 2 layers
+  EXPECT_FALSE(ops.saw("scaled_dot_product_attention"));
+  std::int64_t start = 0;
+  for (const auto& document : documents) {
+    const auto n = static_cast<std::int64_t>(document.size());
+    const auto alone = row_logprobs(model, pack_documents({document}));
+    EXPECT_LE((packed.narrow(0, start, n) - alone).abs().max().item<double>(), 2e-2) << n << " tokens";
+    if (n > 1) EXPECT_GT(alone.abs().sum().item<double>(), 0.0);
+    start += n;
+  }
 }
 
 }  // namespace

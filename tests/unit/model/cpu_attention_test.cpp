@@ -82,6 +82,35 @@ TEST(CpuFlashAttention, DeclinesWhatItDoesNotCompute) {
   auto kv3 = torch::randn({1, 3, 10, 64}, torch::kBFloat16);
   EXPECT_FALSE(cpu_flash_attention(q, kv3, kv3).has_value());  // 4 heads do not group over 3
   EXPECT_EQ(cpu_flash_attention(q, kv, kv).has_value(), cpu_flash_attention_runs_here());
+  EXPECT_FALSE(cpu_flash_attention(q, kv, kv, {0, 4, 4, 10}).has_value());  // an empty document
+  EXPECT_FALSE(cpu_flash_attention(q, kv, kv, {0, 4, 9}).has_value());      // documents that end before the row
+}
+
+// A packed row's documents in one call are each document's own call: the same bits, value and
+// gradients, in the row's places (documents of one token, of a ragged query block, of several key
+// blocks; grouped-query heads; two rows sharing the boundaries, as a batch of packed rows does).
+TEST(CpuFlashAttention, DocumentsOfARowAreEachTheirOwnCallBitForBit) {
+  if (!cpu_flash_attention_runs_here()) GTEST_SKIP() << "this CPU has no AVX-512 BF16 instructions";
+  torch::manual_seed(7);
+  const std::vector<std::int64_t> starts = {0, 1, 38, 102, 700, 1300};
+  auto q = (torch::randn({2, 14, 1300, 64}) * std::sqrt(3.0)).to(torch::kBFloat16);
+  auto k = (torch::randn({2, 2, 1300, 64}) * std::sqrt(3.0)).to(torch::kBFloat16);
+  auto v = torch::randn({2, 2, 1300, 64}).to(torch::kBFloat16), grad = torch::randn({2, 14, 1300, 64}).to(torch::kBFloat16);
+  auto leaf = [](const torch::Tensor& t) { return t.detach().clone().requires_grad_(); };
+  auto ql = leaf(q), kl = leaf(k), vl = leaf(v);
+  auto row = *cpu_flash_attention(ql, kl, vl, starts);
+  row.backward(grad);
+  for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+    const auto start = starts[i], n = starts[i + 1] - starts[i];
+    SCOPED_TRACE("document " + std::to_string(i));
+    auto qi = leaf(q.narrow(2, start, n)), ki = leaf(k.narrow(2, start, n)), vi = leaf(v.narrow(2, start, n));
+    auto own = *cpu_flash_attention(qi, ki, vi);
+    own.backward(grad.narrow(2, start, n));
+    EXPECT_TRUE(torch::equal(row.narrow(2, start, n), own));
+    EXPECT_TRUE(torch::equal(ql.grad().narrow(2, start, n), qi.grad()));
+    EXPECT_TRUE(torch::equal(kl.grad().narrow(2, start, n), ki.grad()));
+    EXPECT_TRUE(torch::equal(vl.grad().narrow(2, start, n), vi.grad()));
+  }
 }
 
 }  // namespace
