@@ -591,24 +591,21 @@ struct CpuFlashAttentionFunction : torch::autograd::Function<CpuFlashAttentionFu
   static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<std::int64_t>& starts) {
     const auto documents = starts.size() - 1;
     variable_list saved{q, k, v};
-    Tensor result;
-    if (documents == 1) {  // the kernel's own token-major output, no copy
-      const auto shape = shape_of(q, k);
-      auto [out, lse] = forward_pass(padded(q, shape), padded(k, shape), padded(v, shape), shape);
-      result = out.narrow(1, 0, shape.length).transpose(1, 2);
+    Tensor out;  // [B, T, heads, d], token-major as the kernel writes it
+    for (std::size_t i = 0; i < documents; ++i) {
+      const auto start = starts[i], n = starts[i + 1] - starts[i];
+      const auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
+      const auto shape = shape_of(qi, ki);
+      auto [document_out, lse] = forward_pass(padded(qi, shape), padded(ki, shape), padded(vi, shape), shape);
       saved.push_back(lse);
-    } else {
-      auto out = at::empty({q.size(0), q.size(2), q.size(1), q.size(3)}, q.options());  // token-major, as the kernel's
-      for (std::size_t i = 0; i < documents; ++i) {
-        const auto start = starts[i], n = starts[i + 1] - starts[i];
-        const auto qi = q.narrow(2, start, n), ki = k.narrow(2, start, n), vi = v.narrow(2, start, n);
-        const auto shape = shape_of(qi, ki);
-        auto [document_out, lse] = forward_pass(padded(qi, shape), padded(ki, shape), padded(vi, shape), shape);
-        out.narrow(1, start, n).copy_(document_out.narrow(1, 0, n));
-        saved.push_back(lse);
+      if (documents == 1) {  // the kernel's own output, no copy
+        out = document_out.narrow(1, 0, n);
+        break;
       }
-      result = out.transpose(1, 2);
+      if (!out.defined()) out = at::empty({q.size(0), q.size(2), q.size(1), q.size(3)}, q.options());
+      out.narrow(1, start, n).copy_(document_out.narrow(1, 0, n));
     }
+    const auto result = out.transpose(1, 2);
     saved.push_back(result);
     ctx->save_for_backward(saved);
     ctx->saved_data["starts"] = starts;
