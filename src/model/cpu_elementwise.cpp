@@ -253,6 +253,41 @@ COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_
   }
 }
 
+// fold_logsumexp_rows' fold, the exponentials written over the logits in bf16 (the shift the row's
+// new maximum), and where that maximum moved, the row of SUMS (HIDDEN fp32: the earlier blocks'
+// exponentials times the head; null for the first block) scaled as its sum of exponentials is.
+COTRAIN_AVX512_BF16 void fold_exponentials_rows(BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, float* max, float* sum,
+                                                float* sums, std::int64_t hidden) {
+  for (std::int64_t r = 0; r < n; ++r, logits += ld) {
+    auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (std::int64_t j = 0; j < w; j += 16) {
+      const auto lanes = first_lanes(w - j);
+      ask_ahead<_MM_HINT_ET0, 0>(logits + kRowsAhead * ld, j);
+      row_max = _mm512_mask_max_ps(row_max, lanes, row_max, load_bf16(logits + j, lanes));
+    }
+    const float new_max = std::max(max[r], _mm512_reduce_max_ps(row_max));
+    const auto shift = _mm512_set1_ps(new_max), log2e = _mm512_set1_ps(std::numbers::log2e_v<float>);
+    auto exponentials = _mm512_setzero_ps();
+    for (std::int64_t j = 0; j < w; j += 16) {
+      const auto lanes = first_lanes(w - j);
+      const auto e = _mm512_maskz_mov_ps(lanes, exp2_16(_mm512_mul_ps(_mm512_sub_ps(load_bf16(logits + j, lanes), shift), log2e)));
+      exponentials = _mm512_add_ps(exponentials, e);
+      store_bf16(logits + j, e, lanes);
+    }
+    const bool first = max[r] == -std::numeric_limits<float>::infinity();
+    const float shrink = first ? 0.f : max[r] == new_max ? 1.f : std::exp(max[r] - new_max);
+    sum[r] = sum[r] * shrink + _mm512_reduce_add_ps(exponentials);
+    max[r] = new_max;
+    if (sums == nullptr || shrink == 1.f) continue;
+    const auto factor = _mm512_set1_ps(shrink);
+    auto* row = sums + r * hidden;
+    for (std::int64_t i = 0; i < hidden; i += 16) {
+      const auto lanes = first_lanes(hidden - i);
+      _mm512_mask_storeu_ps(row + i, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, row + i), factor));
+    }
+  }
+}
+
 COTRAIN_AVX512_BF16 void softmax_gradient_rows(BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, const float* lse,
                                                const std::int64_t* target_columns, const float* valid) {
   for (std::int64_t r = 0; r < n; ++r, logits += ld) {
@@ -433,6 +468,19 @@ void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& s
   });
 }
 
+void cpu_fold_exponentials_(const Tensor& logits, const Tensor& max, const Tensor& sum, const Tensor& sums) {
+  RECORD_FUNCTION("cotrain::cpu_fold_exponentials_", std::vector<c10::IValue>{logits});
+  TORCH_CHECK(logits.dim() == 2 && logits.stride(1) == 1 && max.is_contiguous() && sum.is_contiguous(),
+              "cpu_fold_exponentials_: logits' rows contiguous, max and sum contiguous");
+  TORCH_CHECK(!sums.defined() || (sums.dim() == 2 && sums.size(0) == logits.size(0) && sums.is_contiguous() && sums.scalar_type() == at::kFloat),
+              "cpu_fold_exponentials_: sums [rows, hidden] contiguous fp32");
+  const auto w = logits.size(1), ld = logits.stride(0), hidden = sums.defined() ? sums.size(1) : 0;
+  at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
+    fold_exponentials_rows(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin,
+                           sum.data_ptr<float>() + begin, sums.defined() ? sums.data_ptr<float>() + begin * hidden : nullptr, hidden);
+  });
+}
+
 void cpu_softmax_gradient_(const Tensor& logits, const Tensor& lse, const Tensor& target_columns, const Tensor& valid) {
   RECORD_FUNCTION("cotrain::cpu_softmax_gradient_", std::vector<c10::IValue>{logits});
   TORCH_CHECK(logits.dim() == 2 && logits.stride(1) == 1 && lse.is_contiguous() && target_columns.is_contiguous() && valid.is_contiguous(),
@@ -467,6 +515,7 @@ SwigluBackward cpu_swiglu_backward(const at::Tensor&, const at::Tensor&, const a
 }
 at::Tensor cpu_rotary(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_fold_logsumexp(const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
+void cpu_fold_exponentials_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 void cpu_softmax_gradient_(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) { TORCH_CHECK(false, "no AVX-512"); }
 
 }  // namespace cotrain

@@ -69,5 +69,11 @@ void cpu_fold_logsumexp(const at::Tensor& logits, const at::Tensor& max, const a
 // == target]) with TARGET_COLUMNS [n] int64 the target's column in this block or -1, and rows
 // whose VALID [n] fp32 is 0 (no target) zeroed.
 void cpu_softmax_gradient_(const at::Tensor& logits, const at::Tensor& lse, const at::Tensor& target_columns, const at::Tensor& valid);
+// Where the head takes no gradient (one pass over the vocabulary, the gradient's normalization
+// left to the caller): folds them as cpu_fold_logsumexp does and writes over them in place
+// exp(logit - max) in bf16, MAX the row's new running maximum; where a row's maximum moved, its row
+// of SUMS ([n, hidden] fp32, contiguous: the earlier blocks' exponentials times the head; undefined
+// for the first block) shrinks as its SUM does.
+void cpu_fold_exponentials_(const at::Tensor& logits, const at::Tensor& max, const at::Tensor& sum, const at::Tensor& sums);
 
 }  // namespace cotrain
