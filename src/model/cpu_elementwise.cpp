@@ -231,38 +231,18 @@ COTRAIN_AVX512_BF16 void rotary_head(const BFloat16* x, const BFloat16* cos, con
 // softmax gradient 89 -> 37 ms, the fold 47 -> 41 ms a 2,048-token step).
 constexpr std::int64_t kRowsAhead = 2;
 
-COTRAIN_AVX512_BF16 void fold_logsumexp_rows(const BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, float* max, float* sum) {
-  for (std::int64_t r = 0; r < n; ++r, logits += ld) {
-    auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (std::int64_t j = 0; j < w; j += 16) {
-      const auto lanes = first_lanes(w - j);
-      ask_ahead<_MM_HINT_T0, 0>(logits + kRowsAhead * ld, j);
-      row_max = _mm512_mask_max_ps(row_max, lanes, row_max, load_bf16(logits + j, lanes));
-    }
-    const float new_max = std::max(max[r], _mm512_reduce_max_ps(row_max));
-    const auto shift = _mm512_set1_ps(new_max), log2e = _mm512_set1_ps(std::numbers::log2e_v<float>);
-    auto exponentials = _mm512_setzero_ps();
-    for (std::int64_t j = 0; j < w; j += 16) {
-      const auto lanes = first_lanes(w - j);
-      const auto e = exp2_16(_mm512_mul_ps(_mm512_sub_ps(load_bf16(logits + j, lanes), shift), log2e));
-      exponentials = _mm512_add_ps(exponentials, _mm512_maskz_mov_ps(lanes, e));
-    }
-    const float shrink = max[r] == -std::numeric_limits<float>::infinity() ? 0.f : std::exp(max[r] - new_max);
-    sum[r] = sum[r] * shrink + _mm512_reduce_add_ps(exponentials);
-    max[r] = new_max;
-  }
-}
-
-// fold_logsumexp_rows' fold, the exponentials written over the logits in bf16 (the shift the row's
-// new maximum), and where that maximum moved, the row of SUMS (HIDDEN fp32: the earlier blocks'
+// Each row's logits folded into its running maximum MAX and sum of exponentials SUM; with
+// kExponentials also the exponentials written over the logits in bf16 (the shift the row's new
+// maximum), and where that maximum moved, the row of SUMS (HIDDEN fp32: the earlier blocks'
 // exponentials times the head; null for the first block) scaled as its sum of exponentials is.
-COTRAIN_AVX512_BF16 void fold_exponentials_rows(BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, float* max, float* sum,
-                                                float* sums, std::int64_t hidden) {
+template <bool kExponentials>
+COTRAIN_AVX512_BF16 void fold_rows(BFloat16* logits, std::int64_t n, std::int64_t w, std::int64_t ld, float* max, float* sum, float* sums,
+                                   std::int64_t hidden) {
   for (std::int64_t r = 0; r < n; ++r, logits += ld) {
     auto row_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     for (std::int64_t j = 0; j < w; j += 16) {
       const auto lanes = first_lanes(w - j);
-      ask_ahead<_MM_HINT_ET0, 0>(logits + kRowsAhead * ld, j);
+      ask_ahead<kExponentials ? _MM_HINT_ET0 : _MM_HINT_T0, 0>(logits + kRowsAhead * ld, j);
       row_max = _mm512_mask_max_ps(row_max, lanes, row_max, load_bf16(logits + j, lanes));
     }
     const float new_max = std::max(max[r], _mm512_reduce_max_ps(row_max));
@@ -272,13 +252,12 @@ COTRAIN_AVX512_BF16 void fold_exponentials_rows(BFloat16* logits, std::int64_t n
       const auto lanes = first_lanes(w - j);
       const auto e = _mm512_maskz_mov_ps(lanes, exp2_16(_mm512_mul_ps(_mm512_sub_ps(load_bf16(logits + j, lanes), shift), log2e)));
       exponentials = _mm512_add_ps(exponentials, e);
-      store_bf16(logits + j, e, lanes);
+      if constexpr (kExponentials) store_bf16(logits + j, e, lanes);
     }
-    const bool first = max[r] == -std::numeric_limits<float>::infinity();
-    const float shrink = first ? 0.f : max[r] == new_max ? 1.f : std::exp(max[r] - new_max);
+    const float shrink = max[r] == -std::numeric_limits<float>::infinity() ? 0.f : max[r] == new_max ? 1.f : std::exp(max[r] - new_max);
     sum[r] = sum[r] * shrink + _mm512_reduce_add_ps(exponentials);
     max[r] = new_max;
-    if (sums == nullptr || shrink == 1.f) continue;
+    if (!kExponentials || sums == nullptr || shrink == 1.f) continue;
     const auto factor = _mm512_set1_ps(shrink);
     auto* row = sums + r * hidden;
     for (std::int64_t i = 0; i < hidden; i += 16) {
@@ -463,8 +442,8 @@ void cpu_fold_logsumexp(const Tensor& logits, const Tensor& max, const Tensor& s
               "cpu_fold_logsumexp: logits' rows contiguous, max and sum contiguous");
   const auto w = logits.size(1), ld = logits.stride(0);
   at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
-    fold_logsumexp_rows(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin,
-                        sum.data_ptr<float>() + begin);
+    fold_rows<false>(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin,
+                     sum.data_ptr<float>() + begin, nullptr, 0);
   });
 }
 
@@ -476,8 +455,8 @@ void cpu_fold_exponentials_(const Tensor& logits, const Tensor& max, const Tenso
               "cpu_fold_exponentials_: sums [rows, hidden] contiguous fp32");
   const auto w = logits.size(1), ld = logits.stride(0), hidden = sums.defined() ? sums.size(1) : 0;
   at::parallel_for(0, logits.size(0), 1, [&](std::int64_t begin, std::int64_t end) {
-    fold_exponentials_rows(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin,
-                           sum.data_ptr<float>() + begin, sums.defined() ? sums.data_ptr<float>() + begin * hidden : nullptr, hidden);
+    fold_rows<true>(logits.data_ptr<BFloat16>() + begin * ld, end - begin, w, ld, max.data_ptr<float>() + begin, sum.data_ptr<float>() + begin,
+                    sums.defined() ? sums.data_ptr<float>() + begin * hidden : nullptr, hidden);
   });
 }
 

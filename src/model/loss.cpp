@@ -121,14 +121,15 @@ torch::Tensor scaled_head_gradient(torch::Tensor& d_head, const torch::Tensor& s
 // with the blocks outside, so the loop order changes no bit. A vocabulary of one block (a GPU's)
 // takes whole_vocabulary's one pass instead.
 //
-// Where only the hidden states take a gradient (LoRA's frozen head), one pass over the blocks: each
-// block's exponentials exp(logit - max) against the running maximum, as the online softmax of
-// flash attention, go at once into the fp32 sums of the hidden states' gradient, whose rows shrink
-// where their maximum moves; at the end the sums over the softmax's, less the target's row of the
-// head. No block is kept (594 MiB less at 2,048 positions), each is used while still in cache, and
-// one pass of exponentials does the work of two: ~2.5% of a LoRA step (docs/performance.md). The
-// head's gradient cannot be had so: its rows are sums over the positions, each of which would need
-// its final log-sum-exp before the products.
+// Where only the hidden states take a gradient (LoRA's frozen head), one pass over the blocks:
+// each block's exponentials exp(logit - max) against the running maximum, as in the online softmax
+// of flash attention, go at once into the fp32 sums of the hidden states' gradient, whose rows
+// shrink where their maximum moves; at the end each row is divided by its sum of exponentials, and
+// the target's row of the head subtracted. No block is kept (a LoRA step's peak RSS 586 MB less at
+// 2,048 positions), each is used while still in cache, and one pass of exponentials does the work
+// of two (the loss's operators ~575 -> ~515 ms of that step; docs/performance.md). The head's
+// gradient cannot be had so: its rows are sums over the positions, each of which would need its
+// final log-sum-exp before the products.
 struct FusedNll : torch::autograd::Function<FusedNll> {
   // CTX null: the value only.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& hidden, const torch::Tensor& head,
