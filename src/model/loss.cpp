@@ -125,7 +125,7 @@ torch::Tensor scaled_head_gradient(torch::Tensor& d_head, const torch::Tensor& s
 // each block's exponentials exp(logit - max) against the running maximum, as in the online softmax
 // of flash attention, go at once into the fp32 sums of the hidden states' gradient, whose rows
 // shrink where their maximum moves; at the end each row is divided by its sum of exponentials, and
-// the target's row of the head subtracted. No block is kept (a LoRA step's peak RSS 586 MB less at
+// the target's row of the head subtracted. No block is kept (a LoRA step's peak RSS 573 MiB less at
 // 2,048 positions), each is used while still in cache, and one pass of exponentials does the work
 // of two (the loss's operators ~575 -> ~515 ms of that step; docs/performance.md). The head's
 // gradient cannot be had so: its rows are sums over the positions, each of which would need its
