@@ -121,8 +121,7 @@ TEST(SummedNll, ValidationLossAllocatesNoGradientBuffers) {
 // from the same bf16 logits, and no further from it than autograd in bf16; with the head frozen
 // (the blocks' one pass, whose sums shrink where a later block holds a row's maximum), the hidden
 // states' gradient alike.
-void expect_bf16_gradients_exact_ones_rounded(std::int64_t T, std::int64_t V) {
-  const std::int64_t H = 64;
+void expect_bf16_gradients_exact_ones_rounded(std::int64_t T, std::int64_t V, std::int64_t H = 64) {
   auto hidden = (torch::randn({T, H}) * 2).to(torch::kBFloat16), head = (torch::randn({V, H}) * 0.3).to(torch::kBFloat16);
   auto targets = torch::randint(0, V, {T}, torch::kInt64);
   targets.index_put_({torch::tensor(std::vector<std::int64_t>{0, T / 2, T - 1})}, -1);
@@ -155,6 +154,7 @@ void expect_bf16_gradients_exact_ones_rounded(std::int64_t T, std::int64_t V) {
 TEST(SummedNll, Bf16GradientsAreTheExactOnesRoundedAndNoWorseThanAutograds) {
   torch::manual_seed(4);
   expect_bf16_gradients_exact_ones_rounded(300, 10000);  // 3 blocks of the vocabulary, the last partial
+  expect_bf16_gradients_exact_ones_rounded(300, 9001, 72);  // rows of logits and of sums that end inside a vector
   expect_bf16_gradients_exact_ones_rounded(1100, 3000);  // one block: whole_vocabulary, three slices
 }
 
