@@ -187,7 +187,7 @@ struct FusedNll : torch::autograd::Function<FusedNll> {
       const auto chunk_valid = valid.narrow(0, start, n);
       if (one_pass) {  // softmax - one_hot(target) times the head, rows without a target zero
         const auto has_target = chunk_valid.unsqueeze(1);
-        sums.div_(sum.unsqueeze(1)).sub_(head.index_select(0, t.clamp_min(0)).to(f32).mul_(has_target)).mul_(has_target);
+        sums.div_(sum.unsqueeze(1)).sub_(head.index_select(0, t.clamp_min(0)).to(f32)).mul_(has_target);
         return;
       }
       std::size_t b = 0;
