@@ -140,7 +140,7 @@ def main():
             print(f"| {name} | failed: {runs[0].get('failed')} | | | | {'' if rss is None else f'{rss:,.0f} MiB'} |")
             continue
         gflops = flop * 1e3 * tps / args.tokens
-        print(f"| {name} | {args.tokens / tps:.2f} | {tps:.1f} | {gflops:.0f} | {gflops / peak:.2f} | {rss:,.0f} MiB |")
+        print(f"| {name} | {args.tokens / tps:.2f} | {tps:.1f} | {gflops:.0f} | {gflops / peak:.3f} | {rss:,.0f} MiB |")
     if o_tps and p_tps:
         print(f"| ratio cotrain / peer | | **{o_tps / p_tps:.2f}x** | | | **{o_rss / p_rss:.2f}x** |")
 
