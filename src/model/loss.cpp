@@ -37,14 +37,24 @@ torch::Tensor block_logits(const torch::Tensor& h, const torch::Tensor& block) {
   return at::mm_out(rows, h, block.t());
 }
 
+// The online softmax's fold through ATen (where the CPU kernels do not run): each row's running
+// maximum and sum of exponentials, fp32; returns the block's exponentials against the new maximum
+// and each row's factor for what was summed before, fp32.
+std::pair<torch::Tensor, torch::Tensor> fold_composite(const torch::Tensor& logits, const torch::Tensor& max, const torch::Tensor& sum) {
+  const auto l = logits.to(torch::kFloat32);
+  const auto new_max = torch::maximum(max, l.amax(1));
+  auto shrink = (max - new_max).exp_();
+  auto e = (l - new_max.unsqueeze(1)).exp_();
+  sum.mul_(shrink).add_(e.sum(1));
+  max.copy_(new_max);
+  return {e, shrink};
+}
+
 // The online softmax over the vocabulary's blocks: each row's running maximum and sum of
 // exponentials, fp32.
 void fold_logsumexp(const torch::Tensor& logits, const torch::Tensor& max, const torch::Tensor& sum) {
   if (cpu_elementwise_applies({&logits})) return cpu_fold_logsumexp(logits, max, sum);
-  const auto l = logits.to(torch::kFloat32);
-  const auto new_max = torch::maximum(max, l.amax(1));
-  sum.mul_((max - new_max).exp_()).add_((l - new_max.unsqueeze(1)).exp_().sum(1));
-  max.copy_(new_max);
+  fold_composite(logits, max, sum);
 }
 
 // fold_logsumexp where only the hidden states take a gradient: also writes over the logits their
@@ -53,14 +63,9 @@ void fold_logsumexp(const torch::Tensor& logits, const torch::Tensor& max, const
 // (cpu_elementwise.h's cpu_fold_exponentials_).
 void fold_exponentials(const torch::Tensor& logits, const torch::Tensor& max, const torch::Tensor& sum, const torch::Tensor& sums) {
   if (cpu_elementwise_applies({&logits})) return cpu_fold_exponentials_(logits, max, sum, sums);
-  const auto l = logits.to(torch::kFloat32);
-  const auto new_max = torch::maximum(max, l.amax(1));
-  const auto shrink = (max - new_max).exp_();
-  const auto e = (l - new_max.unsqueeze(1)).exp_();
-  sum.mul_(shrink).add_(e.sum(1));
+  const auto [e, shrink] = fold_composite(logits, max, sum);
   if (sums.defined()) sums.mul_(shrink.unsqueeze(1));
   logits.copy_(e);
-  max.copy_(new_max);
 }
 
 // d NLL / d logits of a block, in the logits' dtype: exp(logit - lse) - one_hot(target), rows
