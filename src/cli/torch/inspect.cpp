@@ -15,6 +15,7 @@ struct InspectOptions {
   std::string model;
   bool json = false, tensors = false;
   std::int64_t seq_len = 16384, lora_rank = 64;
+  std::string device = "cuda";
 };
 
 nlohmann::json estimate_json(const MemoryEstimate& m) {
@@ -33,15 +34,16 @@ void run(const InspectOptions& o) {
     const auto& info = *checkpoint.find(name)->info;
     tensors.push_back({{"name", name}, {"dtype", dtype_name(info.dtype)}, {"shape", info.shape}, {"bytes", info.end - info.begin}});
   }
-  auto full = estimate_training_memory(config, o.seq_len, 0);
-  auto lora = estimate_training_memory(config, o.seq_len, o.lora_rank);
+  const bool on_cpu = o.device == "cpu";
+  auto full = estimate_training_memory(config, o.seq_len, 0, on_cpu);
+  auto lora = estimate_training_memory(config, o.seq_len, o.lora_rank, on_cpu);
 
   if (o.json) {
     nlohmann::json out = {
         {"model", o.model}, {"architecture", config.arch_name()}, {"config", config.to_hf_json()},
         {"parameters", stats.parameters}, {"config_parameters", config.num_parameters()},
         {"checkpoint", {{"tensors", stats.tensors}, {"bytes", stats.bytes}, {"dtypes", stats.tensors_by_dtype}}},
-        {"memory", {{"seq_len", o.seq_len}, {"full_sft", estimate_json(full)},
+        {"memory", {{"seq_len", o.seq_len}, {"device", o.device}, {"full_sft", estimate_json(full)},
                     {"lora", estimate_json(lora)}, {"lora_rank", o.lora_rank}}},
         {"tensors", tensors}};
     std::cout << out.dump(2) << "\n";
@@ -56,7 +58,7 @@ void run(const InspectOptions& o) {
   std::cout << fmt::format("rope         theta {:g}, scaling {}\n", config.rope_theta, config.rope_scaling.type);
   std::cout << fmt::format("parameters   {} ({:.3f}B)\n", stats.parameters, static_cast<double>(stats.parameters) / 1e9);
   std::cout << fmt::format("checkpoint   {} tensors, {} bytes ({})\n", stats.tensors, stats.bytes, dtype_list);
-  std::cout << fmt::format("memory at seq_len {} (one device, bf16, AdamW, activation checkpointing):\n", o.seq_len);
+  std::cout << fmt::format("memory at seq_len {} ({}, bf16, AdamW, activation checkpointing):\n", o.seq_len, on_cpu ? "CPU" : "one GPU");
   for (auto [label, m] : {std::pair{"full SFT", full}, {"LoRA", lora}}) {
     std::cout << fmt::format("  {:<9}{}{:>11} total: weights {}, grads+optimizer {}, activations {} ({} trainable)\n", label,
                              std::string(label) == "LoRA" ? fmt::format("r={}", o.lora_rank) : std::string(4, ' '), gib(m.total()),
@@ -79,6 +81,9 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--tensors", o->tensors, "list every tensor");
   cmd->add_option("--seq-len", o->seq_len, "sequence length for the memory estimate")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lora-rank", o->lora_rank, "LoRA rank for the memory estimate")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--device", o->device, "the memory estimate's device: cuda (one GPU) or cpu (the loss differs)")
+      ->check(CLI::IsMember({"cuda", "cpu"}))
+      ->capture_default_str();
   cmd->callback([o] { run(*o); });
 }
 

@@ -40,6 +40,24 @@ done
 expect_exit 0 "$COTRAIN" inspect --model m-qwen2
 expect_contains out 'parameters +[0-9]+'
 expect_contains out 'LoRA'
+expect_contains out 'one GPU'
+# A CPU's loss goes through Qwen's 151,936 rows in blocks: LoRA's frozen head keeps no chunk of
+# logits there (2,048 positions x 151,936 at fp32 size on a GPU), full SFT the chunk's bf16 ones.
+expect_exit 0 "$COTRAIN" inspect --model m-qwen2 --json --seq-len 4096
+mv out gpu.json
+expect_exit 0 "$COTRAIN" inspect --model m-qwen2 --json --seq-len 4096 --device cpu
+python3 -c "
+import json
+gpu, cpu = json.load(open('gpu.json'))['memory'], json.load(open('out'))['memory']
+assert (gpu['device'], cpu['device']) == ('cuda', 'cpu'), (gpu['device'], cpu['device'])
+chunk, block = 2048 * 151936, 2048 * 4096
+assert gpu['lora']['activation_bytes'] - cpu['lora']['activation_bytes'] == 4 * (chunk - block)
+assert gpu['full_sft']['activation_bytes'] - cpu['full_sft']['activation_bytes'] == 2 * chunk - 4 * block
+assert gpu['lora']['weights_bytes'] == cpu['lora']['weights_bytes']
+" || fail "inspect --device cpu: not the CPU loss's blocks"
+pass
+expect_exit 2 "$COTRAIN" inspect --model m-qwen2 --device gpu
+expect_one_line_error 'device'
 
 # Same seed, same bytes; another seed, other weights.
 expect_exit 0 "$COTRAIN" init-model --arch qwen2 --seed 3 --init-std 0.5 --out again

@@ -6,9 +6,9 @@
 namespace cotrain {
 namespace {
 
-ModelConfig small_config() {
+ModelConfig small_config(std::int64_t vocab = 1000) {
   // hidden 64, 4 heads of 16 (q = 64), 2 kv heads (kv = 32), intermediate 176, 2 layers, vocab 1000.
-  return ModelConfig::from_json({{"model_type", "qwen2"}, {"vocab_size", 1000}, {"hidden_size", 64}, {"intermediate_size", 176},
+  return ModelConfig::from_json({{"model_type", "qwen2"}, {"vocab_size", vocab}, {"hidden_size", 64}, {"intermediate_size", 176},
                                  {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
                                  {"tie_word_embeddings", true}},
                                 "test");
@@ -43,6 +43,24 @@ TEST(MemoryEstimate, LoraTrainsRankRAdaptersOnSevenProjections) {
   const double loss_short = 4 * 100.0 * 1000 + 4 * 100.0 * 64;  // the chunk is the whole sequence when it is shorter; the head is frozen
   EXPECT_DOUBLE_EQ(m.activation_bytes, 2 * 100.0 * 64 * 2 + 2 * 2 * 100.0 * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176) + loss_short);
   EXPECT_LT(m.total(), estimate_training_memory(c, 100, 0).total());
+}
+
+TEST(MemoryEstimate, CpuLossGoesThroughTheVocabularyInBlocks) {
+  // 10,000 rows: more than one block of 4,096. Everything but the loss's logits is the GPU's.
+  ModelConfig c = small_config(10000);
+  const double t = 2048, chunk_logits = 2048.0 * 10000, block = 2048.0 * 4096;
+  const MemoryEstimate gpu_full = estimate_training_memory(c, 2048, 0), cpu_full = estimate_training_memory(c, 2048, 0, /*on_cpu=*/true);
+  const MemoryEstimate gpu_lora = estimate_training_memory(c, 2048, 8), cpu_lora = estimate_training_memory(c, 2048, 8, /*on_cpu=*/true);
+  const double rest = 2 * t * 64 * 2 + 2 * 2 * t * (4 * 64 + 2 * 64 + 2 * 32 + 3 * 176) + 4 * t * 64;  // checkpoints, a layer, d hidden
+  EXPECT_DOUBLE_EQ(gpu_full.activation_bytes, rest + 4 * chunk_logits + 4 * 10000.0 * 64);  // the whole vocabulary at fp32 size
+  // The CPU's full SFT keeps the chunk's bf16 logits for the second pass, and works on one block at fp32 size.
+  EXPECT_DOUBLE_EQ(cpu_full.activation_bytes, rest + 4 * block + 2 * chunk_logits + 4 * 10000.0 * 64);
+  // A frozen head's one pass keeps no logits: one block.
+  EXPECT_DOUBLE_EQ(gpu_lora.activation_bytes, rest + 4 * chunk_logits);
+  EXPECT_DOUBLE_EQ(cpu_lora.activation_bytes, rest + 4 * block);
+  EXPECT_DOUBLE_EQ(cpu_full.weights_bytes + cpu_full.training_state_bytes, gpu_full.weights_bytes + gpu_full.training_state_bytes);
+  // A vocabulary of one block takes the GPU's whole-vocabulary pass on a CPU too.
+  EXPECT_DOUBLE_EQ(estimate_training_memory(small_config(), 2048, 8, true).total(), estimate_training_memory(small_config(), 2048, 8).total());
 }
 
 }  // namespace
