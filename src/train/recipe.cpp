@@ -155,18 +155,26 @@ std::optional<TrainingCheckpoint> resume_point(ProcessGroup& pg, const fs::path&
 
 // The trainable state of SHARDED as a checkpoint's full tensors: the weights by parameter name;
 // the optimizer's "master.NAME" (only for weights not stored in fp32, whose masters they are),
-// "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank must call it (it gathers); all get the tensors.
+// "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank must call it (it gathers); only a rank that
+// KEEPs them (the one that writes) holds the tensors: the whole state on every rank of a node
+// would be the node's ranks times 14 bytes a parameter of host memory (~460 GB a rank for 32B).
 // Weights kept in fp32 are their own masters, which a checkpoint then does not store twice.
 bool all_fp32(const NamedTensors& weights) {
   return std::all_of(weights.begin(), weights.end(), [](const auto& w) { return w.second.scalar_type() == torch::kFloat32; });
 }
 
-void gather_trainable_state(ShardedModel& sharded, TrainingCheckpoint& c) {
-  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) { c.weights[name] = t; }, true);
+void gather_trainable_state(ShardedModel& sharded, TrainingCheckpoint& c, bool keep) {
+  bool fp32_weights = true;
+  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) {
+    fp32_weights = fp32_weights && t.scalar_type() == torch::kFloat32;
+    if (keep) c.weights[name] = t;
+  }, true);
   auto into = [&](const char* prefix) {
-    return [&c, prefix](const std::string& name, const torch::Tensor& t) { c.optimizer[prefix + name] = t; };
+    return [&c, keep, prefix](const std::string& name, const torch::Tensor& t) {
+      if (keep) c.optimizer[prefix + name] = t;
+    };
   };
-  if (!all_fp32(c.weights)) sharded.for_each_full(StateKind::Master, into("master."));
+  if (!fp32_weights) sharded.for_each_full(StateKind::Master, into("master."));
   sharded.for_each_full(StateKind::ExpAvg, into("exp_avg."));
   sharded.for_each_full(StateKind::ExpAvgSq, into("exp_avg_sq."));
 }
@@ -337,7 +345,7 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
     auto save = [&](const RunState& state) {
       TrainingCheckpoint c;
       c.info = {state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
-      gather_trainable_state(sharded, c);
+      gather_trainable_state(sharded, c, /*keep=*/writes);
       c.rng = job_rng_states(pg, model);
       if (writes) {
         save_checkpoint(out / "checkpoints" / fmt::format("step-{}", state.step), c);

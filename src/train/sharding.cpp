@@ -492,7 +492,8 @@ void ShardedModel::for_each_full(StateKind kind, const std::function<void(const 
       pg_.all_gather_flat(full, local, "checkpoint of " + g.what);
       full = full.to(torch::kCPU);
     } else {
-      full = local.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
+      // On a CPU the buffer itself: a copy would add the state's size to a checkpoint's peak memory.
+      full = local.to(torch::kCPU);
     }
     auto views = unflatten(layout, full);
     for (std::size_t i = 0; i < views.size(); ++i) fn(layout.names[i], views[i]);

@@ -113,6 +113,8 @@ class ShardedModel {
   // Checkpoints independent of the world size. FN gets each tensor at its full shape on the CPU
   // (parameters by name, only the trainable ones when TRAINABLE_ONLY; Master/ExpAvg/ExpAvgSq: the
   // trainable ones, by parameter name), one group at a time; every rank must call it (it gathers).
+  // Unsharded state on a CPU comes as views of its own buffers, which the next step changes: FN
+  // copies what it keeps past that.
   // LOAD takes full tensors by the same names (LOOKUP returns an undefined tensor when absent; that,
   // another shape or another dtype is an InputError) and keeps this rank's share; loading Param
   // also resets the master weights from them.
