@@ -178,25 +178,48 @@ const TensorInfo* SafetensorsFile::find(std::string_view name) const {
   return it == index_.end() ? nullptr : &header_.tensors[it->second];
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vector<TensorEntry> entries,
+                                     const std::map<std::string, std::string>& metadata)
+    : path_(path), entries_(std::move(entries)) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
-  for (const auto& t : tensors) {
-    std::uint64_t expected = byte_count(t.shape, dtype_size(t.dtype), path.string(), t.name);
-    if (expected != t.nbytes) fail_input("{}: tensor '{}': {} bytes given, shape needs {}", path.string(), t.name, t.nbytes, expected);
+  for (const auto& t : entries_) {
     if (header.contains(t.name)) fail_input("{}: tensor '{}' written twice", path.string(), t.name);
-    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
-    offset += t.nbytes;
+    sizes_.push_back(byte_count(t.shape, dtype_size(t.dtype), path.string(), t.name));
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + sizes_.back()}}};
+    offset += sizes_.back();
   }
   std::string json = header.dump();
   json.append((8 - (8 + json.size()) % 8) % 8, ' ');  // data starts 8-byte aligned
-  AtomicFile out(path, /*binary=*/true);
+  out_ = std::make_unique<AtomicFile>(path, /*binary=*/true);
   std::uint64_t len = json.size();
-  out.stream().write(reinterpret_cast<const char*>(&len), 8);
-  out.stream().write(json.data(), static_cast<std::streamsize>(json.size()));
-  for (const auto& t : tensors) out.stream().write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes));
+  out_->stream().write(reinterpret_cast<const char*>(&len), 8);
+  out_->stream().write(json.data(), static_cast<std::streamsize>(json.size()));
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+void SafetensorsWriter::write(const std::string& name, const void* data, std::size_t nbytes) {
+  if (next_ == entries_.size()) fail_input("{}: tensor '{}' is not in the header", path_.string(), name);
+  const auto& entry = entries_[next_];
+  if (name != entry.name) fail_input("{}: tensor '{}' given where the header has '{}' next", path_.string(), name, entry.name);
+  if (nbytes != sizes_[next_]) fail_input("{}: tensor '{}': {} bytes given, shape needs {}", path_.string(), name, nbytes, sizes_[next_]);
+  out_->stream().write(static_cast<const char*>(data), static_cast<std::streamsize>(nbytes));
+  ++next_;
+}
+
+void SafetensorsWriter::commit() {
+  if (next_ != entries_.size()) fail_input("{}: tensor '{}' was never written", path_.string(), entries_[next_].name);
+  out_->commit();
+}
+
+void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorEntry> entries;
+  for (const auto& t : tensors) entries.push_back({t.name, t.dtype, t.shape});
+  SafetensorsWriter out(path, std::move(entries), metadata);
+  for (const auto& t : tensors) out.write(t.name, t.data, t.nbytes);
   out.commit();
 }
 

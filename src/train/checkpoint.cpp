@@ -37,15 +37,34 @@ const std::vector<std::pair<const char*, NamedTensors TrainingCheckpoint::*>> kT
     {"rng.safetensors", &TrainingCheckpoint::rng},
 };
 
-void write_tensors(const fs::path& path, const NamedTensors& tensors) {
-  std::vector<torch::Tensor> keep;  // the CPU copies the writer reads from
-  std::vector<TensorToWrite> out;
-  for (const auto& [name, tensor] : tensors) {
-    keep.push_back(tensor.detach().to(torch::kCPU).contiguous());
-    const auto& t = keep.back();
-    out.push_back({name, to_dtype(t.scalar_type()), t.sizes().vec(), t.data_ptr(), t.nbytes()});
-  }
-  write_safetensors(path, out);
+void write_tensors(const fs::path& path, const TensorStream& tensors) {
+  std::vector<TensorEntry> entries;
+  for (const auto& spec : tensors.specs) entries.push_back({spec.name, to_dtype(spec.dtype), spec.shape});
+  SafetensorsWriter out(path, std::move(entries));
+  std::size_t next = 0;
+  tensors.fill([&](const std::string& name, const torch::Tensor& tensor) {
+    if (next < tensors.specs.size()) {
+      const TensorSpec& spec = tensors.specs[next];
+      if (tensor.scalar_type() != spec.dtype || tensor.sizes() != c10::IntArrayRef(spec.shape)) {
+        fail_input("{}: tensor '{}': {} {} given where its spec is {} {}", path.string(), name, c10::toString(tensor.scalar_type()),
+                   fmt::join(tensor.sizes(), "x"), c10::toString(spec.dtype), fmt::join(spec.shape, "x"));
+      }
+    }
+    ++next;
+    const auto bytes = tensor.detach().to(torch::kCPU).contiguous();  // a view of TENSOR where it already is one
+    out.write(name, bytes.data_ptr(), bytes.nbytes());
+  });
+  out.commit();
+}
+
+// A stream of tensors already in memory, in name order.
+TensorStream stream_of(const NamedTensors& tensors) {
+  TensorStream out;
+  for (const auto& [name, t] : tensors) out.specs.push_back({name, t.scalar_type(), t.sizes().vec()});
+  out.fill = [&tensors](const TensorSink& sink) {
+    for (const auto& [name, t] : tensors) sink(name, t);
+  };
+  return out;
 }
 
 NamedTensors read_tensors(const fs::path& path) {
@@ -87,14 +106,16 @@ std::int64_t step_number(const fs::path& dir) {
 
 }  // namespace
 
-void save_checkpoint(const fs::path& dir, const TrainingCheckpoint& checkpoint) {
+void save_checkpoint(const fs::path& dir, const CheckpointInfo& info, const TensorStream& weights, const TensorStream& optimizer,
+                     const NamedTensors& rng) {
   const auto start = std::chrono::steady_clock::now();
   fs::create_directories(dir.parent_path());
   AtomicDir staged(dir, kCheckpointKind);
-  const CheckpointInfo& info = checkpoint.info;
+  const std::vector<std::pair<const char*, TensorStream>> streams = {
+      {kTensorFiles[0].first, weights}, {kTensorFiles[1].first, optimizer}, {kTensorFiles[2].first, stream_of(rng)}};
   Json files = Json::object();
-  for (const auto& [file, member] : kTensorFiles) {
-    write_tensors(staged.path() / file, checkpoint.*member);
+  for (const auto& [file, stream] : streams) {
+    write_tensors(staged.path() / file, stream);
     files[file] = fs::file_size(staged.path() / file);
   }
   Json j = {{"format", kFormat},       {"version", kVersion},         {"step", info.step},

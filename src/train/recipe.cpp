@@ -153,33 +153,42 @@ std::optional<TrainingCheckpoint> resume_point(ProcessGroup& pg, const fs::path&
   return checkpoint;
 }
 
-// The trainable state of SHARDED as a checkpoint's full tensors: the weights by parameter name;
-// the optimizer's "master.NAME" (only for weights not stored in fp32, whose masters they are),
-// "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank must call it (it gathers); only a rank that
-// KEEPs them (the one that writes) holds the tensors: the whole state on every rank of a node
-// would be the node's ranks times 14 bytes a parameter of host memory (~460 GB a rank for 32B).
+// The trainable state of SHARDED as a checkpoint's tensor files, each gathered group by group as
+// it is written: the weights by parameter name; the optimizer's "master.NAME" (only for weights not
+// stored in fp32, whose masters they are), "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank runs
+// the fills (they gather); the writing rank hands the tensors to the file, the others drop them.
+struct TrainableState {
+  TensorStream weights, optimizer;
+};
+
+TrainableState trainable_state(ShardedModel& sharded) {
+  TrainableState s;
+  s.weights = {sharded.full_specs(StateKind::Param, /*trainable_only=*/true),
+               [&sharded](const TensorSink& sink) { sharded.for_each_full(StateKind::Param, sink, /*trainable_only=*/true); }};
+  const bool fp32_weights = std::all_of(s.weights.specs.begin(), s.weights.specs.end(),
+                                        [](const TensorSpec& w) { return w.dtype == torch::kFloat32; });
+  std::vector<std::pair<StateKind, std::string>> kinds = {{StateKind::ExpAvg, "exp_avg."}, {StateKind::ExpAvgSq, "exp_avg_sq."}};
+  if (!fp32_weights) kinds.insert(kinds.begin(), {StateKind::Master, "master."});
+  for (const auto& [kind, prefix] : kinds) {
+    for (auto spec : sharded.full_specs(kind)) {
+      spec.name = prefix + spec.name;
+      s.optimizer.specs.push_back(std::move(spec));
+    }
+  }
+  s.optimizer.fill = [&sharded, kinds](const TensorSink& sink) {
+    for (const auto& [kind, prefix] : kinds) {
+      sharded.for_each_full(kind, [&](const std::string& name, const torch::Tensor& t) { sink(prefix + name, t); });
+    }
+  };
+  return s;
+}
+
 // Weights kept in fp32 are their own masters, which a checkpoint then does not store twice.
 bool all_fp32(const NamedTensors& weights) {
   return std::all_of(weights.begin(), weights.end(), [](const auto& w) { return w.second.scalar_type() == torch::kFloat32; });
 }
 
-void gather_trainable_state(ShardedModel& sharded, TrainingCheckpoint& c, bool keep) {
-  bool fp32_weights = true;
-  sharded.for_each_full(StateKind::Param, [&](const std::string& name, const torch::Tensor& t) {
-    fp32_weights = fp32_weights && t.scalar_type() == torch::kFloat32;
-    if (keep) c.weights[name] = t;
-  }, true);
-  auto into = [&](const char* prefix) {
-    return [&c, keep, prefix](const std::string& name, const torch::Tensor& t) {
-      if (keep) c.optimizer[prefix + name] = t;
-    };
-  };
-  if (!fp32_weights) sharded.for_each_full(StateKind::Master, into("master."));
-  sharded.for_each_full(StateKind::ExpAvg, into("exp_avg."));
-  sharded.for_each_full(StateKind::ExpAvgSq, into("exp_avg_sq."));
-}
-
-// Puts back what gather_trainable_state saved in checkpoint DIR, after STEPS optimizer steps;
+// Puts back what trainable_state saved in checkpoint DIR, after STEPS optimizer steps;
 // this rank keeps its share. A tensor missing, extra, or of another shape or dtype is an
 // InputError naming the file and the tensor.
 void load_trainable_state(ShardedModel& sharded, const TrainingCheckpoint& c, const fs::path& dir, std::int64_t steps) {
@@ -343,12 +352,15 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
     };
     // Every rank gathers the state (collectives); rank 0 writes it.
     auto save = [&](const RunState& state) {
-      TrainingCheckpoint c;
-      c.info = {state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
-      gather_trainable_state(sharded, c, /*keep=*/writes);
-      c.rng = job_rng_states(pg, model);
-      if (writes) {
-        save_checkpoint(out / "checkpoints" / fmt::format("step-{}", state.step), c);
+      const CheckpointInfo checkpoint{state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
+      const NamedTensors rng = job_rng_states(pg, model);
+      const TrainableState trainable = trainable_state(sharded);
+      if (!writes) {
+        const TensorSink drop = [](const std::string&, const torch::Tensor&) {};
+        trainable.weights.fill(drop);
+        trainable.optimizer.fill(drop);
+      } else {
+        save_checkpoint(out / "checkpoints" / fmt::format("step-{}", state.step), checkpoint, trainable.weights, trainable.optimizer, rng);
         prune_checkpoints(out / "checkpoints", config.train.keep_checkpoints);
         info.elapsed_s = elapsed();
         write_run_json(out, info);

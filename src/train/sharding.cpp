@@ -58,6 +58,9 @@ std::vector<GroupMembers> split_into_groups(const std::vector<std::pair<std::str
   return groups;
 }
 
+// Only trainable groups have optimizer state.
+bool holds_state(StateKind kind, bool trainable_only, bool trainable) { return trainable || (kind == StateKind::Param && !trainable_only); }
+
 }  // namespace
 
 ShardMode parse_shard_mode(const std::string& text) {
@@ -470,11 +473,22 @@ void ShardedModel::zero_grad() {
   passes_in_step_ = 0;
 }
 
+std::vector<TensorSpec> ShardedModel::full_specs(StateKind kind, bool trainable_only) const {
+  std::vector<TensorSpec> out;
+  for (const auto& g : groups_) {
+    if (!holds_state(kind, trainable_only, g.trainable)) continue;
+    const FlatLayout& layout = g.flat->layout();
+    const auto dtype = kind == StateKind::Param ? g.flat->dtype() : torch::kFloat32;
+    for (std::size_t i = 0; i < layout.names.size(); ++i) out.push_back({layout.names[i], dtype, layout.shapes[i]});
+  }
+  return out;
+}
+
 void ShardedModel::for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
                                  bool trainable_only) {
   torch::NoGradGuard no_grad;
   for (auto& g : groups_) {
-    if ((kind != StateKind::Param || trainable_only) && !g.trainable) continue;
+    if (!holds_state(kind, trainable_only, g.trainable)) continue;
     const FlatLayout& layout = g.flat->layout();
     torch::Tensor local;  // this rank's part: the whole padded buffer when nothing is sharded
     bool sharded = false;
@@ -505,7 +519,7 @@ void ShardedModel::load_full(StateKind kind, const std::function<torch::Tensor(c
   static const char* kind_names[] = {"parameter", "master weight", "exp_avg", "exp_avg_sq"};
   const char* kind_name = kind_names[static_cast<int>(kind)];
   for (auto& g : groups_) {
-    if ((kind != StateKind::Param || trainable_only) && !g.trainable) continue;
+    if (!holds_state(kind, trainable_only, g.trainable)) continue;
     const FlatLayout& layout = g.flat->layout();
     const bool is_param = kind == StateKind::Param;
     const torch::ScalarType dtype = is_param ? g.flat->dtype() : torch::kFloat32;

@@ -14,6 +14,8 @@
 
 namespace cotrain {
 
+class AtomicFile;
+
 struct TensorInfo {
   std::string name;
   DType dtype;
@@ -54,6 +56,34 @@ class SafetensorsFile {
   std::byte* buffer_ = nullptr;
 };
 
+struct TensorEntry {
+  std::string name;
+  DType dtype;
+  std::vector<std::int64_t> shape;
+};
+
+// A file written a tensor at a time, so that a writer holds one tensor's bytes, not the file's (a
+// checkpoint's state gathered group by group): the header of ENTRIES first (padded so data starts
+// 8-byte aligned, tensors in the given order), then write() each one's bytes in that order. The
+// file appears atomically at commit(); destroyed before, it leaves nothing. A name out of order, a
+// byte count that does not match the entry's shape and dtype, or a commit() with entries unwritten
+// is an InputError naming the file and the tensor.
+class SafetensorsWriter {
+ public:
+  SafetensorsWriter(const std::filesystem::path& path, std::vector<TensorEntry> entries,
+                    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+  ~SafetensorsWriter();
+  void write(const std::string& name, const void* data, std::size_t nbytes);
+  void commit();
+
+ private:
+  std::filesystem::path path_;
+  std::vector<TensorEntry> entries_;
+  std::vector<std::uint64_t> sizes_;
+  std::size_t next_ = 0;
+  std::unique_ptr<AtomicFile> out_;
+};
+
 struct TensorToWrite {
   std::string name;
   DType dtype;
@@ -62,8 +92,7 @@ struct TensorToWrite {
   std::size_t nbytes;
 };
 
-// Writes a valid file (header padded so data starts 8-byte aligned, tensors in the given order),
-// atomically. Throws InputError if a tensor's byte count does not match its shape and dtype.
+// The whole file at once through SafetensorsWriter.
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 

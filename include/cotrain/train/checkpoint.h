@@ -6,12 +6,13 @@
 //   checkpoint.json        where the run is (step, epoch, position), the config it was trained with
 //                          and the hashes that identify its math and data, each file's size
 // Tensors are full and unsharded, keyed by name, so any number of processes reads what any number
-// wrote: the distributed trainer gathers its shards into these maps before saving. A checkpoint
+// wrote: the distributed trainer gathers its shards group by group as the files take them. A checkpoint
 // is written through AtomicDir (kind "checkpoint") with every file fsync'd before the rename, so
 // it is complete or absent even when the process or the machine dies mid-write.
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cotrain/model/causal_lm.h"
+#include "cotrain/train/sharding.h"
 
 namespace cotrain {
 
@@ -42,8 +44,19 @@ struct TrainingCheckpoint {
   NamedTensors weights, optimizer, rng;
 };
 
-// Writes CHECKPOINT as DIR (OUT/checkpoints/step-N), atomically and durably.
-void save_checkpoint(const std::filesystem::path& dir, const TrainingCheckpoint& checkpoint);
+// A tensor file's contents as they come, one tensor at a time: SPECS in the order FILL hands the
+// tensors to its sink. A distributed run's state, gathered group by group, is written as it comes:
+// the writing rank holds one group of it at a time, not the whole state (~460 GB for a 32B model).
+using TensorSink = std::function<void(const std::string& name, const torch::Tensor& tensor)>;
+struct TensorStream {
+  std::vector<TensorSpec> specs;
+  std::function<void(const TensorSink&)> fill;
+};
+
+// Writes DIR (OUT/checkpoints/step-N), atomically and durably, running WEIGHTS' and OPTIMIZER's
+// fills once each; a tensor that is not its spec's (name, dtype, shape) is an InputError.
+void save_checkpoint(const std::filesystem::path& dir, const CheckpointInfo& info, const TensorStream& weights,
+                     const TensorStream& optimizer, const NamedTensors& rng);
 
 // Reads DIR back (tensors view its memory-mapped files). A missing or short file, bad JSON or an invalid safetensors file is
 // an InputError naming the file.

@@ -79,6 +79,13 @@ struct ShardMemory {
 
 enum class StateKind { Param, Master, ExpAvg, ExpAvgSq };
 
+// One of the full tensors for_each_full hands over, known without gathering it.
+struct TensorSpec {
+  std::string name;
+  torch::ScalarType dtype;
+  std::vector<std::int64_t> shape;
+};
+
 class ShardedModel {
  public:
   // Takes over UNITS' parameters (they become views of flat buffers, on their current device).
@@ -120,6 +127,8 @@ class ShardedModel {
   // also resets the master weights from them.
   void for_each_full(StateKind kind, const std::function<void(const std::string&, const torch::Tensor&)>& fn,
                      bool trainable_only = false);
+  // What for_each_full hands over, in its order (no collective).
+  std::vector<TensorSpec> full_specs(StateKind kind, bool trainable_only = false) const;
   void load_full(StateKind kind, const std::function<torch::Tensor(const std::string&)>& lookup, bool trainable_only = false);
   void set_steps_done(std::int64_t steps);
 

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include "common/shared_data.h"
 #include "cotrain/core/error.h"
@@ -61,6 +62,57 @@ TEST(Safetensors, WriterRefusesWrongByteCount) {
   float x = 1;
   EXPECT_THROW(write_safetensors(dir / "bad.safetensors", {{"x", DType::F32, {2}, &x, 4}}), InputError);
   EXPECT_FALSE(fs::exists(dir / "bad.safetensors"));
+}
+
+// A tensor at a time, as a checkpoint writes its gathered groups: the file reads back as one
+// written whole, and is absent until commit() and after any misuse.
+TEST(Safetensors, StreamingWriterWritesTensorsAsTheyComeAndPublishesOnlyWhole) {
+  auto dir = test::scratch_dir();
+  std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f};
+  std::vector<std::uint16_t> b = {0x3f80, 0x4000, 0xbf80};
+  {
+    SafetensorsWriter out(dir / "s.safetensors", {{"z", DType::F32, {2, 2}}, {"a", DType::BF16, {3}}});
+    out.write("z", a.data(), 16);
+    EXPECT_FALSE(fs::exists(dir / "s.safetensors"));
+    out.write("a", b.data(), 6);
+    out.commit();
+  }
+  auto file = SafetensorsFile::open(dir / "s.safetensors");
+  ASSERT_EQ(file->header().tensors.size(), 2u);
+  EXPECT_EQ(file->header().tensors[0].name, "z");  // the given order, not sorted
+  EXPECT_EQ(std::memcmp(file->data(*file->find("z")), a.data(), 16), 0);
+  EXPECT_EQ(std::memcmp(file->data(*file->find("a")), b.data(), 6), 0);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(file->data(*file->find("z"))) % 8, 0u);
+
+  auto error = [&](const std::function<void(SafetensorsWriter&)>& misuse) {
+    std::string message;
+    try {
+      SafetensorsWriter out(dir / "bad.safetensors", {{"z", DType::F32, {2, 2}}, {"a", DType::BF16, {3}}});
+      misuse(out);
+    } catch (const InputError& e) {
+      message = e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir / "bad.safetensors")) << message;
+    return message;
+  };
+  EXPECT_NE(error([&](SafetensorsWriter& out) { out.write("a", b.data(), 6); }).find("tensor 'a' given where the header has 'z' next"),
+            std::string::npos);
+  EXPECT_NE(error([&](SafetensorsWriter& out) { out.write("z", a.data(), 12); }).find("tensor 'z': 12 bytes given, shape needs 16"),
+            std::string::npos);
+  EXPECT_NE(error([&](SafetensorsWriter& out) {
+              out.write("z", a.data(), 16);
+              out.commit();
+            }).find("tensor 'a' was never written"),
+            std::string::npos);
+  EXPECT_NE(error([&](SafetensorsWriter& out) {
+              out.write("z", a.data(), 16);
+              out.write("a", b.data(), 6);
+              out.write("c", b.data(), 2);
+            }).find("tensor 'c' is not in the header"),
+            std::string::npos);
+  EXPECT_NE(error([&](SafetensorsWriter&) { SafetensorsWriter twice(dir / "bad.safetensors", {{"z", DType::F32, {1}}, {"z", DType::F32, {1}}}); })
+                .find("tensor 'z' written twice"),
+            std::string::npos);
 }
 
 struct CorruptCase {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -74,6 +75,37 @@ TEST(Sharding, ParametersBecomeViewsOfBucketsAndKeepTheirValues) {
   // On a CPU, unsharded, the buffers themselves: a checkpoint adds no copy of the state to the peak.
   auto params = model->named_parameters();
   for (const auto& [name, t] : saved) EXPECT_EQ(t.data_ptr(), params[name].data_ptr()) << name;
+}
+
+// A checkpoint writes its files' headers from full_specs before gathering anything: they must be
+// for_each_full's tensors, in its order, for every kind, frozen groups included.
+TEST(Sharding, FullSpecsAreWhatForEachFullHandsOverInItsOrder) {
+  CausalLM model = tiny_model(false);
+  model->named_parameters()["model.embed_tokens.weight"].requires_grad_(false);
+  model->to(torch::kBFloat16);
+  ProcessGroup single;
+  ShardOptions options;
+  options.bucket_bytes = 8192;  // several groups a layer
+  DecoderUnits units = decoder_units(*model);
+  ShardedModel sharded(single, units.units, options);
+  for (StateKind kind : {StateKind::Param, StateKind::Master, StateKind::ExpAvg, StateKind::ExpAvgSq}) {
+    for (bool trainable_only : {false, true}) {
+      std::vector<TensorSpec> handed;
+      sharded.for_each_full(kind, [&](const std::string& name, const torch::Tensor& t) {
+        handed.push_back({name, t.scalar_type(), t.sizes().vec()});
+      }, trainable_only);
+      const auto specs = sharded.full_specs(kind, trainable_only);
+      ASSERT_EQ(specs.size(), handed.size());
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        EXPECT_EQ(specs[i].name, handed[i].name);
+        EXPECT_EQ(specs[i].dtype, handed[i].dtype) << specs[i].name;
+        EXPECT_EQ(specs[i].shape, handed[i].shape) << specs[i].name;
+      }
+      const bool has_embedding = std::any_of(specs.begin(), specs.end(), [](const TensorSpec& s) { return s.name == "model.embed_tokens.weight"; });
+      EXPECT_EQ(has_embedding, kind == StateKind::Param && !trainable_only);
+      EXPECT_EQ(specs.front().dtype, kind == StateKind::Param ? torch::kBFloat16 : torch::kFloat32);
+    }
+  }
 }
 
 TEST(Sharding, LoadingRejectsMissingMisshapedAndMistypedTensorsByName) {
