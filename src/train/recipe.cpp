@@ -350,7 +350,7 @@ TrainResult run_training(const TrainConfig& config, const ResumeOptions& resume_
     auto validation_due = [&](std::int64_t step) {
       return config.train.eval_every > 0 && step > 0 && step % config.train.eval_every == 0 && step < total_steps && validated_step != step;
     };
-    // Every rank gathers the state (collectives); rank 0 writes it.
+    // Every rank gathers the state group by group (collectives); rank 0 writes each group as it comes.
     auto save = [&](const RunState& state) {
       const CheckpointInfo checkpoint{state.step, state.epoch, state.position, elapsed(), run_hash, data_hash, config.resolved};
       const NamedTensors rng = job_rng_states(pg, model);
