@@ -153,6 +153,12 @@ std::optional<TrainingCheckpoint> resume_point(ProcessGroup& pg, const fs::path&
   return checkpoint;
 }
 
+// Weights kept in fp32 are their own masters, which a checkpoint then does not store twice.
+bool saves_masters(const ShardedModel& sharded) {
+  const auto weights = sharded.full_specs(StateKind::Param, /*trainable_only=*/true);
+  return !std::all_of(weights.begin(), weights.end(), [](const TensorSpec& w) { return w.dtype == torch::kFloat32; });
+}
+
 // The trainable state of SHARDED as a checkpoint's tensor files, each gathered group by group as
 // it is written: the weights by parameter name; the optimizer's "master.NAME" (only for weights not
 // stored in fp32, whose masters they are), "exp_avg.NAME" and "exp_avg_sq.NAME". Every rank runs
@@ -165,10 +171,8 @@ TrainableState trainable_state(ShardedModel& sharded) {
   TrainableState s;
   s.weights = {sharded.full_specs(StateKind::Param, /*trainable_only=*/true),
                [&sharded](const TensorSink& sink) { sharded.for_each_full(StateKind::Param, sink, /*trainable_only=*/true); }};
-  const bool fp32_weights = std::all_of(s.weights.specs.begin(), s.weights.specs.end(),
-                                        [](const TensorSpec& w) { return w.dtype == torch::kFloat32; });
   std::vector<std::pair<StateKind, std::string>> kinds = {{StateKind::ExpAvg, "exp_avg."}, {StateKind::ExpAvgSq, "exp_avg_sq."}};
-  if (!fp32_weights) kinds.insert(kinds.begin(), {StateKind::Master, "master."});
+  if (saves_masters(sharded)) kinds.insert(kinds.begin(), {StateKind::Master, "master."});
   for (const auto& [kind, prefix] : kinds) {
     for (auto spec : sharded.full_specs(kind)) {
       spec.name = prefix + spec.name;
@@ -181,11 +185,6 @@ TrainableState trainable_state(ShardedModel& sharded) {
     }
   };
   return s;
-}
-
-// Weights kept in fp32 are their own masters, which a checkpoint then does not store twice.
-bool all_fp32(const NamedTensors& weights) {
-  return std::all_of(weights.begin(), weights.end(), [](const auto& w) { return w.second.scalar_type() == torch::kFloat32; });
 }
 
 // Puts back what trainable_state saved in checkpoint DIR, after STEPS optimizer steps;
@@ -210,7 +209,7 @@ void load_trainable_state(ShardedModel& sharded, const TrainingCheckpoint& c, co
   };
   std::size_t weights = 0, state = 0;
   load(StateKind::Param, c.weights, "model.safetensors", "", weights);  // also sets the masters from them
-  if (!all_fp32(c.weights)) load(StateKind::Master, c.optimizer, "optimizer.safetensors", "master.", state);
+  if (saves_masters(sharded)) load(StateKind::Master, c.optimizer, "optimizer.safetensors", "master.", state);
   load(StateKind::ExpAvg, c.optimizer, "optimizer.safetensors", "exp_avg.", state);
   load(StateKind::ExpAvgSq, c.optimizer, "optimizer.safetensors", "exp_avg_sq.", state);
   if (weights != c.weights.size()) fail_input("{}: holds tensors this run does not train", (dir / "model.safetensors").string());

@@ -46,6 +46,27 @@ TEST(Checkpoint, StreamedTensorsReadBackAsHandedOverInTheSpecsOrder) {
   EXPECT_TRUE(torch::equal(back.rng.at("torch.cpu"), torch::arange(5, torch::kUInt8)));
 }
 
+// The writer keeps no tensor past its sink call: a gathered group is freed before the next one
+// is gathered, so the writing rank never holds the whole state.
+TEST(Checkpoint, TheWriterKeepsNoTensorItWasHanded) {
+  const auto dir = test::scratch_dir() / "checkpoints" / "step-3";
+  const std::vector<TensorSpec> specs = {{"a", torch::kFloat32, {64}}, {"b", torch::kBFloat16, {8, 8}}};
+  std::size_t kept = 0;
+  const TensorStream weights = {specs, [&](const TensorSink& sink) {
+                                  for (const auto& spec : specs) {
+                                    auto t = torch::ones(spec.shape, torch::TensorOptions().dtype(spec.dtype));
+                                    const auto handed = t.storage().getWeakStorageImpl();  // a copy or a detached view would share it
+                                    sink(spec.name, t);
+                                    t.reset();
+                                    if (!handed.expired()) ++kept;
+                                  }
+                                }};
+  int fills = 0;
+  save_checkpoint(dir, info_at(3), weights, generated({{"exp_avg.a", torch::kFloat32, {64}}}, &fills), {});
+  EXPECT_EQ(kept, 0u);
+  EXPECT_TRUE(torch::equal(read_checkpoint(dir).weights.at("b"), torch::ones({8, 8}, torch::kBFloat16)));
+}
+
 TEST(Checkpoint, ATensorUnlikeItsSpecIsAnInputErrorAndNothingIsPublished) {
   const auto root = test::scratch_dir() / "checkpoints";
   int fills = 0;
